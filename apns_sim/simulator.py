@@ -1,0 +1,104 @@
+"""One running simulator: two provider API listeners, the device gateway and the admin server.
+
+``async with Simulator() as sim:`` binds port 0 everywhere on 127.0.0.1 and reports where it listens
+(``sim.endpoints``, the same object ``apns-sim serve`` prints and writes to ``endpoints.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from apns_sim.admin import create_admin_app
+from apns_sim.clock import Clock
+from apns_sim.gateway import DeviceGateway
+from apns_sim.server import ProviderApiServer
+from apns_sim.state import SimConfig, SimState
+
+ENDPOINTS_FILE = "endpoints.json"
+
+
+class Simulator:
+    """Async context manager wiring the whole fake Apple together."""
+
+    def __init__(self, data_dir: Path | str | None = None, config: SimConfig | None = None,
+                 clock: Clock | None = None) -> None:
+        self._temp: str | None = None
+        if data_dir is None:
+            self._temp = tempfile.mkdtemp(prefix="pushsim-")
+            data_dir = self._temp
+        self.data_dir = Path(data_dir)
+        self.config = config or SimConfig()
+        self._clock = clock
+        self.state: SimState | None = None
+        self.sandbox: ProviderApiServer | None = None
+        self.production: ProviderApiServer | None = None
+        self.gateway: DeviceGateway | None = None
+        self._admin_runner: web.AppRunner | None = None
+        self._admin_port = 0
+
+    async def start(self) -> None:
+        cfg = self.config
+        self.state = state = SimState(self.data_dir, cfg, self._clock)
+        try:
+            self.sandbox = ProviderApiServer(state, "sandbox")
+            await self.sandbox.start(cfg.host, cfg.sandbox_port)
+            self.production = ProviderApiServer(state, "production")
+            await self.production.start(cfg.host, cfg.production_port)
+            self.gateway = DeviceGateway(state)
+            await self.gateway.start(cfg.host, cfg.gateway_port)
+            self._admin_runner = web.AppRunner(create_admin_app(state), access_log=None)
+            await self._admin_runner.setup()
+            site = web.TCPSite(self._admin_runner, cfg.host, cfg.admin_port)
+            await site.start()
+            self._admin_port = int(self._admin_runner.addresses[0][1])
+        except BaseException:
+            await self.stop()
+            raise
+        (self.data_dir / ENDPOINTS_FILE).write_text(json.dumps(self.endpoints, indent=2) + "\n")
+
+    async def stop(self) -> None:
+        if self._admin_runner is not None:
+            await self._admin_runner.cleanup()
+            self._admin_runner = None
+        for server in (self.gateway, self.production, self.sandbox):
+            if server is not None:
+                await server.close()
+        self.gateway = self.production = self.sandbox = None
+        if self.state is not None:
+            self.state.close()
+            self.state = None
+        if self._temp is not None:
+            shutil.rmtree(self._temp, ignore_errors=True)
+            self._temp = None
+
+    async def __aenter__(self) -> Simulator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.stop()
+
+    @property
+    def endpoints(self) -> dict[str, Any]:
+        """Where everything listens: DESIGN.md contract 1."""
+        assert self.sandbox and self.production and self.gateway, "the simulator is not running"
+        host = self.config.host
+        return {
+            "sandbox": f"https://{host}:{self.sandbox.port}",
+            "production": f"https://{host}:{self.production.port}",
+            "gateway": f"{host}:{self.gateway.port}",
+            "admin": f"http://{host}:{self._admin_port}",
+            "ca_file": str(self.data_dir / "ca.pem"),
+        }
+
+    @property
+    def endpoints_file(self) -> Path:
+        return self.data_dir / ENDPOINTS_FILE

@@ -1,0 +1,59 @@
+"""Everything one running simulator shares: its data dir, CA, model, clock, journeys, delivery and knobs.
+
+Adapters (provider API listeners, the device gateway, the admin server) receive this one object; the
+core modules below it receive only the parts they need.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from apns_sim.clock import Clock
+from apns_sim.delivery import Delivery, DeliveryConfig
+from apns_sim.events import JourneyLog
+from apns_sim.pki import Authority, load_or_create_authority
+from apns_sim.registry import Registry
+
+DB_NAME = "pushsim.sqlite3"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SimConfig:
+    """Knobs for behaviour Apple does not pin down (each documented in the README)."""
+
+    host: str = "127.0.0.1"
+    sandbox_port: int = 0
+    production_port: int = 0
+    gateway_port: int = 0
+    admin_port: int = 0
+    # Streams a connection may open once authenticated (Apple has advertised 500 and 1000; §7).
+    max_concurrent_streams: int = 1000
+    # Close a provider connection idle this long with GOAWAY IdleTimeout (Apple's value is unconfirmed).
+    idle_timeout: float = 3600.0
+    # Consecutive pushes to one token per second before TooManyRequests (threshold unconfirmed; 0 = off).
+    token_rate_limit: float = 0.0
+    # Drop a phone that misses keep-alives for this long (device-side §1.9: two intervals).
+    courier_idle_timeout: float = 120.0
+    delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
+
+
+class SimState:
+    """The shared state of one simulator instance."""
+
+    def __init__(self, data_dir: Path, config: SimConfig | None = None, clock: Clock | None = None) -> None:
+        self.data_dir = data_dir
+        self.config = config or SimConfig()
+        self.clock = clock or Clock()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.authority: Authority = load_or_create_authority(data_dir, self.clock.now())
+        self.registry = Registry(data_dir / DB_NAME)
+        self.journeys = JourneyLog(self.clock.time)
+        self.delivery = Delivery(self.registry, self.journeys, self.clock, self.config.delivery)
+
+    @property
+    def ca_file(self) -> Path:
+        return self.data_dir / "ca.pem"
+
+    def close(self) -> None:
+        self.registry.close()

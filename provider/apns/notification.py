@@ -1,0 +1,261 @@
+"""What the provider sends: a validated ``Notification`` and a small payload builder.
+
+Everything APNs would refuse for the shape of a request is refused here first, with a ``ValueError`` that says
+what is wrong, so a provider learns about its own bug before spending a request (and an error count on its
+connection, reference/apns-protocol.md §4.4). The rules come from §2.1 (headers), §2.2 (push types), §3
+(payload and size) and §8 (tokens of variable length).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# §2.1: the push types Apple documents for apns-push-type.
+PUSH_TYPES = frozenset(
+    {
+        "alert",
+        "background",
+        "complication",
+        "controls",
+        "fileprovider",
+        "liveactivity",
+        "location",
+        "mdm",
+        "pushtotalk",
+        "voip",
+        "widgets",
+    }
+)
+PRIORITIES = frozenset({1, 5, 10})
+MAX_PAYLOAD = 4096  # §2.1, §3
+MAX_VOIP_PAYLOAD = 5120  # §3
+MAX_COLLAPSE_ID_BYTES = 64  # §2.1
+# §8: tokens are variable length; 32 bytes is common, up to 100 bytes has been announced.
+MAX_TOKEN_HEX = 200
+
+_HEX = re.compile(r"[0-9a-fA-F]+")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_TOPIC = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-_]*")
+_ALERT_STRING_KEYS = {
+    "title",
+    "subtitle",
+    "body",
+    "launch-image",
+    "title-loc-key",
+    "subtitle-loc-key",
+    "loc-key",
+}
+_ALERT_LIST_KEYS = {"title-loc-args", "subtitle-loc-args", "loc-args"}
+_INTERRUPTION_LEVELS = {"passive", "active", "time-sensitive", "critical"}
+
+
+def normalize_token(token: str) -> str:
+    """Lower-case hex device token, or ``ValueError`` saying why it cannot be one (§8)."""
+    if not isinstance(token, str) or not token:
+        raise ValueError("device token must be a non-empty hex string")
+    if not _HEX.fullmatch(token):
+        raise ValueError("device token must contain only hexadecimal digits")
+    if len(token) % 2:
+        raise ValueError(f"device token must have an even number of hex digits, got {len(token)}")
+    if len(token) > MAX_TOKEN_HEX:
+        raise ValueError(f"device token is {len(token)} hex digits; at most {MAX_TOKEN_HEX} are accepted")
+    return token.lower()
+
+
+def new_apns_id() -> str:
+    """A fresh canonical lower-case UUID for ``apns-id`` (§2.1)."""
+    return str(uuid.uuid4())
+
+
+def encode_payload(payload: Mapping[str, Any]) -> bytes:
+    """Compact UTF-8 JSON, the bytes whose length Apple limits (§3)."""
+    try:
+        return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"payload is not JSON-serializable: {exc}") from exc
+
+
+def validate_payload(payload: Mapping[str, Any], push_type: str | None = "alert") -> bytes:
+    """Check the payload's shape and size for ``push_type``; return the bytes to send (§3)."""
+    if not isinstance(payload, Mapping):
+        raise ValueError("payload must be a JSON object")
+    if not all(isinstance(k, str) for k in payload):
+        raise ValueError("payload keys must be strings")
+    aps = payload.get("aps")
+    if aps is not None:
+        _validate_aps(aps)
+    body = encode_payload(payload)
+    limit = MAX_VOIP_PAYLOAD if push_type == "voip" else MAX_PAYLOAD
+    if len(body) > limit:
+        raise ValueError(
+            f"payload is {len(body)} bytes; APNs accepts at most {limit} for push type {push_type!r}"
+        )
+    return body
+
+
+def _validate_aps(aps: Any) -> None:
+    if not isinstance(aps, Mapping):
+        raise ValueError('"aps" must be a JSON object')
+    alert = aps.get("alert")
+    if alert is not None and not isinstance(alert, str):
+        if not isinstance(alert, Mapping):
+            raise ValueError('"aps.alert" must be a string or an object')
+        for key, value in alert.items():
+            if key in _ALERT_STRING_KEYS and not isinstance(value, str):
+                raise ValueError(f'"aps.alert.{key}" must be a string')
+            if key in _ALERT_LIST_KEYS and not (
+                isinstance(value, list) and all(isinstance(v, str) for v in value)
+            ):
+                raise ValueError(f'"aps.alert.{key}" must be a list of strings')
+    badge = aps.get("badge")
+    if badge is not None and (isinstance(badge, bool) or not isinstance(badge, int) or badge < 0):
+        raise ValueError('"aps.badge" must be a non-negative integer (0 clears the badge)')
+    sound = aps.get("sound")
+    if sound is not None and not isinstance(sound, str | Mapping):
+        raise ValueError('"aps.sound" must be a file name string or a critical-sound object')
+    for flag in ("content-available", "mutable-content"):
+        if flag in aps and aps[flag] not in (0, 1):
+            raise ValueError(f'"aps.{flag}" must be 1 (or 0)')
+    level = aps.get("interruption-level")
+    if level is not None and level not in _INTERRUPTION_LEVELS:
+        raise ValueError(f'"aps.interruption-level" must be one of {sorted(_INTERRUPTION_LEVELS)}')
+    for key in ("thread-id", "category", "target-content-id"):
+        if key in aps and not isinstance(aps[key], str):
+            raise ValueError(f'"aps.{key}" must be a string')
+
+
+def infer_push_type(payload: Mapping[str, Any]) -> str:
+    """``background`` for a pure content-available payload, else ``alert`` (§2.2, §3)."""
+    aps = payload.get("aps")
+    if not isinstance(aps, Mapping):
+        return "alert"
+    if aps.get("content-available") == 1 and not any(k in aps for k in ("alert", "sound", "badge")):
+        return "background"
+    return "alert"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Notification:
+    """One push request, valid by construction (``ValueError`` otherwise).
+
+    ``token`` is normalised to lower-case hex; ``apns_id`` to a lower-case UUID. ``apns_id=None`` lets the
+    client pick one before the first attempt so that every retry carries the same identity (DESIGN.md,
+    "One notification, end to end").
+    """
+
+    token: str
+    topic: str
+    payload: Mapping[str, Any] = field(hash=False)
+    push_type: str | None = "alert"
+    priority: int | None = None
+    expiration: int | None = None
+    collapse_id: str | None = None
+    apns_id: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "token", normalize_token(self.token))
+        if not isinstance(self.topic, str) or not _TOPIC.fullmatch(self.topic):
+            raise ValueError(f"topic must be a bundle id such as com.example.app, got {self.topic!r}")
+        if self.push_type is not None and self.push_type not in PUSH_TYPES:
+            raise ValueError(f"push_type must be one of {sorted(PUSH_TYPES)}, got {self.push_type!r}")
+        if self.priority is not None and (isinstance(self.priority, bool) or self.priority not in PRIORITIES):
+            raise ValueError(f"priority must be 10, 5 or 1, got {self.priority!r}")
+        if self.expiration is not None and (
+            isinstance(self.expiration, bool) or not isinstance(self.expiration, int) or self.expiration < 0
+        ):
+            raise ValueError("expiration must be a UNIX time in seconds (0 = deliver once, never store)")
+        if self.collapse_id is not None:
+            if not isinstance(self.collapse_id, str) or not self.collapse_id:
+                raise ValueError("collapse_id must be a non-empty string")
+            if len(self.collapse_id.encode()) > MAX_COLLAPSE_ID_BYTES:
+                raise ValueError(f"collapse_id must be at most {MAX_COLLAPSE_ID_BYTES} bytes")
+        if self.apns_id is not None:
+            if not isinstance(self.apns_id, str) or not _UUID.fullmatch(self.apns_id):
+                raise ValueError(
+                    f"apns_id must be a UUID like 123e4567-e89b-12d3-a456-426614174000, got {self.apns_id!r}"
+                )
+            object.__setattr__(self, "apns_id", self.apns_id.lower())
+        validate_payload(self.payload, self.push_type)
+
+    @property
+    def body(self) -> bytes:
+        """The request body: compact JSON of ``payload``."""
+        return encode_payload(self.payload)
+
+    def with_apns_id(self) -> Notification:
+        """This notification with an ``apns_id`` (a new uuid4 if it has none)."""
+        if self.apns_id is not None:
+            return self
+        return Notification(
+            token=self.token,
+            topic=self.topic,
+            payload=self.payload,
+            push_type=self.push_type,
+            priority=self.priority,
+            expiration=self.expiration,
+            collapse_id=self.collapse_id,
+            apns_id=new_apns_id(),
+        )
+
+
+def alert(
+    body: str | None = None,
+    *,
+    title: str | None = None,
+    subtitle: str | None = None,
+    badge: int | None = None,
+    sound: str | Mapping[str, Any] | None = None,
+    thread_id: str | None = None,
+    category: str | None = None,
+    mutable_content: bool = False,
+    interruption_level: str | None = None,
+    custom: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Build an alert payload: ``{"aps": {...}, **custom}`` (§3).
+
+    A plain ``body`` becomes the string form of ``aps.alert``; a title or subtitle switches to the
+    dictionary form. Custom keys sit beside ``aps``, never inside it (Apple ignores them there).
+    """
+    aps: dict[str, Any] = {}
+    if title is None and subtitle is None:
+        if body is not None:
+            aps["alert"] = body
+    else:
+        aps["alert"] = {
+            k: v for k, v in (("title", title), ("subtitle", subtitle), ("body", body)) if v is not None
+        }
+    if badge is not None:
+        aps["badge"] = badge
+    if sound is not None:
+        aps["sound"] = sound
+    if thread_id is not None:
+        aps["thread-id"] = thread_id
+    if category is not None:
+        aps["category"] = category
+    if mutable_content:
+        aps["mutable-content"] = 1
+    if interruption_level is not None:
+        aps["interruption-level"] = interruption_level
+    if not aps:
+        raise ValueError("an alert payload needs at least one of body, title, subtitle, badge or sound")
+    return _with_custom(aps, custom)
+
+
+def background(custom: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A silent background payload: ``content-available`` only, no alert, sound or badge (§3, A-BG)."""
+    return _with_custom({"content-available": 1}, custom)
+
+
+def _with_custom(aps: dict[str, Any], custom: Mapping[str, Any] | None) -> dict[str, Any]:
+    payload: dict[str, Any] = {"aps": aps}
+    for key, value in (custom or {}).items():
+        if key == "aps":
+            raise ValueError('custom keys may not be named "aps"')
+        payload[key] = value
+    validate_payload(payload, None)
+    return payload

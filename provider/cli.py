@@ -1,0 +1,237 @@
+"""``apns-provider``: send one notification, or run the provider service (DESIGN.md contract 4).
+
+``send`` prints exactly one JSON line with Apple's answer (``{"status": 200, "apns_id": ...}`` or
+``{"status": 4xx, "reason": ..., "apns_id": ...}``, plus ``timestamp`` on 410) and exits 0 only on 200
+(1 for a refusal or no answer). ``serve`` prints ``{"url": ...}`` once listening, then logs to stderr.
+Bad input is one line on stderr and exit code 2, never a traceback. Secrets (passwords, keys, tokens, the
+API key) are never printed or logged; ``--password`` and ``--api-key`` may come from the environment
+(``APNS_PROVIDER_PASSWORD``, ``APNS_PROVIDER_API_KEY``) to keep them out of ``ps``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sqlite3
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from aiohttp import web
+
+from provider.apns.client import APNsClient, resolve_endpoint
+from provider.apns.credentials import Credentials, CredentialsError, load_certificate_credentials, load_p8
+from provider.apns.notification import Notification, alert, infer_push_type
+from provider.apns.protocol import TransportError
+from provider.web import ServiceConfig, create_app
+
+PROG = "apns-provider"
+
+
+class UsageError(Exception):
+    """Bad input: reported on one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, not usage + error
+        raise UsageError(message)
+
+
+def _add_credentials(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("credentials (certificate or token)")
+    g.add_argument("--cert", help="push certificate: PEM, DER .cer, or PEM holding the key too")
+    g.add_argument("--key", help="PEM private key for --cert")
+    g.add_argument("--p12", help=".p12 holding the private key (with --cert) or key and certificate")
+    g.add_argument(
+        "--password",
+        default=os.environ.get("APNS_PROVIDER_PASSWORD"),
+        help="password of --p12 or of an encrypted --key (env APNS_PROVIDER_PASSWORD)",
+    )
+    g.add_argument("--p8", help="token signing key AuthKey_KEYID.p8")
+    g.add_argument("--key-id", help="Key ID of --p8")
+    g.add_argument("--team-id", help="Team ID for --p8")
+
+
+def _add_target(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--endpoint", help="https://host:port of APNs (default: Apple's host for --environment)")
+    p.add_argument("--ca", help="PEM file of the CA to trust for --endpoint (default: the system store)")
+    p.add_argument("--environment", choices=["sandbox", "production"], default="sandbox")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="A real APNs provider (HTTP/2, certificate or token auth).")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    send = sub.add_parser("send", help="send one notification and print Apple's answer as JSON")
+    _add_target(send)
+    send.add_argument("--topic", required=True, help="the app's bundle id (apns-topic)")
+    send.add_argument("--token", required=True, help="device token, hex")
+    body = send.add_mutually_exclusive_group(required=True)
+    body.add_argument("--alert", help="alert text")
+    body.add_argument("--payload", help="the whole payload as a JSON object")
+    send.add_argument(
+        "--push-type", help="apns-push-type (default: alert, or background for silent payloads)"
+    )
+    send.add_argument("--priority", type=int, help="apns-priority: 10, 5 or 1")
+    send.add_argument("--expiration", type=int, help="apns-expiration, UNIX seconds (0: deliver once)")
+    send.add_argument("--collapse-id", help="apns-collapse-id")
+    send.add_argument("--apns-id", help="apns-id (default: a new UUID)")
+    send.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for an answer")
+    _add_credentials(send)
+
+    serve = sub.add_parser("serve", help="run the provider service (token registry and send API)")
+    serve.add_argument("--db", required=True, help="SQLite file for devices and the outbox")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=0, help="0 picks a free port (printed when ready)")
+    serve.add_argument(
+        "--api-key",
+        default=os.environ.get("APNS_PROVIDER_API_KEY"),
+        help="protect operator endpoints with Authorization: Bearer KEY (env APNS_PROVIDER_API_KEY)",
+    )
+    _add_target(serve)
+    _add_credentials(serve)
+    return parser
+
+
+def load_credentials(args: argparse.Namespace) -> Credentials:
+    """Token credentials from ``--p8`` or certificate credentials from the other flags."""
+    if args.p8:
+        if args.cert or args.key or args.p12:
+            raise UsageError("use either --p8 (token) or --cert/--key/--p12 (certificate), not both")
+        if not args.key_id or not args.team_id:
+            raise UsageError("--p8 needs --key-id and --team-id")
+        return load_p8(args.p8, args.key_id, args.team_id)
+    if args.key_id or args.team_id:
+        raise UsageError("--key-id and --team-id go with --p8")
+    if args.key and not args.cert:
+        raise UsageError("--key needs --cert")
+    if args.key and args.p12:
+        raise UsageError("give the private key once: --key or --p12")
+    if not (args.cert or args.p12):
+        raise UsageError(
+            "credentials required: --cert FILE [--key FILE | --p12 FILE --password PW], "
+            "--p12 FILE --password PW, or --p8 FILE --key-id ID --team-id TEAM"
+        )
+    return load_certificate_credentials(
+        cert_file=args.cert, key_file=args.key, p12_file=args.p12, password=args.password
+    )
+
+
+def _notification(args: argparse.Namespace) -> Notification:
+    if args.alert is not None:
+        payload: Any = alert(args.alert)
+    else:
+        try:
+            payload = json.loads(args.payload)
+        except ValueError as exc:
+            raise UsageError(f"--payload is not JSON: {exc}") from None
+        if not isinstance(payload, dict):
+            raise UsageError("--payload must be a JSON object")
+    push_type = args.push_type or infer_push_type(payload)
+    priority = args.priority
+    if priority is None and push_type == "background":
+        priority = 5
+    return Notification(
+        token=args.token,
+        topic=args.topic,
+        payload=payload,
+        push_type=push_type,
+        priority=priority,
+        expiration=args.expiration,
+        collapse_id=args.collapse_id,
+        apns_id=args.apns_id,
+    )
+
+
+async def _send(args: argparse.Namespace, credentials: Credentials, notification: Notification) -> int:
+    client = APNsClient(
+        credentials,
+        environment=args.environment,
+        endpoint=args.endpoint,
+        ca_file=args.ca,
+        request_timeout=args.timeout,
+    )
+    async with client:
+        try:
+            result = await client.send(notification)
+        except TransportError as exc:
+            print(
+                f"{PROG}: error: no answer from APNs at {client.host}:{client.port}: {exc}", file=sys.stderr
+            )
+            return 1
+    print(json.dumps(result.to_json()), flush=True)
+    return 0 if result.accepted else 1
+
+
+async def _serve(args: argparse.Namespace, credentials: Credentials) -> int:
+    environments = (args.environment,) if args.endpoint else ("sandbox", "production")
+    config = ServiceConfig(db_path=args.db, api_key=args.api_key, environments=environments)
+
+    def factory(env: str) -> APNsClient:
+        return APNsClient(credentials, environment=env, endpoint=args.endpoint, ca_file=args.ca)
+
+    app = create_app(config, factory)
+    runner = web.AppRunner(app, access_log=logging.getLogger("provider.access"))
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, args.host, args.port)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        print(json.dumps({"url": f"http://{host}:{port}"}), flush=True)
+        logging.getLogger("provider").info(
+            "serving on http://%s:%s (%s)", host, port, ", ".join(environments)
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+    return 0
+
+
+def _prepare(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Credentials, Notification | None]:
+    """Everything that can be wrong with the input, checked before any I/O."""
+    args = build_parser().parse_args(argv)
+    credentials = load_credentials(args)
+    notification = _notification(args) if args.command == "send" else None
+    resolve_endpoint(args.environment, args.endpoint)
+    credentials.ssl_context(args.ca)  # a missing or bad CA file is a usage error too
+    if args.command == "send" and args.timeout <= 0:
+        raise UsageError("--timeout must be positive")
+    return args, credentials, notification
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point; returns the exit code (0 ok, 1 refused or no answer, 2 bad input)."""
+    try:
+        args, credentials, notification = _prepare(argv)
+    except (UsageError, CredentialsError, ValueError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if notification is not None:
+            return asyncio.run(_send(args, credentials, notification))
+        logging.basicConfig(
+            stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+        return asyncio.run(_serve(args, credentials))
+    except KeyboardInterrupt:
+        return 130
+    except (OSError, sqlite3.Error) as exc:  # e.g. the port is taken, the db directory does not exist
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug: still one line, never a traceback with secrets in its locals
+        print(f"{PROG}: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""``apns-provider`` refuses bad input with one line on stderr and exit code 2, before any I/O."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from provider.cli import main
+
+TOKEN = "ab" * 32
+
+
+@pytest.fixture
+def p8(tmp_path: Path) -> Path:
+    path = tmp_path / "AuthKey_ABC123DEFG.p8"
+    key = ec.generate_private_key(ec.SECP256R1())
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return path
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ([], "credentials required"),
+        (["--p8", "{p8}"], "--key-id and --team-id"),
+        (["--p8", "{p8}", "--key-id", "K", "--team-id", "T", "--cert", "c.pem"], "not both"),
+        (["--key", "k.pem"], "--key needs --cert"),
+        (["--cert", "{dir}/missing.pem"], "file not found"),
+        (["--p8", "{dir}/missing.p8", "--key-id", "K", "--team-id", "T"], "file not found"),
+        (["--p8", "{p8}", "--key-id", "K", "--team-id", "T", "--token", "xyz"], "hexadecimal"),
+        (["--p8", "{p8}", "--key-id", "K", "--team-id", "T", "--priority", "7"], "priority"),
+        (["--p8", "{p8}", "--key-id", "K", "--team-id", "T", "--priority", "high"], "invalid int value"),
+        (["--p8", "{p8}", "--key-id", "K", "--team-id", "T", "--endpoint", "http://x:1"], "endpoint"),
+        (["--p8", "{p8}", "--key-id", "K", "--team-id", "T", "--ca", "{dir}/nope.pem"], "CA file not found"),
+        (["--p8", "{p8}", "--key-id", "K", "--team-id", "T", "--environment", "staging"], "invalid choice"),
+    ],
+)
+def test_send_bad_input(
+    extra: list[str], message: str, p8: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["send", "--topic", "com.example.app", "--token", TOKEN, "--alert", "hi"]
+    argv += [a.format(p8=p8, dir=tmp_path) for a in extra]
+    code, out, err = _run(argv, capsys)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("apns-provider: error:") and message in err
+    assert "Traceback" not in err
+
+
+def test_payload_must_be_a_json_object(p8: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["send", "--topic", "t.app", "--token", TOKEN, "--p8", str(p8), "--key-id", "K", "--team-id", "T"]
+    for payload, message in [("{", "not JSON"), ("[1]", "JSON object")]:
+        code, _, err = _run([*base, "--payload", payload], capsys)
+        assert code == 2 and message in err
+    code, _, err = _run([*base, "--alert", "x", "--payload", "{}"], capsys)
+    assert code == 2 and "not allowed with" in err
+
+
+def test_missing_subcommand_and_serve_without_db(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run([], capsys)[0] == 2
+    code, _, err = _run(["serve"], capsys)
+    assert code == 2 and "--db" in err
+
+
+def test_secrets_are_not_echoed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(
+        [
+            "send",
+            "--topic",
+            "t.app",
+            "--token",
+            TOKEN,
+            "--alert",
+            "x",
+            "--p12",
+            str(tmp_path / "x.p12"),
+            "--password",
+            "hunter2",
+        ],
+        capsys,
+    )
+    assert code == 2 and "hunter2" not in err

@@ -1,0 +1,148 @@
+"""Notification and payload validation: refuse locally what APNs would refuse (reference §2, §3, §8)."""
+
+from __future__ import annotations
+
+import pytest
+
+from provider.apns.notification import (
+    MAX_PAYLOAD,
+    MAX_VOIP_PAYLOAD,
+    Notification,
+    alert,
+    background,
+    infer_push_type,
+    validate_payload,
+)
+
+TOKEN = "0123456789abcdef" * 4
+
+
+def make(**kw: object) -> Notification:
+    base: dict[str, object] = {"token": TOKEN, "topic": "com.example.app", "payload": alert("hi")}
+    base.update(kw)
+    return Notification(**base)  # type: ignore[arg-type]
+
+
+def test_a_valid_notification() -> None:
+    n = make(priority=5, expiration=0, collapse_id="x" * 64)
+    assert n.body == b'{"aps":{"alert":"hi"}}'
+    assert n.apns_id is None and n.with_apns_id().apns_id is not None
+
+
+@pytest.mark.parametrize("token", ["ab", "AB" * 32, "ab" * 100, "cd" * 54, "ef" * 80])
+def test_tokens_of_any_even_length_up_to_200_hex(token: str) -> None:
+    assert make(token=token).token == token.lower()
+
+
+@pytest.mark.parametrize(
+    ("token", "message"),
+    [("", "non-empty"), ("abc", "even number"), ("zz" * 32, "hexadecimal"), ("ab" * 101, "at most 200")],
+)
+def test_bad_tokens(token: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        make(token=token)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("topic", "", "topic"),
+        ("topic", "com example", "topic"),
+        ("push_type", "banner", "push_type"),
+        ("priority", 7, "priority"),
+        ("priority", True, "priority"),
+        ("expiration", -1, "expiration"),
+        ("collapse_id", "x" * 65, "64 bytes"),
+        ("collapse_id", "é" * 33, "64 bytes"),
+        ("apns_id", "not-a-uuid", "UUID"),
+    ],
+)
+def test_each_bad_field_is_named(field: str, value: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        make(**{field: value})
+
+
+def test_apns_id_is_normalised_to_lower_case() -> None:
+    assert (
+        make(apns_id="123E4567-E89B-12D3-A456-426614174000").apns_id == "123e4567-e89b-12d3-a456-426614174000"
+    )
+
+
+def test_with_apns_id_keeps_an_existing_id() -> None:
+    n = make(apns_id="123e4567-e89b-12d3-a456-426614174000")
+    assert n.with_apns_id() is n
+
+
+def test_size_limits_4096_and_5120_for_voip() -> None:
+    room = MAX_PAYLOAD - len(b'{"aps":{},"k":""}')
+    exact = {"aps": {}, "k": "x" * room}
+    assert len(validate_payload(exact)) == MAX_PAYLOAD
+    over = {"aps": {}, "k": "x" * (room + 1)}
+    with pytest.raises(ValueError, match="4097 bytes; APNs accepts at most 4096"):
+        validate_payload(over)
+    assert len(make(push_type="voip", topic="com.example.app.voip", payload=over).body) == MAX_PAYLOAD + 1
+    with pytest.raises(ValueError, match="at most 5120"):
+        validate_payload({"k": "x" * MAX_VOIP_PAYLOAD}, "voip")
+
+
+def test_size_counts_utf8_bytes() -> None:
+    with pytest.raises(ValueError, match="bytes"):
+        validate_payload({"k": "é" * 2100})
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ([], "JSON object"),
+        ({"aps": "x"}, '"aps" must be a JSON object'),
+        ({"aps": {"alert": 3}}, "aps.alert"),
+        ({"aps": {"alert": {"title": 3}}}, "aps.alert.title"),
+        ({"aps": {"alert": {"loc-args": "x"}}}, "list of strings"),
+        ({"aps": {"badge": -1}}, "aps.badge"),
+        ({"aps": {"badge": "1"}}, "aps.badge"),
+        ({"aps": {"sound": 1}}, "aps.sound"),
+        ({"aps": {"content-available": 2}}, "content-available"),
+        ({"aps": {"interruption-level": "loud"}}, "interruption-level"),
+        ({"k": {1, 2}}, "JSON-serializable"),
+        ({"k": float("nan")}, "JSON-serializable"),
+    ],
+)
+def test_payload_shape(payload: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        validate_payload(payload)  # type: ignore[arg-type]
+
+
+def test_alert_builder() -> None:
+    assert alert("Hello") == {"aps": {"alert": "Hello"}}
+    built = alert("Body", title="Title", badge=3, sound="default", thread_id="t", custom={"order": 7})
+    assert built == {
+        "aps": {
+            "alert": {"title": "Title", "body": "Body"},
+            "badge": 3,
+            "sound": "default",
+            "thread-id": "t",
+        },
+        "order": 7,
+    }
+    assert alert(badge=0) == {"aps": {"badge": 0}}
+    with pytest.raises(ValueError, match="at least one"):
+        alert()
+    with pytest.raises(ValueError, match='"aps"'):
+        alert("x", custom={"aps": {}})
+    with pytest.raises(ValueError, match="bytes"):
+        alert("x" * 5000)
+
+
+def test_background_and_push_type_inference() -> None:
+    assert background({"sync": 1}) == {"aps": {"content-available": 1}, "sync": 1}
+    assert infer_push_type(background()) == "background"
+    assert infer_push_type({"aps": {"content-available": 1, "sound": "x"}}) == "alert"
+    assert infer_push_type(alert("x")) == "alert"
+    assert infer_push_type({"custom": 1}) == "alert"
+
+
+def test_notifications_are_frozen_values() -> None:
+    n = make()
+    with pytest.raises(AttributeError):
+        n.token = "ff"  # type: ignore[misc]
+    assert n == make() and hash(n) == hash(make())

@@ -1,0 +1,144 @@
+"""Token registry hygiene and the outbox (apns-protocol.md §4.1, §4.4; DESIGN.md contract 4)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from provider.apns.notification import Notification, alert
+from provider.store import ACTIVE, INACTIVE, Store, should_deactivate
+
+T1 = "aa" * 32
+T2 = "bb" * 32
+
+
+class Clock:
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock: Clock) -> Store:
+    s = Store(tmp_path / "provider.db", clock=clock)
+    yield s
+    s.close()
+
+
+def test_the_hygiene_rule_table() -> None:
+    assert should_deactivate(1000, 400, "BadDeviceToken", None)
+    assert should_deactivate(1000, 410, "Unregistered", 2000)  # registered before APNs saw it gone
+    assert not should_deactivate(3000, 410, "Unregistered", 2000)  # re-registered afterwards: wins
+    assert not should_deactivate(2000, 410, "Unregistered", 2000)  # same ms: not *before*
+    assert should_deactivate(1000, 410, "ExpiredToken", None)  # no timestamp: counts as now
+    for status, reason in [
+        (200, None),
+        (400, "DeviceTokenNotForTopic"),
+        (503, "ServiceUnavailable"),
+        (413, "PayloadTooLarge"),
+        (403, "InvalidProviderToken"),
+    ]:
+        assert not should_deactivate(1000, status, reason, None)
+
+
+def test_register_list_and_filter(store: Store, clock: Clock) -> None:
+    d = store.register(T1.upper(), "com.example.app", "sandbox", "alice")
+    assert (d.token, d.status, d.registered_at, d.reason) == (T1, ACTIVE, 1_700_000_000_000, None)
+    clock.now += 1
+    store.register(T2, "com.example.other", "production")
+    assert [x.token for x in store.devices()] == [T1, T2]
+    assert [x.token for x in store.devices(bundle_id="com.example.app")] == [T1]
+    assert [x.token for x in store.devices(user_id="alice")] == [T1]
+    assert store.devices(user_id="bob") == []
+    assert d.to_json()["environment"] == "sandbox"
+
+
+def test_register_validates(store: Store) -> None:
+    with pytest.raises(ValueError, match="hex"):
+        store.register("xyz", "com.example.app", "sandbox")
+    with pytest.raises(ValueError, match="environment"):
+        store.register(T1, "com.example.app", "staging")
+
+
+def test_bad_device_token_deactivates(store: Store, clock: Clock) -> None:
+    store.register(T1, "com.example.app", "sandbox")
+    clock.now += 5
+    assert store.apply_result(T1, 400, "BadDeviceToken", None)
+    d = store.get(T1)
+    assert d is not None and (d.status, d.reason, d.invalidated_at) == (
+        INACTIVE,
+        "BadDeviceToken",
+        1_700_000_005_000,
+    )
+    assert store.devices(active_only=True) == []
+    assert not store.apply_result(T1, 400, "BadDeviceToken", None)  # already inactive
+
+
+def test_410_deactivates_only_tokens_registered_before_its_timestamp(store: Store, clock: Clock) -> None:
+    store.register(T1, "com.example.app", "sandbox")  # registered at ...000_000
+    assert not store.apply_result(T1, 410, "Unregistered", 1_699_999_999_000)  # APNs' news is older
+    assert store.get(T1).status == ACTIVE  # type: ignore[union-attr]
+    assert store.apply_result(T1, 410, "Unregistered", 1_700_000_000_500)
+    d = store.get(T1)
+    assert d is not None and d.status == INACTIVE and d.invalidated_at == 1_700_000_000_500
+
+
+def test_reregistration_wins_over_an_earlier_410(store: Store, clock: Clock) -> None:
+    store.register(T1, "com.example.app", "sandbox", "alice")
+    store.apply_result(T1, 410, "Unregistered", 1_700_000_000_500)
+    clock.now += 10
+    d = store.register(T1, "com.example.app", "sandbox", "alice")
+    assert (d.status, d.reason, d.invalidated_at, d.registered_at) == (ACTIVE, None, None, 1_700_000_010_000)
+    # a late 410 stamped before the new registration is ignored
+    assert not store.apply_result(T1, 410, "Unregistered", 1_700_000_001_000)
+    assert store.get(T1).status == ACTIVE  # type: ignore[union-attr]
+
+
+def test_other_answers_leave_the_token_alone(store: Store) -> None:
+    store.register(T1, "com.example.app", "sandbox")
+    for status, reason in [(200, None), (503, "ServiceUnavailable"), (400, "DeviceTokenNotForTopic")]:
+        assert not store.apply_result(T1, status, reason, None)
+    assert store.get(T1).status == ACTIVE  # type: ignore[union-attr]
+    assert not store.apply_result("cc" * 32, 400, "BadDeviceToken", None)  # unknown token
+
+
+def test_delete(store: Store) -> None:
+    store.register(T1, "com.example.app", "sandbox")
+    assert store.delete(T1.upper())
+    assert not store.delete(T1)
+    assert store.get(T1) is None
+
+
+def test_outbox_keeps_pending_notifications_across_reopen(tmp_path: Path, clock: Clock) -> None:
+    path = tmp_path / "p.db"
+    n1 = Notification(
+        token=T1, topic="com.example.app", payload=alert("one"), priority=5, collapse_id="c", expiration=0
+    ).with_apns_id()
+    n2 = Notification(token=T2, topic="com.example.app", payload=alert("two")).with_apns_id()
+    s = Store(path, clock=clock)
+    s.enqueue("sandbox", n1)
+    s.enqueue("production", n2)
+    s.mark_done(n2.apns_id or "", 200, None)
+    s.close()
+    s = Store(path, clock=clock)
+    (entry,) = s.pending()
+    assert entry.environment == "sandbox" and entry.notification == n1
+    assert s.outbox_entry(n2.apns_id or "")["status"] == 200  # type: ignore[index]
+    s.close()
+
+
+def test_outbox_needs_an_apns_id(store: Store) -> None:
+    with pytest.raises(ValueError, match="apns_id"):
+        store.enqueue("sandbox", Notification(token=T1, topic="com.example.app", payload=alert("x")))
+
+
+def test_wal_mode(store: Store) -> None:
+    assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
