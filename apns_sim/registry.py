@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from apns_sim.records import AppIdRecord, AuthKeyRecord, CertificateRecord
 
@@ -107,12 +108,12 @@ class Registry:
                 raise
             self._db.execute("COMMIT")
 
-    def _one(self, sql: str, *args: object) -> tuple | None:  # type: ignore[type-arg]
+    def _one(self, sql: str, *args: object) -> tuple[Any, ...] | None:
         with self._lock:
-            row: tuple | None = self._db.execute(sql, args).fetchone()  # type: ignore[type-arg]
+            row: tuple[Any, ...] | None = self._db.execute(sql, args).fetchone()
             return row
 
-    def _all(self, sql: str, *args: object) -> list[tuple]:  # type: ignore[type-arg]
+    def _all(self, sql: str, *args: object) -> list[tuple[Any, ...]]:
         with self._lock:
             return self._db.execute(sql, args).fetchall()
 
@@ -126,7 +127,7 @@ class Registry:
             )
 
     @staticmethod
-    def _app_id(row: tuple) -> AppIdRecord:  # type: ignore[type-arg]
+    def _app_id(row: tuple[Any, ...]) -> AppIdRecord:
         return AppIdRecord(
             bundle_id=row[0], team_id=row[1], wildcard=bool(row[2]), push_enabled=bool(row[3]),
             created_at=_req_dt(row[4]),
@@ -153,7 +154,7 @@ class Registry:
             )
 
     @staticmethod
-    def _cert(row: tuple) -> CertificateRecord:  # type: ignore[type-arg]
+    def _cert(row: tuple[Any, ...]) -> CertificateRecord:
         return CertificateRecord(
             serial=int(row[0]), bundle_id=row[1], team_id=row[2], environment=row[3],
             topics=tuple(json.loads(row[4])), not_before=_req_dt(row[5]), not_after=_req_dt(row[6]),
@@ -186,7 +187,7 @@ class Registry:
             )
 
     @staticmethod
-    def _key(row: tuple) -> AuthKeyRecord:  # type: ignore[type-arg]
+    def _key(row: tuple[Any, ...]) -> AuthKeyRecord:
         return AuthKeyRecord(
             key_id=row[0], team_id=row[1], public_key_pem=bytes(row[2]), environment=row[3],
             created_at=_req_dt(row[4]), revoked_at=_dt(row[5]),
@@ -224,7 +225,7 @@ class Registry:
         return DeviceRecord(device_id=device_id, name=name, base_token=base, activated_at=now)
 
     @staticmethod
-    def _device(row: tuple) -> DeviceRecord:  # type: ignore[type-arg]
+    def _device(row: tuple[Any, ...]) -> DeviceRecord:
         return DeviceRecord(device_id=row[0], name=row[1], base_token=row[2], activated_at=_req_dt(row[3]))
 
     def get_device(self, device_id: str) -> DeviceRecord | None:
@@ -237,7 +238,7 @@ class Registry:
     # -- tokens --------------------------------------------------------------------------------------
 
     @staticmethod
-    def _token(row: tuple) -> TokenRecord:  # type: ignore[type-arg]
+    def _token(row: tuple[Any, ...]) -> TokenRecord:
         return TokenRecord(
             token=row[0], device_id=row[1], bundle_id=row[2], environment=row[3], issued_at=_req_dt(row[4]),
             state=row[5], changed_at=_dt(row[6]), unregistered_at=_dt(row[7]),

@@ -1,1 +1,12 @@
-"""device_sim."""
+"""device_sim: simulated iPhones for the pushsim APNs simulator (DESIGN.md contract 3).
+
+Of our code it imports only the courier wire codec, ``apns_sim.courier``: the phone talks to the simulated
+APNs over TLS, never by import.
+"""
+
+from device_sim.app import App, Notification
+from device_sim.device import DeviceSimError, Endpoints
+from device_sim.phone import Phone
+from device_sim.presentation import Presentation, RegistrationError
+
+__all__ = ["App", "DeviceSimError", "Endpoints", "Notification", "Phone", "Presentation", "RegistrationError"]

@@ -76,4 +76,6 @@ def test_the_checker_catches_forbidden_imports(tmp_path: Path) -> None:
     (tmp_path / "device_sim").mkdir()
     (tmp_path / "device_sim" / "ok.py").write_text("from apns_sim import courier\nfrom . import app\n")
     assert _violations("provider", tmp_path) == ["provider/bad.py imports apns_sim.reasons"]
-    assert _violations("device_sim", tmp_path) == ["device_sim/ok.py: relative import <relative:None> (use absolute imports)"]
+    assert _violations("device_sim", tmp_path) == [
+        "device_sim/ok.py: relative import <relative:None> (use absolute imports)"
+    ]

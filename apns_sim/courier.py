@@ -1,0 +1,528 @@
+"""The courier wire: the device ⇄ APNs protocol as a sans-IO codec (no sockets, no asyncio, no clock).
+
+Apple never published this protocol; the layout follows the reverse-engineered clients and proxies in
+reference/device-side.md §1.2-1.5 (pypush, rustpush, pushproxy). Every frame is a 1-byte command, a 4-byte
+big-endian payload length, then items: 1-byte id, 2-byte big-endian length, value. Integers are big-endian
+and fixed-width; strings are UTF-8; topics travel as SHA-1(bundle id), 20 bytes (§1.6).
+
+Both programs use this one module (``device_sim`` may import it and nothing else of ours), so it imports
+only the standard library and ``cryptography``. Documented simulator choices, marked [sim] below:
+
+- Push item 0x15 carries the apns-id as a 16-byte UUID, 0x0D the priority, 0x1C the push type (applepy's
+  guesses, §1.4); ScopedTokenRequest item 3 carries the bundle id as UTF-8 (real APNs knows the topic from
+  its hash; we send the name so the simulator can mint the token without a topic table).
+- ConnectAck item 0x30 is a human-readable refusal reason.
+- Command 0x30 SimReport (device → APNs) reports what the phone did with a push ("handed_to_app",
+  "presented", "not_presented"), so the journey log covers stage 3.
+- Status bytes: ConnectAck/ScopedTokenAck 2 = refused; PushAck 2 = app not installed (§6 rule 13).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import os
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+HEADER_SIZE = 5
+ITEM_HEADER_SIZE = 3
+MAX_ITEM_SIZE = 0xFFFF
+# A push payload is at most 5120 bytes (VoIP) and a device certificate about 1 KiB; nothing legitimate
+# comes near 64 KiB, so a bigger length is garbage (or an attack) and the connection is refused.
+MAX_FRAME_SIZE = 64 * 1024
+TOPIC_HASH_SIZE = 20
+NONCE_SIZE = 17
+SIGNATURE_PREFIX = b"\x01\x01"  # version 1, RSA PKCS#1 v1.5 with SHA-1 (§1.5)
+
+PRESENCE_USER = 0x41  # Connect item 5 for a user connection (pypush)
+PROTOCOL_VERSION = 11  # pypush's default (§1.4 item 16)
+
+STATUS_OK = 0
+STATUS_REFUSED = 2  # ConnectAck / ScopedTokenAck: refused (the server closes after a refused Connect)
+ACK_OK = 0
+ACK_APP_NOT_INSTALLED = 2  # PushAck: no installed app for that token/topic [sim choice of byte]
+ACK_INVALID = 3  # PushAck: the push could not be read (pushproxy's "rejected as invalid")
+
+SIM_STAGES = ("handed_to_app", "presented", "not_presented")
+
+
+class Command(enum.IntEnum):
+    CONNECT = 0x07
+    CONNECT_ACK = 0x08
+    FILTER = 0x09
+    PUSH = 0x0A
+    PUSH_ACK = 0x0B
+    KEEP_ALIVE = 0x0C
+    KEEP_ALIVE_ACK = 0x0D
+    SCOPED_TOKEN_REQUEST = 0x11
+    SCOPED_TOKEN_ACK = 0x12
+    SIM_REPORT = 0x30  # [sim] extension
+
+
+# Seen in real traffic but not modelled (§1.3): decoded as Unknown so a newer peer does not break us.
+_OBSERVED_UNMODELLED = frozenset({0x0E, 0x0F, 0x14, 0x1D, 0x20})
+
+
+class CourierProtocolError(Exception):
+    """The peer sent something that is not the courier protocol; the connection should be closed."""
+
+
+class ConnectProofError(Exception):
+    """A Connect's nonce or signature does not prove possession of the certificate's key (§1.5)."""
+
+
+def topic_hash(topic: str) -> bytes:
+    """What the wire carries for a topic: SHA-1 of its UTF-8 bytes, 20 bytes (§1.6)."""
+    return hashlib.sha1(topic.encode("utf-8")).digest()
+
+
+# -- items ------------------------------------------------------------------------------------------
+
+
+def _uint(value: int, size: int) -> bytes:
+    return value.to_bytes(size, "big")
+
+
+def _frame(command: Command, items: Iterable[tuple[int, bytes | None]]) -> bytes:
+    body = bytearray()
+    for item_id, value in items:
+        if value is None:
+            continue
+        if len(value) > MAX_ITEM_SIZE:
+            raise ValueError(f"courier item 0x{item_id:02x} is {len(value)} bytes; an item holds at most 65535")
+        body += bytes([item_id]) + _uint(len(value), 2) + value
+    if len(body) > MAX_FRAME_SIZE:
+        raise ValueError(f"courier frame of {len(body)} bytes exceeds the {MAX_FRAME_SIZE}-byte limit")
+    return bytes([command]) + _uint(len(body), 4) + bytes(body)
+
+
+class _Items:
+    """The items of one received frame, with typed, checked accessors (errors name the command)."""
+
+    __slots__ = ("_command", "_items")
+
+    def __init__(self, command: Command | int, items: list[tuple[int, bytes]]) -> None:
+        self._command = command
+        self._items = items
+
+    def _name(self) -> str:
+        return self._command.name if isinstance(self._command, Command) else f"0x{self._command:02x}"
+
+    def get(self, item_id: int, size: int | None = None) -> bytes | None:
+        for i, value in self._items:
+            if i == item_id:
+                if size is not None and len(value) != size:
+                    raise CourierProtocolError(
+                        f"{self._name()} item {item_id} must be {size} bytes, got {len(value)}")
+                return value
+        return None
+
+    def need(self, item_id: int, size: int | None = None) -> bytes:
+        value = self.get(item_id, size)
+        if value is None:
+            raise CourierProtocolError(f"{self._name()} lacks required item {item_id}")
+        return value
+
+    def all(self, item_id: int, size: int | None = None) -> tuple[bytes, ...]:
+        out = tuple(v for i, v in self._items if i == item_id)
+        for value in out:
+            if size is not None and len(value) != size:
+                raise CourierProtocolError(f"{self._name()} item {item_id} must be {size} bytes")
+        return out
+
+    def uint(self, item_id: int, size: int, default: int | None = None) -> int | None:
+        value = self.get(item_id, size)
+        return default if value is None else int.from_bytes(value, "big")
+
+    def need_int(self, item_id: int, size: int) -> int:
+        return int.from_bytes(self.need(item_id, size), "big")
+
+    def text(self, item_id: int) -> str | None:
+        value = self.get(item_id)
+        if value is None:
+            return None
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CourierProtocolError(f"{self._name()} item {item_id} is not UTF-8") from exc
+
+    def uuid(self, item_id: int) -> str | None:
+        value = self.get(item_id, 16)
+        return None if value is None else str(uuid.UUID(bytes=value))
+
+    @property
+    def raw(self) -> tuple[tuple[int, bytes], ...]:
+        return tuple(self._items)
+
+
+def _uuid_bytes(value: str) -> bytes:
+    try:
+        return uuid.UUID(value).bytes
+    except ValueError as exc:
+        raise ValueError(f"apns-id {value!r} is not a UUID") from exc
+
+
+def _utf8(value: str | None) -> bytes | None:
+    return None if value is None else value.encode("utf-8")
+
+
+# -- messages ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Connect:
+    """0x07, device → APNs: who I am (certificate and proof, §1.5) and my cached base token."""
+
+    certificate: bytes  # DER
+    nonce: bytes
+    signature: bytes
+    base_token: bytes | None = None
+    state: int = 1
+    presence_flags: int = PRESENCE_USER
+    protocol_version: int = PROTOCOL_VERSION
+
+    def encode(self) -> bytes:
+        return _frame(Command.CONNECT, [
+            (1, self.base_token), (2, _uint(self.state, 1)), (5, _uint(self.presence_flags, 4)),
+            (12, self.certificate), (13, self.nonce), (14, self.signature), (16, _uint(self.protocol_version, 2)),
+        ])
+
+    @classmethod
+    def decode(cls, items: _Items) -> Connect:
+        return cls(
+            certificate=items.need(12), nonce=items.need(13), signature=items.need(14), base_token=items.get(1),
+            state=items.uint(2, 1, 1) or 0, presence_flags=items.uint(5, 4, PRESENCE_USER) or 0,
+            protocol_version=items.uint(16, 2, PROTOCOL_VERSION) or 0,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConnectAck:
+    """0x08, APNs → device: status 0 and the base token the device must adopt, or 2 and a close."""
+
+    status: int
+    base_token: bytes | None = None
+    max_message_size: int | None = None
+    server_time_ms: int | None = None
+    reason: str | None = None  # [sim] item 0x30: why the Connect was refused
+
+    def encode(self) -> bytes:
+        return _frame(Command.CONNECT_ACK, [
+            (1, _uint(self.status, 1)), (3, self.base_token),
+            (4, None if self.max_message_size is None else _uint(self.max_message_size, 2)),
+            (10, None if self.server_time_ms is None else _uint(self.server_time_ms, 8)), (0x30, _utf8(self.reason)),
+        ])
+
+    @classmethod
+    def decode(cls, items: _Items) -> ConnectAck:
+        return cls(status=items.need_int(1, 1), base_token=items.get(3), max_message_size=items.uint(4, 2),
+                   server_time_ms=items.uint(10, 8), reason=items.text(0x30))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Filter:
+    """0x09, device → APNs: the topic hashes the device wants now (sent after connect and on changes)."""
+
+    base_token: bytes | None = None
+    enabled: tuple[bytes, ...] = ()
+    ignored: tuple[bytes, ...] = ()
+
+    def encode(self) -> bytes:
+        items: list[tuple[int, bytes | None]] = [(1, self.base_token)]
+        items += [(2, h) for h in self.enabled] + [(3, h) for h in self.ignored]
+        return _frame(Command.FILTER, items)
+
+    @classmethod
+    def decode(cls, items: _Items) -> Filter:
+        return cls(base_token=items.get(1), enabled=items.all(2, TOPIC_HASH_SIZE),
+                   ignored=items.all(3, TOPIC_HASH_SIZE))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Push:
+    """0x0A, APNs → device: one notification for the app whose token and topic hash it names (§1.4)."""
+
+    token: bytes
+    topic: bytes  # SHA-1 of the topic
+    payload: bytes
+    message_id: int
+    expiry: int | None = None  # UNIX seconds
+    timestamp_ns: int | None = None
+    storage_flags: int = 0  # 0x01 came from storage, 0x02 last stored message
+    apns_id: str | None = None  # [sim] item 0x15, 16-byte UUID
+    priority: int | None = None  # [sim] item 0x0D
+    push_type: str | None = None  # [sim] item 0x1C
+
+    def encode(self) -> bytes:
+        return _frame(Command.PUSH, [
+            (1, self.token), (2, self.topic), (3, self.payload), (4, _uint(self.message_id, 4)),
+            (5, None if self.expiry is None else _uint(self.expiry, 4)),
+            (6, None if self.timestamp_ns is None else _uint(self.timestamp_ns, 8)),
+            (7, _uint(self.storage_flags, 1) if self.storage_flags else None),
+            (0x0D, None if self.priority is None else _uint(self.priority, 1)),
+            (0x15, None if self.apns_id is None else _uuid_bytes(self.apns_id)), (0x1C, _utf8(self.push_type)),
+        ])
+
+    @classmethod
+    def decode(cls, items: _Items) -> Push:
+        return cls(
+            token=items.need(1), topic=items.need(2, TOPIC_HASH_SIZE), payload=items.need(3),
+            message_id=items.need_int(4, 4), expiry=items.uint(5, 4), timestamp_ns=items.uint(6, 8),
+            storage_flags=items.uint(7, 1, 0) or 0, apns_id=items.uuid(0x15), priority=items.uint(0x0D, 1),
+            push_type=items.text(0x1C),
+        )
+
+    @property
+    def from_storage(self) -> bool:
+        return bool(self.storage_flags & 0x01)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PushAck:
+    """0x0B, device → APNs: the push with this message id was taken (0) or refused (non-zero)."""
+
+    message_id: int
+    status: int = ACK_OK
+    token: bytes | None = None
+
+    def encode(self) -> bytes:
+        return _frame(Command.PUSH_ACK, [(1, self.token), (4, _uint(self.message_id, 4)), (8, _uint(self.status, 1))])
+
+    @classmethod
+    def decode(cls, items: _Items) -> PushAck:
+        return cls(token=items.get(1), message_id=items.need_int(4, 4), status=items.need_int(8, 1))
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeepAlive:
+    """0x0C, device → APNs: I am still here (sent empty, like pypush and rustpush)."""
+
+    def encode(self) -> bytes:
+        return _frame(Command.KEEP_ALIVE, [])
+
+    @classmethod
+    def decode(cls, items: _Items) -> KeepAlive:
+        return cls()
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeepAliveAck:
+    """0x0D, APNs → device: the answer to a keep-alive."""
+
+    def encode(self) -> bytes:
+        return _frame(Command.KEEP_ALIVE_ACK, [])
+
+    @classmethod
+    def decode(cls, items: _Items) -> KeepAliveAck:
+        return cls()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScopedTokenRequest:
+    """0x11, device → APNs: mint (or return) the app's token for this topic (§1.7)."""
+
+    topic: bytes
+    bundle_id: str  # [sim] item 3 as UTF-8
+    base_token: bytes | None = None
+
+    def encode(self) -> bytes:
+        return _frame(Command.SCOPED_TOKEN_REQUEST, [(1, self.base_token), (2, self.topic), (3, _utf8(self.bundle_id))])
+
+    @classmethod
+    def decode(cls, items: _Items) -> ScopedTokenRequest:
+        bundle_id = items.text(3)
+        if not bundle_id:
+            raise CourierProtocolError("SCOPED_TOKEN_REQUEST lacks the bundle id (item 3)")
+        return cls(base_token=items.get(1), topic=items.need(2, TOPIC_HASH_SIZE), bundle_id=bundle_id)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScopedTokenAck:
+    """0x12, APNs → device: status and the app's token for the topic."""
+
+    status: int
+    topic: bytes
+    token: bytes | None = None
+    reason: str | None = None  # [sim] item 0x30
+
+    def encode(self) -> bytes:
+        return _frame(Command.SCOPED_TOKEN_ACK, [
+            (1, _uint(self.status, 1)), (2, self.token), (3, self.topic), (0x30, _utf8(self.reason)),
+        ])
+
+    @classmethod
+    def decode(cls, items: _Items) -> ScopedTokenAck:
+        return cls(status=items.need_int(1, 1), token=items.get(2), topic=items.need(3, TOPIC_HASH_SIZE),
+                   reason=items.text(0x30))
+
+
+@dataclass(frozen=True, kw_only=True)
+class SimReport:
+    """0x30 [sim], device → APNs: what the phone did with a push, for the journey log (stage 3)."""
+
+    apns_id: str
+    stage: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def encode(self) -> bytes:
+        body = json.dumps(self.detail, separators=(",", ":"), default=str).encode()
+        return _frame(Command.SIM_REPORT, [(1, _uuid_bytes(self.apns_id)), (2, _utf8(self.stage)), (3, body)])
+
+    @classmethod
+    def decode(cls, items: _Items) -> SimReport:
+        apns_id, stage, raw = items.uuid(1), items.text(2), items.get(3)
+        if apns_id is None or not stage:
+            raise CourierProtocolError("SIM_REPORT needs an apns-id (item 1) and a stage (item 2)")
+        try:
+            detail = json.loads(raw) if raw else {}
+        except ValueError as exc:
+            raise CourierProtocolError("SIM_REPORT detail (item 3) is not JSON") from exc
+        if not isinstance(detail, dict):
+            raise CourierProtocolError("SIM_REPORT detail (item 3) must be a JSON object")
+        return cls(apns_id=apns_id, stage=stage, detail=detail)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Unknown:
+    """A command seen in real traffic that we do not model (0x0E, 0x0F, 0x14, ...); safe to ignore."""
+
+    command: int
+    items: tuple[tuple[int, bytes], ...] = ()
+
+
+Message: TypeAlias = (Connect | ConnectAck | Filter | Push | PushAck | KeepAlive | KeepAliveAck
+                      | ScopedTokenRequest | ScopedTokenAck | SimReport | Unknown)
+
+_DECODERS: dict[int, Any] = {
+    Command.CONNECT: Connect, Command.CONNECT_ACK: ConnectAck, Command.FILTER: Filter, Command.PUSH: Push,
+    Command.PUSH_ACK: PushAck, Command.KEEP_ALIVE: KeepAlive, Command.KEEP_ALIVE_ACK: KeepAliveAck,
+    Command.SCOPED_TOKEN_REQUEST: ScopedTokenRequest, Command.SCOPED_TOKEN_ACK: ScopedTokenAck,
+    Command.SIM_REPORT: SimReport,
+}
+
+
+# -- decoding ---------------------------------------------------------------------------------------
+
+
+def _split_items(command: int, body: bytes) -> list[tuple[int, bytes]]:
+    items: list[tuple[int, bytes]] = []
+    pos = 0
+    while pos < len(body):
+        if pos + ITEM_HEADER_SIZE > len(body):
+            raise CourierProtocolError(f"command 0x{command:02x}: truncated item header at byte {pos}")
+        item_id, size = body[pos], int.from_bytes(body[pos + 1 : pos + 3], "big")
+        pos += ITEM_HEADER_SIZE
+        if pos + size > len(body):
+            raise CourierProtocolError(f"command 0x{command:02x}: item {item_id} runs past the end of the frame")
+        items.append((item_id, body[pos : pos + size]))
+        pos += size
+    return items
+
+
+def decode_frame(command: int, body: bytes) -> Message:
+    """One complete frame's body to a message; CourierProtocolError if it is not a valid one."""
+    items = _split_items(command, body)
+    cls = _DECODERS.get(command)
+    if cls is None:
+        return Unknown(command=command, items=tuple(items))
+    message: Message = cls.decode(_Items(Command(command), items))
+    return message
+
+
+class Decoder:
+    """Incremental frame decoder: ``feed(bytes) -> [messages]``, keeping partial frames between calls.
+
+    It fails fast: a first byte that is no courier command (e.g. a TLS record or "GET /") or a length
+    over ``max_frame_size`` raises at once, without waiting for (or buffering) the announced bytes. After
+    an error the decoder stays broken; close the connection.
+    """
+
+    __slots__ = ("_buffer", "_error", "max_frame_size")
+
+    def __init__(self, max_frame_size: int = MAX_FRAME_SIZE) -> None:
+        self._buffer = bytearray()
+        self._error: CourierProtocolError | None = None
+        self.max_frame_size = max_frame_size
+
+    def feed(self, data: bytes) -> list[Message]:
+        if self._error is not None:
+            raise self._error
+        self._buffer += data
+        out: list[Message] = []
+        try:
+            while self._buffer:
+                command = self._buffer[0]
+                if command not in _DECODERS and command not in _OBSERVED_UNMODELLED:
+                    raise CourierProtocolError(f"0x{command:02x} is not a courier command: not our protocol")
+                if len(self._buffer) < HEADER_SIZE:
+                    break
+                size = int.from_bytes(self._buffer[1:HEADER_SIZE], "big")
+                if size > self.max_frame_size:
+                    raise CourierProtocolError(
+                        f"frame of {size} bytes announced; the limit is {self.max_frame_size}")
+                if len(self._buffer) < HEADER_SIZE + size:
+                    break
+                body = bytes(self._buffer[HEADER_SIZE : HEADER_SIZE + size])
+                del self._buffer[: HEADER_SIZE + size]
+                out.append(decode_frame(command, body))
+        except CourierProtocolError as exc:
+            self._error = exc
+            self._buffer = bytearray()
+            raise
+        return out
+
+    @property
+    def buffered(self) -> int:
+        """Bytes of an incomplete frame waiting for more data."""
+        return len(self._buffer)
+
+
+# -- device authentication (§1.5) -------------------------------------------------------------------
+
+
+def make_connect_proof(private_key: rsa.RSAPrivateKey, now_ms: int, *, random: bytes | None = None
+                       ) -> tuple[bytes, bytes]:
+    """(nonce, signature) for Connect items 13 and 14.
+
+    nonce = 0x00 ‖ 8-byte big-endian milliseconds ‖ 8 random bytes; signature = 0x01 0x01 ‖ RSA PKCS#1 v1.5
+    SHA-1 over the nonce with the device key (pypush ``lifecycle.py``, rustpush ``auth.rs``).
+    """
+    salt = os.urandom(8) if random is None else random
+    if len(salt) != 8:
+        raise ValueError("the nonce's random part is 8 bytes")
+    nonce = b"\x00" + _uint(now_ms, 8) + salt
+    return nonce, SIGNATURE_PREFIX + private_key.sign(nonce, padding.PKCS1v15(), hashes.SHA1())
+
+
+def verify_connect_proof(certificate: x509.Certificate, nonce: bytes, signature: bytes, now_ms: int,
+                         max_skew_ms: int) -> None:
+    """Check that the Connect was signed just now by the holder of ``certificate``'s key.
+
+    Raises ConnectProofError saying what is wrong. Whether the certificate itself is trusted is the
+    caller's separate check (it was issued by the device CA at activation).
+    """
+    if len(nonce) != NONCE_SIZE or nonce[0] != 0:
+        raise ConnectProofError("the Connect nonce must be 17 bytes: 0x00, 8-byte milliseconds, 8 random bytes")
+    stamped = int.from_bytes(nonce[1:9], "big")
+    if abs(now_ms - stamped) > max_skew_ms:
+        raise ConnectProofError(
+            f"the Connect nonce is stamped {stamped} ms but the server time is {now_ms} ms "
+            f"(more than {max_skew_ms} ms apart): check the phone's clock")
+    if not signature.startswith(SIGNATURE_PREFIX):
+        raise ConnectProofError("the Connect signature must start with 01 01 (RSA PKCS#1 v1.5, SHA-1)")
+    key = certificate.public_key()
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise ConnectProofError("the device certificate must hold an RSA key (the proof is an RSA signature)")
+    try:
+        key.verify(signature[len(SIGNATURE_PREFIX):], nonce, padding.PKCS1v15(), hashes.SHA1())
+    except InvalidSignature as exc:
+        raise ConnectProofError("the Connect signature does not match the device certificate's key") from exc

@@ -1,0 +1,311 @@
+"""The provider API listener: TLS and asyncio around the sans-IO core, plus the per-request glue.
+
+Two parts, both thin:
+
+- :class:`ProviderService` (synchronous, one per environment) turns a connection's peer certificate and
+  ALPN into a :class:`~apns_sim.h2_connection.ProviderConnection`, and each complete request into an
+  outcome: route checks, credentials (:mod:`apns_sim.auth`), Apple's rules (:mod:`apns_sim.validation`),
+  then the notification's journey and delivery. Unit tests drive it without sockets.
+- :class:`ProviderApiServer` owns the socket: TLS >= 1.2 with an optional client certificate (token
+  clients have none), ALPN ``h2`` (clients that offer no ALPN, like aioapns, still speak HTTP/2), and an
+  ``asyncio.Protocol`` per connection that only reads, feeds the core and writes what it queued (the
+  hypercorn shape: TLS facts read once at the edge, passed in as plain values).
+
+Reference: reference/apns-protocol.md §1 (transport), §5-§7 (auth, HTTP/2); DESIGN.md "One notification,
+end to end" for the journey recorded for every request, accepted or not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import ssl
+import tempfile
+from typing import Any
+
+from apns_sim import events
+from apns_sim.auth import ConnectionAuth, certificate_identity
+from apns_sim.delivery import PushMessage
+from apns_sim.events import Journey
+from apns_sim.h2_connection import ProviderConnection
+from apns_sim.reasons import Reason
+from apns_sim.records import AppIdRecord
+from apns_sim.registry import Registry, TokenRecord
+from apns_sim.request import Accepted, Outcome, PushRequest, Rejection
+from apns_sim.state import SimState
+from apns_sim.validation import check_request, check_route
+
+log = logging.getLogger(__name__)
+CLOSE_GRACE = 2.0  # seconds open connections get to finish after GOAWAY Shutdown
+
+
+class _ConnectionLookup:
+    """Tokens straight from the registry; App IDs bound per connection at first use (§5, A-F687789)."""
+
+    __slots__ = ("_apps", "_registry")
+
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+        self._apps: dict[str, AppIdRecord | None] = {}
+
+    def get_token(self, token_hex: str) -> TokenRecord | None:
+        return self._registry.get_token(token_hex)
+
+    def get_app_id(self, bundle_id: str) -> AppIdRecord | None:
+        try:
+            return self._apps[bundle_id]
+        except KeyError:
+            app = self._apps[bundle_id] = self._registry.get_app_id(bundle_id)
+            return app
+
+
+class ProviderSession:
+    """The :class:`~apns_sim.h2_connection.RequestHandler` of one connection."""
+
+    def __init__(self, service: ProviderService, auth: ConnectionAuth) -> None:
+        self._service = service
+        self.auth = auth
+        self._lookup = _ConnectionLookup(service.state.registry)
+
+    @property
+    def gate_open(self) -> bool:
+        return self.auth.gate_open
+
+    def unlock(self, authorization: str) -> bool:
+        return not isinstance(self.auth.authorize(authorization, self._service.state.clock.time()), Rejection)
+
+    def handle(self, request: PushRequest, apns_id: str) -> Outcome:
+        service = self._service
+        now = service.state.clock.time()
+        outcome: Outcome | None = check_route(request)
+        if outcome is None:
+            identity = self.auth.authorize(request.header("authorization"), now)
+            if isinstance(identity, Rejection):
+                outcome = identity
+            else:
+                outcome = check_request(request, identity, self._lookup, environment=service.environment, now=now)
+                if isinstance(outcome, Accepted) and service.rate_limited(outcome.token, now):
+                    outcome = Rejection(Reason.TOO_MANY_REQUESTS)
+        service.record(request, apns_id, outcome, now)
+        return outcome
+
+
+class ProviderService:
+    """One environment's decisions, shared by all its connections."""
+
+    def __init__(self, state: SimState, environment: str) -> None:
+        if environment not in ("sandbox", "production"):
+            raise ValueError(f"environment must be sandbox or production, not {environment!r}")
+        self.state = state
+        self.environment = environment
+        self._rate: dict[str, tuple[int, int]] = {}  # token -> (second, pushes in it)
+
+    def connect(self, peer_cert_der: bytes | None, alpn: str | None) -> ProviderConnection:
+        """A new connection's core, refused at once (GOAWAY) for a bad or other-environment certificate."""
+        state = self.state
+        certificate = refusal = None
+        if peer_cert_der:
+            result = certificate_identity(peer_cert_der, state.registry, self.environment, state.clock.time())
+            if isinstance(result, Rejection):
+                refusal = result.reason
+            else:
+                certificate = result
+        session = ProviderSession(self, ConnectionAuth(state.registry, self.environment, certificate))
+        core = ProviderConnection(session, environment=self.environment, alpn=alpn,
+                                  max_concurrent_streams=state.config.max_concurrent_streams)
+        if refusal is not None:
+            core.refuse(refusal)
+        return core
+
+    def rate_limited(self, token: str, now: float) -> bool:
+        """``TooManyRequests`` past ``config.token_rate_limit`` pushes per second to one token (0 = off)."""
+        limit = self.state.config.token_rate_limit
+        if limit <= 0:
+            return False
+        second = int(now)
+        start, count = self._rate.get(token, (second, 0))
+        count = count + 1 if start == second else 1
+        self._rate[token] = (second, count)
+        return count > limit
+
+    def record(self, request: PushRequest, apns_id: str, outcome: Outcome, now: float) -> None:
+        """Begin the journey of every request (one per apns-id) and hand accepted ones to delivery."""
+        state = self.state
+        if isinstance(outcome, Accepted):
+            state.journeys.begin(Journey(
+                apns_id=apns_id, token=outcome.token, topic=outcome.topic, environment=self.environment,
+                status=200, push_type=outcome.push_type, priority=outcome.priority,
+                payload=_payload(outcome.payload)), events.ACCEPTED)
+            state.delivery.submit(PushMessage(
+                apns_id=apns_id, token=outcome.token, device_id=outcome.device_id, bundle_id=outcome.bundle_id,
+                topic=outcome.topic, environment=self.environment, payload=outcome.payload,
+                push_type=outcome.push_type, priority=outcome.priority, expiration=outcome.expiration,
+                collapse_id=outcome.collapse_id, accepted_at=now))
+            return
+        reason = outcome.reason
+        priority_header = request.header("apns-priority")
+        priority = int(priority_header) if priority_header in ("1", "5", "10") else None
+        detail: dict[str, Any] = {"reason": reason.wire}
+        if outcome.timestamp is not None:
+            detail["timestamp"] = outcome.timestamp
+        state.journeys.begin(Journey(
+            apns_id=apns_id, token=(request.device_token or "").lower(), topic=request.header("apns-topic") or "",
+            environment=self.environment, status=reason.status, reason=reason.wire, timestamp=outcome.timestamp,
+            push_type=request.header("apns-push-type"), priority=priority,
+            payload=_payload(request.body) if request.body_size <= 5120 else None), events.REJECTED, **detail)
+
+
+def _payload(body: bytes) -> Any:
+    """The payload as JSON for the log and dashboard, or as text when it is not JSON."""
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body.decode("utf-8", "replace")
+
+
+class _ProviderProtocol(asyncio.Protocol):
+    """One TLS connection: read, feed the core, write what it queued, close when it is finished."""
+
+    def __init__(self, server: ProviderApiServer) -> None:
+        self._server = server
+        self._loop = asyncio.get_running_loop()
+        self._transport: asyncio.Transport | None = None
+        self._core: ProviderConnection | None = None
+        self._last_activity = self._loop.time()
+        self._idle_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        ssl_object = transport.get_extra_info("ssl_object")
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        alpn = ssl_object.selected_alpn_protocol() if ssl_object is not None else None
+        try:
+            self._core = self._server.service.connect(der, alpn)
+        except Exception:
+            log.exception("could not set up a provider connection")
+            transport.abort()
+            return
+        self._server.connections.add(self)
+        self._arm_idle_timer(self._server.service.state.config.idle_timeout)
+        self._flush()
+
+    def data_received(self, data: bytes) -> None:
+        core = self._core
+        if core is None:
+            return
+        self._last_activity = self._loop.time()
+        try:
+            core.receive_data(data)
+        except Exception:
+            log.exception("provider connection failed; closing it")
+            self._flush()
+            self.abort()
+            return
+        self._flush()
+
+    def eof_received(self) -> bool | None:
+        return None  # the peer is done: close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._server.connections.discard(self)
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+
+    def shutdown(self, reason: Reason = Reason.SHUTDOWN) -> None:
+        """GOAWAY ``reason``; the transport closes once open streams are answered."""
+        if self._core is not None:
+            self._core.close_gracefully(reason)
+            self._flush()
+
+    def abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+
+    def _flush(self) -> None:
+        core, transport = self._core, self._transport
+        if core is None or transport is None or transport.is_closing():
+            return
+        data = core.data_to_send()
+        if data:
+            transport.write(data)
+        if core.finished:
+            transport.close()
+
+    def _arm_idle_timer(self, timeout: float) -> None:
+        if timeout > 0:
+            self._idle_timer = self._loop.call_later(timeout, self._check_idle, timeout)
+
+    def _check_idle(self, timeout: float) -> None:
+        """§7: an idle connection gets GOAWAY IdleTimeout (Apple's timeout is unconfirmed: a knob)."""
+        remaining = self._last_activity + timeout - self._loop.time()
+        if remaining > 0:
+            self._idle_timer = self._loop.call_later(remaining, self._check_idle, timeout)
+            return
+        self._idle_timer = None
+        self.shutdown(Reason.IDLE_TIMEOUT)
+
+
+class ProviderApiServer:
+    """One environment's listener (sandbox or production), bound to ``host:port`` (port 0 by default)."""
+
+    def __init__(self, state: SimState, environment: str) -> None:
+        self.state = state
+        self.environment = environment
+        self.service = ProviderService(state, environment)
+        self.connections: set[_ProviderProtocol] = set()
+        self._server: asyncio.Server | None = None
+        self._host = "127.0.0.1"
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"https://{self._host}:{self.port}"
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """TLS as APNs offers it (§1): >= 1.2, a client certificate requested but optional, ALPN h2."""
+        authority = self.state.authority
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        # load_cert_chain reads files only; the key lives on disk (0600, our data dir) for a moment.
+        fd, path = tempfile.mkstemp(prefix=".provider-tls-", suffix=".pem", dir=self.state.data_dir)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(authority.server_chain_pem() + authority.server_key_pem())
+            ctx.load_cert_chain(path)
+        finally:
+            os.unlink(path)
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+        ctx.load_verify_locations(cadata=authority.client_verify_pem().decode())
+        ctx.set_alpn_protocols(["h2"])
+        return ctx
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _ProviderProtocol(self), host, port,
+                                                ssl=self.ssl_context())
+        self._host = host
+        self.port = int(self._server.sockets[0].getsockname()[1])
+
+    async def close(self) -> None:
+        """Stop listening, send GOAWAY Shutdown to every connection, give them a moment, then cut them."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()
+        for connection in list(self.connections):
+            connection.shutdown()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CLOSE_GRACE
+        while self.connections and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        for connection in list(self.connections):
+            connection.abort()
+        with contextlib.suppress(Exception):
+            await server.wait_closed()

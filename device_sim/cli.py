@@ -1,0 +1,211 @@
+"""``device-sim``: a simulated iPhone on the command line (DESIGN.md contract 3).
+
+    device-sim register  --endpoints FILE --app BUNDLE --environment sandbox|production [--state-dir D]
+    device-sim run       --endpoints FILE --app B1[,B2] [--types alert,sound,badge] [--provider URL]
+                         [--environment sandbox|production] [--state-dir D]
+    device-sim uninstall --endpoints FILE --app BUNDLE [--state-dir D]
+
+Without ``--state-dir`` the phone lives in ``device-sim/`` next to the endpoints file, i.e. inside the
+simulator's data dir: the phone's certificate comes from that simulator's CA, so the two belong together
+(a fresh simulator gets a fresh phone; a persistent one keeps the same phone, apps and tokens).
+Output is JSON lines on stdout; errors are one line on stderr (exit 2 for bad input, 1 otherwise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import aiohttp
+
+from device_sim.app import App, check_types
+from device_sim.device import DeviceSimError, Endpoints, InputError
+from device_sim.phone import Phone, check_bundle_id
+from device_sim.presentation import RegistrationError
+
+ENTITLEMENT = {"sandbox": "development", "production": "production"}
+DEFAULT_STATE_SUBDIR = "device-sim"
+
+
+class UsageError(Exception):
+    """Bad input: exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        print(f"device-sim: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="device-sim", description="A simulated iPhone for the pushsim APNs simulator (not Apple).")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--endpoints", required=True, help="endpoints.json written by `apns-sim serve`")
+        p.add_argument("--state-dir", help="the phone's identity and apps (default: device-sim/ next to the "
+                                           "endpoints file)")
+        p.add_argument("--name", default="iPhone", help="device name shown by the simulator")
+
+    reg = sub.add_parser("register", help="register an app, print {\"token\": HEX} and exit")
+    common(reg)
+    reg.add_argument("--app", required=True, help="bundle id")
+    reg.add_argument("--environment", required=True, choices=sorted(ENTITLEMENT))
+    reg.add_argument("--types", default="alert,sound,badge", help="notification types the app registers for")
+    reg.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for APNs (default 30)")
+
+    run = sub.add_parser("run", help="stay online and print one JSON line per event")
+    common(run)
+    run.add_argument("--app", required=True, help="bundle id, or several separated by commas")
+    run.add_argument("--environment", default="sandbox", choices=sorted(ENTITLEMENT))
+    run.add_argument("--types", default="alert,sound,badge", help="notification types the apps register for")
+    run.add_argument("--provider", help="provider service URL: each app POSTs its token to <URL>/v1/devices")
+    run.add_argument("--keepalive", type=float, default=60.0, help="keep-alive interval in seconds")
+
+    uni = sub.add_parser("uninstall", help="delete an app from the phone (APNs then answers 410 for its token)")
+    common(uni)
+    uni.add_argument("--app", required=True, help="bundle id")
+    uni.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for APNs (default 10)")
+    return parser
+
+
+def _print(event: dict[str, Any]) -> None:
+    print(json.dumps(event, default=str), flush=True)
+
+
+def _state_dir(args: argparse.Namespace) -> Path:
+    if args.state_dir:
+        return Path(args.state_dir)
+    return Path(args.endpoints).resolve().parent / DEFAULT_STATE_SUBDIR
+
+
+def _types(raw: str) -> tuple[str, ...]:
+    try:
+        return check_types([t.strip() for t in raw.split(",") if t.strip()])
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _install(phone: Phone, bundle_id: str, environment: str, types: tuple[str, ...]) -> App:
+    try:
+        return phone.install_app(bundle_id, environment=ENTITLEMENT[environment], types=types)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+async def _register(app: App, phone: Phone, timeout: float | None) -> str:
+    try:
+        return await app.register(timeout=timeout)
+    except TimeoutError:
+        env = app.courier_environment or "?"
+        why = phone.last_error(env) or "no connection"
+        raise DeviceSimError(f"no token for {app.bundle_id} within {timeout:g} s: APNs ({env}) unreachable "
+                             f"({why})") from None
+
+
+def _bundles(raw: str) -> list[str]:
+    bundles = [b.strip() for b in raw.split(",") if b.strip()]
+    if not bundles:
+        raise UsageError("--app needs at least one bundle id")
+    try:
+        return [check_bundle_id(b) for b in bundles]
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+async def cmd_register(args: argparse.Namespace) -> int:
+    types = _types(args.types)
+    _bundles(args.app)
+    endpoints = Endpoints.load(args.endpoints)
+    async with Phone.open(endpoints, _state_dir(args), name=args.name) as phone:
+        app = _install(phone, args.app, args.environment, types)
+        token = await _register(app, phone, args.timeout)
+        _print({"token": token})
+    return 0
+
+
+async def _send_token(session: aiohttp.ClientSession, provider: str, app: App, token: str) -> None:
+    body = {"token": token, "bundle_id": app.bundle_id, "environment": app.courier_environment}
+    url = provider.rstrip("/") + "/v1/devices"
+    try:
+        async with session.post(url, json=body, timeout=aiohttp.ClientTimeout(total=10)) as response:
+            _print({"event": "token_sent", "bundle_id": app.bundle_id, "provider": url, "status": response.status})
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        _print({"event": "token_send_failed", "bundle_id": app.bundle_id, "provider": url,
+                "error": str(exc) or type(exc).__name__})
+
+
+async def cmd_run(args: argparse.Namespace) -> int:
+    types = _types(args.types)
+    bundles = _bundles(args.app)
+    endpoints = Endpoints.load(args.endpoints)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    async with Phone.open(endpoints, _state_dir(args), name=args.name,
+                          keepalive_interval=args.keepalive) as phone, aiohttp.ClientSession() as session:
+        phone.subscribe(_print)
+        apps = [_install(phone, b, args.environment, types) for b in bundles]
+
+        async def register(app: App) -> None:
+            try:
+                token = await app.register()
+            except RegistrationError:
+                return  # the phone already printed {"event": "registration_failed", ...}
+            if args.provider:
+                await _send_token(session, args.provider, app, token)
+
+        tasks = [asyncio.create_task(register(app)) for app in apps]
+        await stop.wait()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return 0
+
+
+async def cmd_uninstall(args: argparse.Namespace) -> int:
+    _bundles(args.app)
+    endpoints = Endpoints.load(args.endpoints)
+    async with Phone.open(endpoints, _state_dir(args), name=args.name) as phone:
+        if args.app not in phone.apps:
+            raise UsageError(f"{args.app} is not installed on this phone ({phone.state_dir})")
+        told = await phone.uninstall(args.app, timeout=args.timeout)
+        event: dict[str, Any] = {"event": "uninstalled", "bundle_id": args.app, "apns_notified": told}
+        if not told:
+            event["note"] = "APNs could not be reached; the phone tells it on its next connection"
+        _print(event)
+    return 0
+
+
+COMMANDS = {"register": cmd_register, "run": cmd_run, "uninstall": cmd_uninstall}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="device-sim: %(levelname)s %(name)s: %(message)s")
+    try:
+        return asyncio.run(COMMANDS[args.command](args))
+    except UsageError as exc:
+        print(f"device-sim: error: {exc}", file=sys.stderr)
+        return 2
+    except (DeviceSimError, RegistrationError) as exc:
+        print(f"device-sim: error: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, InputError) else 1
+    except OSError as exc:  # e.g. a state dir that cannot be written
+        print(f"device-sim: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,348 @@
+"""The simulated iPhone as a Python API: what scenarios, tests and the CLI script (DESIGN.md contract 3).
+
+    async with Phone.open(endpoints, state_dir=..., name="Demo iPhone") as phone:
+        app = phone.install_app("com.example.app", environment="development", delegate=delegate)
+        token = await app.register()
+        notification = await app.next_notification(timeout=10)
+
+The phone owns one device identity (activated on first use), keeps one courier connection per
+environment its apps use (opened when an app first registers, §6 rule 2), routes each push to the app
+whose token it names, and refuses pushes for apps it no longer has (ack status 2, §6 rule 13).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import shutil
+import ssl
+import tempfile
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from apns_sim import courier
+from device_sim.app import App, check_types
+from device_sim.courier_client import ALPN, CourierClient, TokenRefused
+from device_sim.device import AppRecord, DeviceSimError, DeviceStore, Endpoints, Identity, InputError
+from device_sim.presentation import ENTITLEMENTS, RegistrationError
+
+log = logging.getLogger("device_sim.phone")
+Listener = Callable[[dict[str, Any]], None]
+_BUNDLE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]*$")
+TOKEN_ERROR_DOMAIN = "pushsim.courier"  # not an iOS domain: the simulated APNs refused the token request
+_ENTITLEMENT_ALIASES = {"development": "development", "sandbox": "development", "production": "production"}
+
+
+def entitlement_for(environment: str | None) -> str | None:
+    """"development" / "production" from an aps-environment value or an APNs environment name."""
+    if environment is None:
+        return None
+    try:
+        return _ENTITLEMENT_ALIASES[environment]
+    except KeyError:
+        raise ValueError(f"unknown environment {environment!r}: use development (sandbox) or production") from None
+
+
+_CONTEXTS: dict[tuple[str, int], ssl.SSLContext] = {}
+
+
+def courier_ssl_context(ca_file: Path) -> ssl.SSLContext:
+    """Trust exactly the simulator's CA, check the courier host name, offer ALPN apns-security-v3.
+
+    Shared by every phone using the same CA file (an SSLContext costs ~20 KiB; fleets have thousands).
+    """
+    try:
+        key = (str(ca_file), ca_file.stat().st_mtime_ns)
+        context = _CONTEXTS.get(key)
+        if context is None:
+            context = ssl.create_default_context(cafile=str(ca_file))
+            context.set_alpn_protocols([ALPN])
+            _CONTEXTS[key] = context
+    except (OSError, ssl.SSLError) as exc:
+        raise InputError(f"cannot load the simulator's CA file {ca_file}: {exc}") from exc
+    return context
+
+
+def check_bundle_id(bundle_id: str) -> str:
+    """An explicit bundle id (a topic names exactly one app; wildcards cannot receive pushes)."""
+    if not _BUNDLE_ID.match(bundle_id):
+        raise ValueError(f"{bundle_id!r} is not a bundle id (letters, digits, dots and hyphens)")
+    return bundle_id
+
+
+class Phone:
+    """One simulated iPhone. Use ``async with Phone.open(...)``."""
+
+    def __init__(self, endpoints: Endpoints, store: DeviceStore, *, keepalive_interval: float = 60.0,
+                 reactivate: bool = True) -> None:
+        self.endpoints = endpoints
+        self._store = store
+        self._identity: Identity | None = None
+        self._keepalive_interval = keepalive_interval
+        self._reactivate = reactivate
+        self._reactivated = False
+        self._clients: dict[str, CourierClient] = {}
+        self._apps: dict[str, App] = {}
+        self._listeners: list[Listener] = []
+        self._online = True
+        self._ssl: ssl.SSLContext | None = None
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(cls, endpoints: Endpoints | Mapping[str, Any] | str | Path, state_dir: str | Path | None = None,
+                   name: str = "iPhone", *, keepalive_interval: float = 60.0, reactivate: bool = True
+                   ) -> AsyncIterator[Phone]:
+        """Activate (first time only) and bring the phone up; ``state_dir`` None = a throw-away phone."""
+        temp = tempfile.mkdtemp(prefix="device-sim-") if state_dir is None else None
+        store = DeviceStore(temp or state_dir)  # type: ignore[arg-type]
+        phone = cls(Endpoints.load(endpoints), store, keepalive_interval=keepalive_interval, reactivate=reactivate)
+        try:
+            await phone._start(name)
+            yield phone
+        finally:
+            await phone.close()
+            if temp is not None:
+                shutil.rmtree(temp, ignore_errors=True)
+
+    async def _start(self, name: str) -> None:
+        self._store.lock()
+        state = self._store.load(name)
+        self._ssl = courier_ssl_context(self.endpoints.ca_file)
+        self._identity = await self._store.identity(self.endpoints.admin)
+        for record in state.apps.values():
+            self._apps[record.bundle_id] = App(self, record)
+        for env in {a.courier_environment for a in self._apps.values() if a.registered}:
+            if env is not None:
+                self._client(env)
+
+    async def close(self) -> None:
+        for client in list(self._clients.values()):
+            await client.stop()
+        self._clients.clear()
+        self._store.unlock()
+
+    # -- facts -------------------------------------------------------------------------------------------
+
+    @property
+    def device_id(self) -> str:
+        assert self._store.state is not None
+        return self._store.state.device_id
+
+    @property
+    def name(self) -> str:
+        assert self._store.state is not None
+        return self._store.state.name
+
+    @property
+    def base_token(self) -> str | None:
+        """The device-wide base token APNs assigned (hex), cached across connections."""
+        return self._state.base_token
+
+    @property
+    def state_dir(self) -> Path:
+        return self._store.dir
+
+    @property
+    def online(self) -> bool:
+        return self._online
+
+    @property
+    def apps(self) -> dict[str, App]:
+        return dict(self._apps)
+
+    def app(self, bundle_id: str) -> App:
+        try:
+            return self._apps[bundle_id]
+        except KeyError:
+            raise KeyError(f"{bundle_id} is not installed on {self.name}") from None
+
+    def is_connected(self, environment: str) -> bool:
+        client = self._clients.get(environment)
+        return client is not None and client.connected
+
+    def last_error(self, environment: str) -> str | None:
+        client = self._clients.get(environment)
+        return None if client is None else client.last_error
+
+    async def wait_connected(self, environment: str, timeout: float | None = 10.0) -> None:
+        await self._client(environment).wait_connected(timeout)
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(event)`` for every event (registered, notification, connected, ...)."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    # -- the user's actions ------------------------------------------------------------------------------
+
+    def install_app(self, bundle_id: str, environment: str | None = "development",
+                    types: Sequence[str] = ("alert", "sound", "badge"), delegate: Any = None) -> App:
+        """Install (or update) an app. ``environment`` is its aps-environment entitlement: "development"
+        (sandbox tokens), "production", or None for an app without the Push capability."""
+        check_bundle_id(bundle_id)
+        entitlement = entitlement_for(environment)
+        kinds = check_types(types)
+        state = self._state
+        record = state.apps.get(bundle_id)
+        if record is not None and record.environment != entitlement:
+            record = None  # a different build (other profile): its token belongs to another environment
+        if record is None:
+            record = AppRecord(bundle_id=bundle_id, environment=entitlement, types=kinds)
+            state.apps[bundle_id] = record
+            self._apps[bundle_id] = App(self, record, delegate)
+        else:
+            record.types = kinds
+            if delegate is not None:
+                self._apps[bundle_id].delegate = delegate
+        self._store.save()
+        return self._apps[bundle_id]
+
+    async def uninstall(self, bundle_id: str, timeout: float = 10.0) -> bool:
+        """Delete the app: its token and badge are forgotten and its topic leaves the filter.
+
+        Returns True once APNs has seen the new filter; False if the phone could not reach APNs in
+        ``timeout`` seconds (it will tell APNs on its next connection).
+        """
+        app = self.app(bundle_id)
+        env = app.courier_environment
+        app.installed = False
+        del self._apps[bundle_id]
+        del self._state.apps[bundle_id]
+        self._store.save()
+        self._emit({"event": "uninstalled", "bundle_id": bundle_id})
+        if env is None or not self._online:
+            return False
+        client = self._client(env)
+        try:
+            await client.wait_connected(timeout)
+            client.send_filter()
+            await client.sync(timeout)
+        except (TimeoutError, ConnectionError):
+            return False
+        return True
+
+    async def go_offline(self) -> None:
+        """Airplane mode: drop every courier connection and stop reconnecting."""
+        self._online = False
+        for client in self._clients.values():
+            await client.stop()
+        self._emit({"event": "offline"})
+
+    async def go_online(self, timeout: float | None = 10.0) -> None:
+        """Back online: reconnect every environment in use (and wait for it, up to ``timeout``)."""
+        self._online = True
+        for client in self._clients.values():
+            client.start()
+        self._emit({"event": "online"})
+        if timeout is not None:
+            await asyncio.gather(*(c.wait_connected(timeout) for c in self._clients.values()))
+
+    # -- internals used by apps ----------------------------------------------------------------------------
+
+    @property
+    def _state(self) -> Any:
+        assert self._store.state is not None
+        return self._store.state
+
+    def _client(self, environment: str) -> CourierClient:
+        client = self._clients.get(environment)
+        if client is None:
+            assert self._ssl is not None
+            client = CourierClient(
+                environment=environment, host=self.endpoints.gateway_host, port=self.endpoints.gateway_port,
+                ssl_context=self._ssl, identity=self._get_identity, base_token=self._base_token, handler=self,
+                keepalive_interval=self._keepalive_interval)
+            self._clients[environment] = client
+        if self._online:
+            client.start()
+        return client
+
+    def _get_identity(self) -> Identity:
+        assert self._identity is not None
+        return self._identity
+
+    def _base_token(self) -> bytes | None:
+        token = self._state.base_token
+        return None if token is None else bytes.fromhex(token)
+
+    async def _request_token(self, app: App) -> bytes | None:
+        env = app.courier_environment
+        assert env is not None
+        client = self._client(env)
+        if not client.connected and app.token is not None:
+            return None  # offline with a cached token: hand it over at once
+        try:
+            return await client.request_token(app.bundle_id)
+        except TokenRefused as exc:
+            raise RegistrationError(TOKEN_ERROR_DOMAIN, 2, f"APNs refused a token for {app.bundle_id}: {exc}") from exc
+
+    def _app_changed(self, app: App, *, filter_changed: bool) -> None:
+        self._store.save()
+        env = app.courier_environment
+        if filter_changed and env is not None:
+            self._client(env).send_filter()
+
+    def _report(self, app: App, apns_id: str, stage: str, detail: dict[str, Any]) -> None:
+        env = app.courier_environment
+        client = None if env is None else self._clients.get(env)
+        if client is not None:
+            client.report(apns_id, stage, detail)
+
+    def _emit(self, event: dict[str, Any]) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                log.exception("event listener failed on %s", event.get("event"))
+
+    # -- CourierHandler: what the phone decides for its connections -----------------------------------------
+
+    def filter_topics(self, environment: str) -> Sequence[str]:
+        return [a.bundle_id for a in self._apps.values() if a.registered and a.courier_environment == environment]
+
+    def _app_for(self, environment: str, push: courier.Push) -> App | None:
+        token = push.token.hex()
+        for app in self._apps.values():
+            if app.token == token and app.courier_environment == environment:
+                return app
+        return None
+
+    def push_status(self, environment: str, push: courier.Push) -> int:
+        """0 for an installed app's token; 2 when no app has it any more (the app was deleted, §6 rule 13)."""
+        if self._app_for(environment, push) is None:
+            log.info("push %s for token %s…: no such app on this phone, refusing", push.apns_id, push.token.hex()[:12])
+            return courier.ACK_APP_NOT_INSTALLED
+        return courier.ACK_OK
+
+    def push_acked(self, environment: str, push: courier.Push) -> None:
+        app = self._app_for(environment, push)
+        if app is not None:
+            app._receive(push)
+
+    def base_token_changed(self, token: bytes) -> None:
+        self._state.base_token = token.hex()
+        self._store.save()
+
+    def connection_changed(self, environment: str, connected: bool, error: str | None) -> None:
+        event: dict[str, Any] = {"event": "connected" if connected else "disconnected", "environment": environment}
+        if error:
+            event["error"] = error
+        self._emit(event)
+
+    async def connect_refused(self, environment: str, reason: str) -> bool:
+        """A refused Connect: re-activate once (a new certificate for the same key), as rustpush does (§1.5)."""
+        if not self._reactivate or self._reactivated:
+            return False
+        self._reactivated = True
+        log.info("APNs refused %s (%s); activating the phone again", self.name, reason)
+        try:
+            self._identity = await self._store.identity(self.endpoints.admin, reactivate=True)
+        except DeviceSimError as exc:
+            log.warning("re-activation failed: %s", exc)
+            return False
+        return True
+
+
+__all__ = ["ENTITLEMENTS", "Phone", "entitlement_for"]

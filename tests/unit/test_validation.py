@@ -1,0 +1,258 @@
+"""Apple's request rules, table-driven: start from a valid push and break one thing each.
+
+Each case names the section of reference/apns-protocol.md it checks (the pushy mock server's testing habit,
+STYLE.md). No sockets, no SQLite: a dict lookup stands in for the registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from apns_sim.auth import CertificateIdentity, Identity, TokenIdentity
+from apns_sim.reasons import Reason
+from apns_sim.records import AppIdRecord
+from apns_sim.registry import ACTIVE, REPLACED, UNINSTALLED, TokenRecord
+from apns_sim.request import Accepted, PushRequest, Rejection, parse_request
+from apns_sim.validation import check_route, validate
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+TEAM = "TEAM123456"
+BUNDLE = "com.example.app"
+TOKEN = "ab" * 32
+PROD_TOKEN = "cd" * 32
+REPLACED_TOKEN = "ef" * 32
+GONE_TOKEN = "01" * 32
+LEAVING_TOKEN = "02" * 32
+OTHER_APP_TOKEN = "03" * 32
+LONG_TOKEN = "04" * 100  # 100 bytes: the longest Apple allows (§8)
+
+SINGLE = CertificateIdentity(bundle_id=BUNDLE, team_id=TEAM, topics=(BUNDLE,), serial=1)
+UNIVERSAL = CertificateIdentity(bundle_id=BUNDLE, team_id=TEAM, topics=(BUNDLE, f"{BUNDLE}.voip",
+                                f"{BUNDLE}.complication"), serial=2)
+JWT = TokenIdentity(team_id=TEAM, key_id="KEY1234567", issued_at=NOW.timestamp())
+
+
+def _token(token: str, *, bundle: str = BUNDLE, env: str = "sandbox", state: str = ACTIVE,
+           unregistered_at: datetime | None = None) -> TokenRecord:
+    return TokenRecord(token=token, device_id="dev-1", bundle_id=bundle, environment=env,
+                       issued_at=NOW - timedelta(days=1), state=state, changed_at=None,
+                       unregistered_at=unregistered_at)
+
+
+def _app(bundle: str, team: str = TEAM, wildcard: bool = False) -> AppIdRecord:
+    return AppIdRecord(bundle_id=bundle, team_id=team, wildcard=wildcard, push_enabled=not wildcard,
+                       created_at=NOW)
+
+
+@dataclass
+class FakeLookup:
+    tokens: dict[str, TokenRecord] = field(default_factory=lambda: {t.token: t for t in [
+        _token(TOKEN), _token(PROD_TOKEN, env="production"), _token(REPLACED_TOKEN, state=REPLACED),
+        _token(GONE_TOKEN, state=UNINSTALLED, unregistered_at=NOW - timedelta(minutes=5)),
+        _token(LEAVING_TOKEN, state=UNINSTALLED, unregistered_at=NOW + timedelta(minutes=5)),
+        _token(OTHER_APP_TOKEN, bundle="com.example.other"), _token(LONG_TOKEN),
+    ]})
+    apps: dict[str, AppIdRecord] = field(default_factory=lambda: {a.bundle_id: a for a in [
+        _app(BUNDLE), _app("com.example.other"), _app("com.rival.app", team="RIVAL12345"),
+        _app("com.example.*", wildcard=True),
+    ]})
+
+    def get_token(self, token_hex: str) -> TokenRecord | None:
+        return self.tokens.get(token_hex.lower())
+
+    def get_app_id(self, bundle_id: str) -> AppIdRecord | None:
+        return self.apps.get(bundle_id)
+
+
+@dataclass
+class Req:
+    """A valid push, as a mutable recipe; each case changes one field."""
+
+    method: str = "POST"
+    token: str = TOKEN
+    path: str | None = None
+    headers: list[tuple[str, str]] = field(default_factory=lambda: [
+        ("apns-topic", BUNDLE), ("apns-push-type", "alert"), ("apns-priority", "10"),
+        ("apns-id", "4A5F9C8E-1B2D-4E3F-8A9B-0C1D2E3F4A5B"), ("apns-expiration", "0")])
+    body: bytes = b'{"aps":{"alert":"hi"}}'
+
+    def set(self, name: str, value: str | None) -> Req:
+        self.headers = [(n, v) for n, v in self.headers if n != name]
+        if value is not None:
+            self.headers.append((name, value))
+        return self
+
+    def build(self) -> PushRequest:
+        raw = [(b":method", self.method.encode()), (b":scheme", b"https"),
+               (b":path", (self.path or f"/3/device/{self.token}").encode()), (b":authority", b"127.0.0.1")]
+        raw += [(n.encode(), v.encode()) for n, v in self.headers]
+        return parse_request(raw, self.body)
+
+
+def _run(req: Req, identity: Identity = SINGLE, env: str = "sandbox") -> Accepted | Rejection:
+    return validate(req.build(), identity, FakeLookup(), environment=env, now=NOW.timestamp())
+
+
+def _reason(req: Req, identity: Identity = SINGLE) -> str:
+    outcome = _run(req, identity)
+    assert isinstance(outcome, Rejection), outcome
+    return outcome.reason.wire
+
+
+def _attr(r: Req, name: str, value: object) -> Req:
+    setattr(r, name, value)
+    return r
+
+
+Case = tuple[str, Callable[[Req], object], Identity, Reason]
+
+REJECTIONS: list[Case] = [
+    # §2.1 :method
+    ("method", lambda r: _attr(r, "method", "GET"), SINGLE, Reason.METHOD_NOT_ALLOWED),
+    # §2.1 :path
+    ("path", lambda r: _attr(r, "path", "/3/devices/" + TOKEN), SINGLE, Reason.BAD_PATH),
+    ("path-v2", lambda r: _attr(r, "path", "/2/device/" + TOKEN), SINGLE, Reason.BAD_PATH),
+    ("empty-token", lambda r: _attr(r, "token", ""), SINGLE, Reason.MISSING_DEVICE_TOKEN),
+    # §8 token syntax
+    ("token-not-hex", lambda r: _attr(r, "token", "zz" * 32), SINGLE, Reason.BAD_DEVICE_TOKEN),
+    ("token-odd-length", lambda r: _attr(r, "token", TOKEN + "a"), SINGLE, Reason.BAD_DEVICE_TOKEN),
+    ("token-over-100-bytes", lambda r: _attr(r, "token", LONG_TOKEN + "04"), SINGLE, Reason.BAD_DEVICE_TOKEN),
+    # §2.1, §6 topic
+    ("no-topic-token-auth", lambda r: r.set("apns-topic", None), JWT, Reason.MISSING_TOPIC),
+    ("no-topic-multi-topic-cert", lambda r: r.set("apns-topic", None), UNIVERSAL, Reason.MISSING_TOPIC),
+    ("empty-topic-token-auth", lambda r: r.set("apns-topic", ""), JWT, Reason.MISSING_TOPIC),
+    ("bad-topic", lambda r: r.set("apns-topic", "com.example.*"), SINGLE, Reason.BAD_TOPIC),
+    ("bad-topic-space", lambda r: r.set("apns-topic", "com.example app"), JWT, Reason.BAD_TOPIC),
+    ("topic-not-in-cert", lambda r: r.set("apns-topic", "com.example.other"), SINGLE, Reason.TOPIC_DISALLOWED),
+    # §2.1 push type, §2.2 suffixes
+    ("unknown-push-type", lambda r: r.set("apns-push-type", "sms"), SINGLE, Reason.INVALID_PUSH_TYPE),
+    ("voip-to-bundle-topic", lambda r: r.set("apns-push-type", "voip"), UNIVERSAL, Reason.TOPIC_DISALLOWED),
+    ("liveactivity-to-bundle", lambda r: r.set("apns-push-type", "liveactivity"), JWT, Reason.TOPIC_DISALLOWED),
+    ("voip-topic-single-cert", lambda r: r.set("apns-topic", f"{BUNDLE}.voip").set("apns-push-type", "voip"),
+     SINGLE, Reason.TOPIC_DISALLOWED),
+    # §5 token auth: the team's explicit App IDs only
+    ("topic-of-other-team", lambda r: r.set("apns-topic", "com.rival.app"), JWT, Reason.TOPIC_DISALLOWED),
+    ("topic-without-app-id", lambda r: r.set("apns-topic", "com.example.unknown"), JWT, Reason.TOPIC_DISALLOWED),
+    # §2.1 headers
+    ("priority", lambda r: r.set("apns-priority", "7"), SINGLE, Reason.BAD_PRIORITY),
+    ("priority-text", lambda r: r.set("apns-priority", "high"), SINGLE, Reason.BAD_PRIORITY),
+    ("apns-id", lambda r: r.set("apns-id", "not-a-uuid"), SINGLE, Reason.BAD_MESSAGE_ID),
+    ("apns-id-no-dashes", lambda r: r.set("apns-id", "4a5f9c8e1b2d4e3f8a9b0c1d2e3f4a5b"), SINGLE,
+     Reason.BAD_MESSAGE_ID),
+    ("expiration", lambda r: r.set("apns-expiration", "tomorrow"), SINGLE, Reason.BAD_EXPIRATION_DATE),
+    ("expiration-float", lambda r: r.set("apns-expiration", "1.5"), SINGLE, Reason.BAD_EXPIRATION_DATE),
+    ("collapse-id-65-bytes", lambda r: r.set("apns-collapse-id", "x" * 65), SINGLE, Reason.BAD_COLLAPSE_ID),
+    ("collapse-id-utf8-bytes", lambda r: r.set("apns-collapse-id", "é" * 33), SINGLE, Reason.BAD_COLLAPSE_ID),
+    ("duplicate-header", lambda r: r.headers.append(("apns-priority", "10")), SINGLE, Reason.DUPLICATE_HEADERS),
+    # §3 payload
+    ("empty-payload", lambda r: _attr(r, "body", b""), SINGLE, Reason.PAYLOAD_EMPTY),
+    ("payload-4097", lambda r: _attr(r, "body", b"x" * 4097), SINGLE, Reason.PAYLOAD_TOO_LARGE),
+    ("voip-payload-5121", lambda r: (r.set("apns-topic", f"{BUNDLE}.voip").set("apns-push-type", "voip"),
+                                     _attr(r, "body", b"x" * 5121)), UNIVERSAL, Reason.PAYLOAD_TOO_LARGE),
+    # §8 token state and environment
+    ("unknown-token", lambda r: _attr(r, "token", "99" * 32), SINGLE, Reason.BAD_DEVICE_TOKEN),
+    ("token-of-other-env", lambda r: _attr(r, "token", PROD_TOKEN), SINGLE, Reason.BAD_DEVICE_TOKEN),
+    ("replaced-token", lambda r: _attr(r, "token", REPLACED_TOKEN), SINGLE, Reason.BAD_DEVICE_TOKEN),
+    ("token-of-other-app", lambda r: _attr(r, "token", OTHER_APP_TOKEN), JWT, Reason.DEVICE_TOKEN_NOT_FOR_TOPIC),
+    ("token-not-for-cert-topic", lambda r: _attr(r, "token", OTHER_APP_TOKEN), SINGLE,
+     Reason.DEVICE_TOKEN_NOT_FOR_TOPIC),
+    ("uninstalled", lambda r: _attr(r, "token", GONE_TOKEN), SINGLE, Reason.UNREGISTERED),
+]
+
+
+@pytest.mark.parametrize(("mutate", "identity", "reason"), [c[1:] for c in REJECTIONS],
+                         ids=[c[0] for c in REJECTIONS])
+def test_one_broken_rule(mutate: Callable[[Req], object], identity: Identity, reason: Reason) -> None:
+    """§2-§8: each case breaks exactly one rule of a valid push and gets Apple's reason and status."""
+    req = Req()
+    mutate(req)
+    outcome = _run(req, identity)
+    assert isinstance(outcome, Rejection), outcome
+    assert outcome.reason is reason
+    assert outcome.status == reason.status
+
+
+def test_the_valid_push_is_accepted() -> None:
+    """§2.1: the base request, with every optional header set, is accepted with its fields parsed."""
+    outcome = _run(Req().set("apns-collapse-id", "x" * 64))
+    assert outcome == Accepted(token=TOKEN, device_id="dev-1", bundle_id=BUNDLE, topic=BUNDLE, push_type="alert",
+                               priority=10, expiration=0, collapse_id="x" * 64, payload=b'{"aps":{"alert":"hi"}}')
+
+
+ACCEPTED: list[tuple[str, Callable[[Req], object], Identity]] = [
+    # §6: a single-topic certificate supplies the topic
+    ("default-topic", lambda r: r.set("apns-topic", None), SINGLE),
+    # §5: a token may push to any explicit App ID of its team
+    ("jwt-other-team-app", lambda r: (r.set("apns-topic", "com.example.other"), _attr(r, "token",
+                                                                                       OTHER_APP_TOKEN)), JWT),
+    # §8: upper-case hex, and the 100-byte maximum
+    ("upper-case-token", lambda r: _attr(r, "token", TOKEN.upper()), SINGLE),
+    ("100-byte-token", lambda r: _attr(r, "token", LONG_TOKEN), SINGLE),
+    # §2.1: optional headers may be absent; the lowercase apns-id Apple documents
+    ("no-optional-headers", lambda r: [r.set(h, None) for h in ("apns-push-type", "apns-priority", "apns-id",
+                                                                 "apns-expiration")], SINGLE),
+    ("lowercase-apns-id", lambda r: r.set("apns-id", "4a5f9c8e-1b2d-4e3f-8a9b-0c1d2e3f4a5b"), SINGLE),
+    ("priority-5", lambda r: r.set("apns-priority", "5"), SINGLE),
+    ("priority-1", lambda r: r.set("apns-priority", "1"), SINGLE),
+    # §3: exactly at the limits
+    ("payload-4096", lambda r: _attr(r, "body", b"x" * 4096), SINGLE),
+    ("voip-payload-5120", lambda r: (r.set("apns-topic", f"{BUNDLE}.voip").set("apns-push-type", "voip"),
+                                     _attr(r, "body", b"x" * 5120)), UNIVERSAL),
+    # §2.2 suffix rules for token connections
+    ("liveactivity", lambda r: r.set("apns-topic", f"{BUNDLE}.push-type.liveactivity").set(
+        "apns-push-type", "liveactivity"), JWT),
+    ("location", lambda r: r.set("apns-topic", f"{BUNDLE}.location-query").set("apns-push-type", "location"), JWT),
+    ("pushtotalk", lambda r: r.set("apns-topic", f"{BUNDLE}.voip-ptt").set("apns-push-type", "pushtotalk"), JWT),
+    # §4.1: Apple's delay before 410
+    ("uninstalled-before-410", lambda r: _attr(r, "token", LEAVING_TOKEN), SINGLE),
+    # §2.1: other headers are ignored
+    ("content-type-ignored", lambda r: r.headers.append(("content-type", "application/x-www-form-urlencoded")),
+     SINGLE),
+]
+
+
+@pytest.mark.parametrize(("mutate", "identity"), [c[1:] for c in ACCEPTED], ids=[c[0] for c in ACCEPTED])
+def test_allowed_variations(mutate: Callable[[Req], object], identity: Identity) -> None:
+    """§2-§8: variations Apple allows stay accepted."""
+    req = Req()
+    mutate(req)
+    assert isinstance(_run(req, identity), Accepted)
+
+
+def test_unregistered_carries_the_time_in_ms() -> None:
+    """§4.1: 410 Unregistered carries "timestamp", ms since the epoch when the token stopped being valid."""
+    outcome = _run(Req(token=GONE_TOKEN))
+    assert outcome == Rejection(Reason.UNREGISTERED, int((NOW - timedelta(minutes=5)).timestamp() * 1000))
+
+
+def test_push_type_inferred_from_topic_suffix() -> None:
+    """§2.2: without apns-push-type, a .voip topic is a VoIP push (and gets the 5120-byte limit, §3)."""
+    req = Req(body=b"x" * 5000).set("apns-push-type", None).set("apns-topic", f"{BUNDLE}.voip")
+    outcome = _run(req, UNIVERSAL)
+    assert isinstance(outcome, Accepted)
+    assert (outcome.push_type, outcome.bundle_id, outcome.topic) == ("voip", BUNDLE, f"{BUNDLE}.voip")
+
+
+def test_production_token_on_production() -> None:
+    """§8: each environment has its own tokens; the production token is valid on production."""
+    outcome = _run(Req(token=PROD_TOKEN), env="production")
+    assert isinstance(outcome, Accepted)
+    assert _run(Req(token=TOKEN), env="production") == Rejection(Reason.BAD_DEVICE_TOKEN)
+
+
+def test_first_broken_rule_wins() -> None:
+    """§4.5 (our order): route before headers before model; the earliest failing rule gives the reason."""
+    assert _reason(Req(method="PUT", token="zz")) == "MethodNotAllowed"
+    assert _reason(Req(token="99" * 32).set("apns-priority", "3")) == "BadPriority"
+    assert _reason(Req().set("apns-priority", "3").set("apns-id", "x")) == "BadPriority"
+
+
+def test_route_checks_need_no_credentials() -> None:
+    """§2.1: 405 and 404 are decided before authentication, so they come before any 403."""
+    assert check_route(Req(method="GET").build()) == Rejection(Reason.METHOD_NOT_ALLOWED)
+    assert check_route(Req(path="/").build()) == Rejection(Reason.BAD_PATH)
+    assert check_route(Req().build()) is None
