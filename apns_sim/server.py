@@ -42,17 +42,51 @@ log = logging.getLogger(__name__)
 CLOSE_GRACE = 2.0  # seconds open connections get to finish after GOAWAY Shutdown
 
 
-class _ConnectionLookup:
-    """Tokens straight from the registry; App IDs bound per connection at first use (§5, A-F687789)."""
+class TokenCache:
+    """Token records without a SQLite query per push, dropped whenever the registry writes anything.
 
-    __slots__ = ("_apps", "_registry")
+    Tokens change only in this process (registration, uninstall, token-change events all arrive through
+    the gateway and admin API), and every such write bumps the SQLite connection's ``total_changes``, so a
+    changed counter empties the cache. A registry without that counter is simply not cached.
+    """
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, size: int = 10_000) -> None:
         self._registry = registry
+        self._db = getattr(registry, "_db", None)
+        self._size = size
+        self._stamp = -1
+        self._entries: dict[str, TokenRecord] = {}
+
+    def get_token(self, token_hex: str) -> TokenRecord | None:
+        db = self._db
+        if db is None:
+            return self._registry.get_token(token_hex)
+        stamp = db.total_changes
+        if stamp != self._stamp:
+            self._entries.clear()
+            self._stamp = stamp
+        record = self._entries.get(token_hex)
+        if record is None:
+            record = self._registry.get_token(token_hex)
+            if record is not None:
+                if len(self._entries) >= self._size:
+                    self._entries.clear()
+                self._entries[token_hex] = record
+        return record
+
+
+class _ConnectionLookup:
+    """Tokens from the shared cache; App IDs bound per connection at first use (§5, A-F687789)."""
+
+    __slots__ = ("_apps", "_registry", "_tokens")
+
+    def __init__(self, registry: Registry, tokens: TokenCache) -> None:
+        self._registry = registry
+        self._tokens = tokens
         self._apps: dict[str, AppIdRecord | None] = {}
 
     def get_token(self, token_hex: str) -> TokenRecord | None:
-        return self._registry.get_token(token_hex)
+        return self._tokens.get_token(token_hex)
 
     def get_app_id(self, bundle_id: str) -> AppIdRecord | None:
         try:
@@ -68,7 +102,7 @@ class ProviderSession:
     def __init__(self, service: ProviderService, auth: ConnectionAuth) -> None:
         self._service = service
         self.auth = auth
-        self._lookup = _ConnectionLookup(service.state.registry)
+        self._lookup = _ConnectionLookup(service.state.registry, service.tokens)
 
     @property
     def gate_open(self) -> bool:
@@ -102,6 +136,7 @@ class ProviderService:
         self.state = state
         self.environment = environment
         self._rate: dict[str, tuple[int, int]] = {}  # token -> (second, pushes in it)
+        self.tokens = TokenCache(state.registry)
 
     def connect(self, peer_cert_der: bytes | None, alpn: str | None) -> ProviderConnection:
         """A new connection's core, refused at once (GOAWAY) for a bad or other-environment certificate."""

@@ -30,7 +30,7 @@ from cryptography import x509
 from apns_sim import pki
 from apns_sim.portal import Portal
 from apns_sim.server import ProviderApiServer
-from apns_sim.state import SimState
+from apns_sim.state import SimConfig, SimState
 
 BUNDLE = "com.example.app"
 TEAM = "TEAM123456"
@@ -276,3 +276,31 @@ async def test_broken_connection_does_not_disturb_others(setup: Setup) -> None:
     statuses = [v for e in got if isinstance(e, h2.events.ResponseReceived) for k, v in e.headers
                 if str(k) == ":status"]
     assert statuses == ["200"]
+
+
+async def test_idle_connection_gets_goaway_idle_timeout(tmp_path: Path) -> None:
+    """§4.3, §7: an idle provider connection is closed with GOAWAY {"reason":"IdleTimeout"} (timeout: a knob)."""
+    state = SimState(tmp_path, SimConfig(idle_timeout=0.3))
+    server = ProviderApiServer(state, "sandbox")
+    await server.start("127.0.0.1", 0)
+    try:
+        ctx = ssl.create_default_context(cafile=str(state.ca_file))
+        ctx.set_alpn_protocols(["h2"])
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port, ssl=ctx,
+                                                       server_hostname="api.sandbox.push.apple.com")
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        conn.initiate_connection()
+        writer.write(conn.data_to_send())
+        got: list[h2.events.Event] = []
+        while not any(isinstance(e, h2.events.ConnectionTerminated) for e in got):
+            data = await asyncio.wait_for(reader.read(65536), 10)
+            assert data, "closed without GOAWAY"
+            got += conn.receive_data(data)
+            writer.write(conn.data_to_send())
+        (goaway,) = [e for e in got if isinstance(e, h2.events.ConnectionTerminated)]
+        assert json.loads(goaway.additional_data or b"") == {"reason": "IdleTimeout"}
+        assert await asyncio.wait_for(reader.read(), 10) == b""  # and the server hangs up
+        writer.close()
+    finally:
+        await server.close()
+        state.close()

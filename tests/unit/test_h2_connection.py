@@ -33,7 +33,7 @@ from apns_sim.portal import Portal
 from apns_sim.reasons import Reason
 from apns_sim.request import Accepted, Outcome, PushRequest, Rejection
 from apns_sim.server import ProviderService
-from apns_sim.state import SimState
+from apns_sim.state import SimConfig, SimState
 
 BUNDLE = "com.example.app"
 TEAM = "TEAM123456"
@@ -45,10 +45,10 @@ S = h2.settings.SettingCodes
 class World:
     """A simulator state with one App ID, one auth key, one device token per environment and a cert."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, config: SimConfig | None = None) -> None:
         clock = Clock()
         clock.freeze()
-        self.state = SimState(tmp_path, clock=clock)
+        self.state = SimState(tmp_path, config, clock=clock)
         portal = Portal(self.state.registry, self.state.authority, clock.now)
         portal.create_app_id(BUNDLE, TEAM)
         created = portal.create_auth_key(TEAM)
@@ -195,7 +195,7 @@ def test_unregistered_carries_a_timestamp(world: World) -> None:
     client.pump()
     headers, data = client.response(sid)
     assert headers[":status"] == "410"
-    assert json.loads(data[0]) == {"reason": "Unregistered", "timestamp": int(now.timestamp() * 1000)}
+    assert json.loads(data[0]) == {"reason": "Unregistered", "timestamp": round(now.timestamp() * 1000)}
 
 
 def test_gate_lifts_after_the_first_valid_token(world: World) -> None:
@@ -406,3 +406,36 @@ def test_responses_follow_a_smaller_header_table(world: World) -> None:
     client.pump()
     assert [client.response(sid)[0][":status"] for sid in sids] == ["200", "400"]
     assert client.response(sids[0])[0]["apns-id"] == APNS_ID
+
+
+def test_token_state_changes_are_seen_at_once(world: World) -> None:
+    """§4.1, §8: token records may be cached, but an uninstall shows on the very next push."""
+    client = world.connect(cert=world.sandbox_cert)
+    first = client.send(world.token)
+    client.pump()
+    assert client.response(first)[0][":status"] == "200"
+    now = world.state.clock.now()
+    world.state.registry.mark_uninstalled(world.token, now, now)
+    second = client.send(world.token)
+    client.pump()
+    assert client.response(second)[0][":status"] == "410"
+    world.state.registry.app_token("dev-1", BUNDLE, "sandbox", now)  # the app comes back with a new token
+    third = client.send(world.token)
+    client.pump()
+    assert client.response(third)[0][":status"] == "410"
+
+
+def test_too_many_requests_to_one_token(tmp_path: Path) -> None:
+    """§4.3: TooManyRequests past ``token_rate_limit`` pushes per second to one token (threshold: a knob)."""
+    world = World(tmp_path, SimConfig(token_rate_limit=2))
+    try:
+        client = world.connect(cert=world.sandbox_cert)
+        sids = [client.send(world.token) for _ in range(3)]
+        client.pump()
+        assert [client.response(sid)[0][":status"] for sid in sids] == ["200", "200", "429"]
+        world.state.clock.advance(1)
+        sid = client.send(world.token)
+        client.pump()
+        assert client.response(sid)[0][":status"] == "200"
+    finally:
+        world.state.close()
