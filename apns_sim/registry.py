@@ -89,6 +89,9 @@ class Registry:
         target = ":memory:" if path is None else str(path)
         self._db = sqlite3.connect(target, check_same_thread=False, isolation_level=None, timeout=10)
         self._lock = threading.RLock()
+        # Bumped by every token write. Tokens change only in the serving process (registration, uninstall and
+        # token-change events arrive through the gateway), so readers may cache token records per version.
+        self.token_version = 0
         if path is not None:
             self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -261,6 +264,7 @@ class Registry:
                 "INSERT INTO tokens VALUES (?, ?, ?, ?, ?, ?, NULL, NULL)",
                 (token, device_id, bundle_id, environment, now.timestamp(), ACTIVE),
             )
+            self.token_version += 1
         return TokenRecord(
             token=token, device_id=device_id, bundle_id=bundle_id, environment=environment, issued_at=now,
             state=ACTIVE, changed_at=None, unregistered_at=None,
@@ -284,6 +288,7 @@ class Registry:
                 "UPDATE tokens SET state = ?, changed_at = ?, unregistered_at = ? WHERE token = ? AND state = ?",
                 (UNINSTALLED, now.timestamp(), unregistered_at.timestamp(), token_hex.lower(), ACTIVE),
             )
+            self.token_version += 1
             return cur.rowcount > 0
 
     def replace_tokens(self, device_id: str, now: datetime, bundle_id: str | None = None) -> int:
@@ -299,6 +304,7 @@ class Registry:
                     "UPDATE tokens SET state = ?, changed_at = ? WHERE device_id = ? AND bundle_id = ? AND state = ?",
                     (REPLACED, now.timestamp(), device_id, bundle_id, ACTIVE),
                 )
+            self.token_version += 1
             return cur.rowcount
 
     # -- store-and-forward ---------------------------------------------------------------------------

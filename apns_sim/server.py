@@ -43,25 +43,21 @@ CLOSE_GRACE = 2.0  # seconds open connections get to finish after GOAWAY Shutdow
 
 
 class TokenCache:
-    """Token records without a SQLite query per push, dropped whenever the registry writes anything.
+    """Token records without a SQLite query per push, dropped whenever a token changes.
 
     Tokens change only in this process (registration, uninstall, token-change events all arrive through
-    the gateway and admin API), and every such write bumps the SQLite connection's ``total_changes``, so a
-    changed counter empties the cache. A registry without that counter is simply not cached.
+    the gateway), and every such write bumps ``Registry.token_version``, so a changed version empties the
+    cache. Other writes (stored notifications, portal changes) leave it alone.
     """
 
     def __init__(self, registry: Registry, size: int = 10_000) -> None:
         self._registry = registry
-        self._db = getattr(registry, "_db", None)
         self._size = size
         self._stamp = -1
         self._entries: dict[str, TokenRecord] = {}
 
     def get_token(self, token_hex: str) -> TokenRecord | None:
-        db = self._db
-        if db is None:
-            return self._registry.get_token(token_hex)
-        stamp = db.total_changes
+        stamp = self._registry.token_version
         if stamp != self._stamp:
             self._entries.clear()
             self._stamp = stamp
