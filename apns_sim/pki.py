@@ -33,10 +33,14 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 ENV_SANDBOX_OID = "1.2.840.113635.100.6.3.1"  # development (sandbox) allowed
 ENV_PRODUCTION_OID = "1.2.840.113635.100.6.3.2"  # production allowed
 TOPICS_OID = "1.2.840.113635.100.6.3.6"  # SEQUENCE of UTF8String topic, SEQUENCE{UTF8String kind}
+# Every name a client may use for a listener (apns-protocol.md §1, device-side.md §1.1): loopback, Apple's
+# provider API hosts, and the courier hosts. A wildcard covers one label, so "*.push.apple.com" admits
+# "api.push.apple.com" and "N-courier.push.apple.com", while "*.courier.push.apple.com" admits "N.courier...".
 SERVER_NAMES = (
     "127.0.0.1", "localhost", "api.push.apple.com", "api.sandbox.push.apple.com",
     "api.development.push.apple.com", "courier.push.apple.com", "courier.sandbox.push.apple.com",
     "*.courier.push.apple.com", "*.courier.sandbox.push.apple.com",
+    "*.push.apple.com", "*.sandbox.push.apple.com",
 )
 ROOT_NAME = "pushsim Simulated Root CA (NOT APPLE)"
 PUSH_CA_NAME = "pushsim Simulated Apple Worldwide Developer Relations CA"

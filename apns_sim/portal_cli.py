@@ -3,6 +3,8 @@
 Works on the same data dir whether or not ``apns-sim serve`` runs; the server reads the same SQLite file,
 so it sees a new App ID, certificate or revocation at once. Each command tells a learner, in a sentence or
 two, what it did and what it corresponds to in Apple's portal or Keychain; ``--json`` prints a JSON object.
+``export`` alone needs no data dir: it converts credential files as the tutorials' openssl commands do
+(:mod:`apns_sim.export`, device-side.md §5 step 5).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from apns_sim import export as export_mod
 from apns_sim import pki
 from apns_sim.portal import Portal, PortalError
 from apns_sim.state import SimState
@@ -64,6 +67,18 @@ def add_portal_parser(sub: Any) -> None:
     csr.add_argument("--common-name", required=True)
     csr.add_argument("--password", required=True, help="password protecting the exported Push.p12")
     csr.add_argument("--out-dir", required=True, type=Path)
+
+    export = things.add_parser(
+        "export", parents=[common],
+        help="convert .cer + Push.p12 (or a combined .p12) to PEM or one .p12, as the openssl commands do")
+    export.add_argument("--cer", type=Path, help="the portal's certificate (DER .cer, or PEM)")
+    export.add_argument("--p12", type=Path, help="Push.p12 from Keychain Access, or a .p12 with cert and key")
+    export.add_argument("--key", type=Path, help="a PEM private key instead of --p12")
+    export.add_argument("--password", help="password of the .p12 (or of an encrypted --key)")
+    export.add_argument("--format", required=True, choices=export_mod.FORMATS,
+                        help="pem: cert.pem, key.pem and ck.pem; p12: one ck.p12 (needs --out-password)")
+    export.add_argument("--out-password", help="password protecting the new ck.p12 (--format p12)")
+    export.add_argument("--out-dir", required=True, type=Path)
 
 
 def _read(path: Path, what: str) -> bytes:
@@ -119,7 +134,38 @@ def _dispatch(args: argparse.Namespace, portal: Portal) -> None:
         _emit(args, request, {"csr_path": str(csr_path), "p12_path": str(p12_path)})
 
 
+def _export(args: argparse.Namespace) -> None:
+    """``portal export``: files only, no portal state (device-side.md §5 step 5)."""
+    inputs = export_mod.Inputs(
+        cer=_read(args.cer, "certificate file") if args.cer else None,
+        cer_name=args.cer.name if args.cer else "aps_development.cer",
+        p12=_read(args.p12, ".p12 file") if args.p12 else None,
+        p12_name=args.p12.name if args.p12 else "Push.p12",
+        key=_read(args.key, "key file") if args.key else None,
+        key_name=args.key.name if args.key else "key.pem",
+        password=args.password,
+    )
+    result = export_mod.convert(inputs, args.format, out_password=args.out_password)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, str] = {}
+    for item in result.files:
+        path = args.out_dir / item.name
+        (pki.write_private if item.private else pki.write_public)(path, item.data)
+        paths[item.name] = str(path)
+    if getattr(args, "json", False):
+        print(json.dumps(result.as_json(paths)))
+    else:
+        print(result.summary)
+
+
 def run_portal(args: argparse.Namespace) -> int:
+    if args.thing == "export":  # a pure file conversion: needs no data dir, touches no state
+        try:
+            _export(args)
+        except (export_mod.ExportError, PortalError) as exc:
+            print(f"apns-sim portal export: {exc}", file=sys.stderr)
+            return 2
+        return 0
     data_dir = getattr(args, "data_dir", None)
     if data_dir is None:
         print("apns-sim portal: --data-dir is required (the directory `apns-sim serve --data-dir` uses)",

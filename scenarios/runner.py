@@ -23,9 +23,9 @@ class Scenario:
 
 def catalogue() -> dict[str, Scenario]:
     """Every scenario, by name (imported lazily so listing is instant)."""
-    from scenarios import three_stages
+    from scenarios import certificate_workflow, three_stages
 
-    items = [three_stages.SCENARIO]
+    items = [three_stages.SCENARIO, certificate_workflow.SCENARIO]
     return {s.name: s for s in items}
 
 

@@ -100,6 +100,9 @@ def test_server_certificate_names(authority: pki.Authority) -> None:
     ips = [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
     assert ips == ["127.0.0.1"]
     assert set(dns) == set(pki.SERVER_NAMES) - {"127.0.0.1"}
+    # apns-protocol.md §1 (API hosts), device-side.md §1.1 (N-courier hosts): one-label wildcards cover both.
+    assert {"*.push.apple.com", "*.sandbox.push.apple.com", "api.push.apple.com",
+            "api.sandbox.push.apple.com", "localhost"} <= set(dns)
     eku = authority.server_cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     assert ExtendedKeyUsageOID.SERVER_AUTH in eku
 
@@ -439,8 +442,10 @@ def contexts(directory: Path, verify: bytes) -> tuple[ssl.SSLContext, ssl.SSLCon
     return server, client
 
 
-@pytest.mark.parametrize("hostname", ["127.0.0.1", "localhost", "api.sandbox.push.apple.com",
-                                      "7.courier.sandbox.push.apple.com"])
+@pytest.mark.parametrize("hostname", ["127.0.0.1", "localhost", "api.sandbox.push.apple.com", "api.push.apple.com",
+                                      "api.development.push.apple.com", "7.courier.sandbox.push.apple.com",
+                                      "1-courier.push.apple.com", "10-courier.sandbox.push.apple.com",
+                                      "api-manage-broadcast.sandbox.push.apple.com"])
 def test_tls_provider_certificate_accepted(
     authority: pki.Authority, tls_files: dict[str, Path], hostname: str
 ) -> None:
@@ -449,6 +454,18 @@ def test_tls_provider_certificate_accepted(
     peer = handshake(server, client, hostname).getpeercert()
     assert peer is not None
     assert ((("userId", BUNDLE),) in peer["subject"])
+
+
+@pytest.mark.parametrize("hostname", ["push.apple.com", "x.y.push.apple.com", "api.push.apple.org",
+                                      "example.com", "127.0.0.2"])
+def test_tls_server_name_outside_the_certificate_is_refused(
+    authority: pki.Authority, tls_files: dict[str, Path], hostname: str
+) -> None:
+    """A wildcard covers exactly one label (RFC 6125): names beyond SERVER_NAMES fail hostname checks."""
+    server, client = contexts(tls_files["push"].parent, authority.client_verify_pem())
+    client.load_cert_chain(tls_files["push"], tls_files["push_key"])
+    with pytest.raises(ssl.SSLCertVerificationError, match="mismatch"):
+        handshake(server, client, hostname)
 
 
 def test_tls_provider_api_refuses_device_certificate(
