@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-OURS = {"apns_sim", "device_sim", "provider", "scenarios", "tests"}
+OURS = {"apns_sim", "device_sim", "provider", "pushsim", "scenarios", "tests"}
 
 # package -> what of ours it may import (module prefixes)
 ALLOWED: dict[str, tuple[str, ...]] = {
     "apns_sim": ("apns_sim",),
     "device_sim": ("device_sim", "apns_sim.courier"),
     "provider": ("provider",),
+    "pushsim": ("pushsim", "apns_sim", "device_sim", "provider"),
     "scenarios": ("scenarios", "apns_sim", "device_sim", "provider"),
 }
 
