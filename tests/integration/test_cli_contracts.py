@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -147,7 +148,7 @@ def test_contracts_1_to_4_from_a_shell(sim: tuple[Path, dict[str, Any]], tmp_pat
     assert gone.returncode != 0 and answer["status"] == 410 and answer["reason"] == "Unregistered"
     assert answer["timestamp"] > 1_600_000_000_000  # milliseconds, not seconds
 
-    journeys = _admin_json(endpoints["admin"] + "/_sim/notifications?token=" + token)
+    journeys = _http_json(endpoints["admin"] + "/_sim/notifications?token=" + token)
     assert [j["status"] for j in journeys][-1] == 410
 
 
@@ -174,9 +175,54 @@ def test_bad_input_gets_one_line_errors_not_tracebacks(tmp_path: Path) -> None:
         assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
 
-def _admin_json(url: str) -> Any:
-    import urllib.request
 
-    with urllib.request.urlopen(url, timeout=10) as response:  # plain HTTP on loopback: the admin server
+def test_three_programs_as_processes(sim: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    """The whole flow with three separate programs: ``device-sim run --provider`` registers its token with
+    ``apns-provider serve``, an operator posts to ``/v1/notifications``, and the phone prints what it presented."""
+    data, endpoints = sim
+    keys = tmp_path / "keys"
+    portal = [*APNS_SIM, "portal", "--data-dir", str(data)]
+    run([*portal, "app-id", "create", BUNDLE, "--team-id", TEAM])
+    key = json.loads(run([*portal, "key", "create", "--team-id", TEAM, "--out-dir", str(keys)]).stdout)
+
+    service = subprocess.Popen(
+        [*PROVIDER, "serve", "--db", str(tmp_path / "provider.sqlite3"), "--port", "0",
+         "--endpoint", endpoints["sandbox"], "--ca", endpoints["ca_file"], "--environment", "sandbox",
+         "--p8", key["path"], "--key-id", key["key_id"], "--team-id", TEAM],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    phone = None
+    try:
+        assert service.stdout is not None
+        url = read_json_line(service.stdout)["url"]
+        assert url.startswith("http://127.0.0.1:")
+        phone = subprocess.Popen(
+            [*DEVICE_SIM, "run", "--endpoints", str(data / "endpoints.json"), "--app", BUNDLE, "--provider", url,
+             "--environment", "sandbox", "--state-dir", str(tmp_path / "phone")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert phone.stdout is not None
+        event = read_json_line(phone.stdout)
+        while event.get("event") != "token_sent":
+            assert event.get("event") != "token_send_failed", event
+            event = read_json_line(phone.stdout)
+        devices = _http_json(url + "/v1/devices?bundle_id=" + BUNDLE)["devices"]
+        assert [d["status"] for d in devices] == ["active"] and devices[0]["environment"] == "sandbox"
+        token = devices[0]["token"]
+
+        results = _http_json(url + "/v1/notifications", {"bundle_id": BUNDLE, "alert": "from the service"})
+        assert [(r["token"], r["status"]) for r in results["results"]] == [(token, 200)]
+        note = read_json_line(phone.stdout)
+        while note.get("event") != "notification":
+            note = read_json_line(phone.stdout)
+        assert note["apns_id"].lower() == results["results"][0]["apns_id"].lower()
+        assert note["presented"]["alert"] == "from the service"
+    finally:
+        if phone is not None:
+            stop(phone)
+        stop(service)
+
+
+def _http_json(url: str, body: dict[str, Any] | None = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"content-type": "application/json"})
+    with urllib.request.urlopen(request, timeout=20) as response:  # plain HTTP on loopback
         return json.loads(response.read())
-
