@@ -7,9 +7,16 @@ the caller turns either refusal into a connection-level GOAWAY, as Apple does.
 
 Token connections (§5, A-TOKEN): :class:`ConnectionAuth` keeps the per-connection state Apple describes:
 the verified token (verified once, not on every request: an ES256 verify costs more than a whole request's
-budget, reference/performance.md), the team bound at the first push, and the time of the last token update
-(a new token within 20 minutes is ``TooManyProviderTokenUpdates``). Time is an argument (``now``, epoch
-seconds from the simulator clock), never read here.
+budget, reference/performance.md), the team bound at the first push (and when: validation refuses App IDs
+created after it), and the time of the last token update (a new token within 20 minutes is
+``TooManyProviderTokenUpdates``). Time is an argument (``now``, epoch seconds from the simulator clock),
+never read here.
+
+Choices where Apple is silent: a future ``iat`` is accepted up to one hour ahead, beyond that it is
+``InvalidProviderToken``; ``iat`` may be any JSON number; another team's token on a bound connection is
+``InvalidProviderToken`` (observed) rather than ``UnrelatedKeyIdInToken``; another key of the same team may
+replace the token (subject to the 20-minute rule), since the portal models no topic-specific keys, which
+is where Apple's ``UnrelatedKeyIdInToken`` applies.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, Protocol
 
@@ -54,11 +61,16 @@ class CertificateIdentity:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TokenIdentity:
-    """A verified provider token: the team it speaks for and the key that signed it (§5)."""
+    """A verified provider token: the team it speaks for and the key that signed it (§5).
+
+    ``bound_at`` is when the connection carrying it made its first push, the moment APNs binds the team and
+    its bundle ids to the connection (A-F687789); None for a token checked outside any connection.
+    """
 
     team_id: str
     key_id: str
     issued_at: float
+    bound_at: float | None = None
 
 
 Identity = CertificateIdentity | TokenIdentity
@@ -197,6 +209,7 @@ class ConnectionAuth:
         self._header: str | None = None  # the authorization value verified last
         self._identity: TokenIdentity | None = None
         self._installed_at = 0.0  # when that token was first accepted on this connection
+        self._bound_at: float | None = None  # the first push: team and bundle ids fixed from then on
         self.team_id: str | None = certificate.team_id if certificate else None
 
     @property
@@ -221,6 +234,9 @@ class ConnectionAuth:
             return Rejection(Reason.INVALID_PROVIDER_TOKEN)  # one team per connection (§5, A-F687789)
         if identity is not None and now - self._installed_at < TOKEN_UPDATE_INTERVAL:
             return Rejection(Reason.TOO_MANY_PROVIDER_TOKEN_UPDATES)
+        if self._bound_at is None:
+            self._bound_at = now
+        result = replace(result, bound_at=self._bound_at)
         self._header, self._identity, self._installed_at = authorization, result, now
         self.team_id = result.team_id
         return result

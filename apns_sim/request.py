@@ -55,6 +55,24 @@ class PushRequest:
         return self.headers.get(name)
 
 
+# Regular header names already found well-formed, and their str keys: providers send the same few names on
+# every request, so each is checked once. Bounded, so a client inventing names cannot grow it.
+_KNOWN_NAMES: dict[bytes, str] = {}
+_KNOWN_NAMES_MAX = 256
+
+
+def _regular_name(name: bytes, value: bytes) -> str:
+    """RFC 9113 §8.2: a lowercase, non-empty name that is not connection-specific; ``te`` only "trailers"."""
+    if not name or name != name.lower():
+        raise MalformedRequest(f"header name {name!r} is not lowercase")
+    if name in _CONNECTION_SPECIFIC or (name == b"te" and value != b"trailers"):
+        raise MalformedRequest(f"connection-specific header {name!r}")
+    key = name.decode("ascii", "surrogateescape")
+    if name != b"te" and len(_KNOWN_NAMES) < _KNOWN_NAMES_MAX:
+        _KNOWN_NAMES[name] = key
+    return key
+
+
 def parse_request(raw: Iterable[tuple[bytes, bytes]], body: bytes = b"", body_size: int | None = None,
                   ) -> PushRequest:
     """Build a PushRequest from h2's header list; MalformedRequest if HTTP/2 would call it malformed."""
@@ -74,11 +92,7 @@ def parse_request(raw: Iterable[tuple[bytes, bytes]], body: bytes = b"", body_si
             pseudo[name] = value.decode("utf-8", "surrogateescape")
             continue
         regular_seen = True
-        if name != name.lower() or not name:
-            raise MalformedRequest(f"header name {name!r} is not lowercase")
-        if name in _CONNECTION_SPECIFIC or (name == b"te" and value != b"trailers"):
-            raise MalformedRequest(f"connection-specific header {name!r}")
-        key = name.decode("ascii", "surrogateescape")
+        key = _KNOWN_NAMES.get(name) or _regular_name(name, value)
         if key in headers:
             duplicates.add(key)
             continue

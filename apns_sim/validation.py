@@ -13,22 +13,28 @@ model (App ID, token state).
 Choices where Apple is silent (documented in the README's knob list when they become knobs):
 
 - ``apns-push-type`` absent: inferred from the topic suffix (``.voip`` = voip, ...), else ``alert``, as
-  APNs did before the header existed.
+  APNs did before the header existed; a topic that is itself an app's bundle id stays ``alert``.
 - A token in state "replaced" (a token-change event issued a newer one) answers ``BadDeviceToken``: Apple
   documents 410 only for an app that stopped wanting the topic (uninstall), and an old token after a
-  restore/erase is simply not a valid token any more (§8, device-side §3).
+  restore/erase is simply not a valid token any more (§8, device-side §3). :class:`Policy` can make it
+  410 ``ExpiredToken`` instead, the one other reading of Apple's table.
 - An "uninstalled" token answers 200 until its ``unregistered_at`` (Apple's delay), then 410 with that
   moment as ``timestamp`` in ms (§4.1).
 - The payload is not parsed as JSON here: Apple documents no reason for bad JSON (§3, unconfirmed).
+- ``background`` pushes with priority 10 are accepted: Apple calls it "an error" without a wire reason
+  (§2.2, A-BG), and a real provider that sends them works against Apple.
+- An App ID created after a token connection's first push answers 403 ``InvalidProviderToken`` on that
+  connection (observed, A-F687789).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
-from apns_sim.auth import CertificateIdentity, Identity
+from apns_sim.auth import CertificateIdentity, Identity, TokenIdentity
 from apns_sim.reasons import Reason
 from apns_sim.records import AppIdRecord
 from apns_sim.registry import REPLACED, UNINSTALLED, TokenRecord
@@ -39,6 +45,7 @@ MAX_COLLAPSE_ID_BYTES = 64  # §2.1
 MAX_PAYLOAD = 4096  # §3
 MAX_VOIP_PAYLOAD = 5120  # §3
 DEFAULT_PRIORITY = 10  # §2.1
+_BINDING_SLACK = 0.001  # seconds: App IDs created this close after a connection's first push count as older
 
 # §2.2: the topic each push type must use, as a suffix of the bundle id ("" = the bundle id itself).
 TOPIC_SUFFIXES: dict[str, str] = {
@@ -62,19 +69,39 @@ class Lookup(Protocol):
     def get_app_id(self, bundle_id: str) -> AppIdRecord | None: ...
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Policy:
+    """Answers Apple does not pin down, as values (the simulator's knobs reach validation through this).
+
+    ``replaced_token``: what a token replaced by a newer one answers (a restore or erase issued the phone a
+    new token). Apple documents 410 ``ExpiredToken`` ("the device token has expired") with no trigger, and
+    400 ``BadDeviceToken`` for a token that is not valid; BadDeviceToken is the default (§4.3, §8).
+    """
+
+    replaced_token: Reason = Reason.BAD_DEVICE_TOKEN
+
+    def __post_init__(self) -> None:
+        if self.replaced_token not in (Reason.BAD_DEVICE_TOKEN, Reason.EXPIRED_TOKEN):
+            raise ValueError("a replaced token answers BadDeviceToken or ExpiredToken")
+
+
+DEFAULT_POLICY = Policy()
+
+
 class Draft:
     """What the checks learn as they go (topic resolved, push type, token record...)."""
 
-    __slots__ = ("bundle_id", "environment", "expiration", "identity", "lookup", "now", "priority", "push_type",
-                 "record", "request", "topic")
+    __slots__ = ("bundle_id", "environment", "expiration", "identity", "lookup", "now", "policy", "priority",
+                 "push_type", "record", "request", "topic")
 
     def __init__(self, request: PushRequest, identity: Identity | None, lookup: Lookup | None,
-                 environment: str, now: float) -> None:
+                 environment: str, now: float, policy: Policy = DEFAULT_POLICY) -> None:
         self.request = request
         self.identity = identity
         self.lookup = lookup
         self.environment = environment
         self.now = now
+        self.policy = policy
         self.topic = ""
         self.bundle_id = ""
         self.push_type = "alert"
@@ -136,15 +163,26 @@ def check_topic_in_certificate(d: Draft) -> Rejection | None:
 
 
 def check_push_type(d: Draft) -> Rejection | None:
-    """§2.1: a known ``apns-push-type``, else InvalidPushType; absent: inferred from the topic suffix."""
+    """§2.1: a known ``apns-push-type``, else InvalidPushType; absent: inferred from the topic suffix.
+
+    A topic that is itself an app's bundle id (``com.example.voip`` may be an app) is an alert topic: the
+    suffix is only a hint when nothing else tells.
+    """
     value = d.request.header("apns-push-type")
     if value is None:
-        d.push_type = next((t for suffix, t in _INFERRED if d.topic.endswith(suffix)), "alert")
+        d.push_type = "alert" if _names_an_app(d) else next(
+            (t for suffix, t in _INFERRED if d.topic.endswith(suffix)), "alert")
         return None
     if value not in TOPIC_SUFFIXES:
         return Rejection(Reason.INVALID_PUSH_TYPE)
     d.push_type = value
     return None
+
+
+def _names_an_app(d: Draft) -> bool:
+    if isinstance(d.identity, CertificateIdentity):
+        return d.topic == d.identity.bundle_id
+    return d.lookup is not None and d.lookup.get_app_id(d.topic) is not None
 
 
 def check_topic_suffix(d: Draft) -> Rejection | None:
@@ -159,13 +197,19 @@ def check_topic_suffix(d: Draft) -> Rejection | None:
 def check_app_id(d: Draft) -> Rejection | None:
     """§5, §6: a token pushes only to its team's explicit, push-enabled App IDs; else TopicDisallowed.
 
-    Certificate connections are bound to their certificate's topics instead (checked above).
+    APNs binds the team's bundle ids to a token connection at its first push (A-F687789): an App ID created
+    after that is refused on this connection with InvalidProviderToken (as observed) until the provider
+    reconnects. Certificate connections are bound to their certificate's topics instead (checked above).
     """
-    if isinstance(d.identity, CertificateIdentity) or d.identity is None or d.lookup is None:
+    identity = d.identity
+    if not isinstance(identity, TokenIdentity) or d.lookup is None:
         return None
     app = d.lookup.get_app_id(d.bundle_id)
-    if app is None or app.wildcard or not app.push_enabled or app.team_id != d.identity.team_id:
+    if app is None or app.wildcard or not app.push_enabled or app.team_id != identity.team_id:
         return Rejection(Reason.TOPIC_DISALLOWED)
+    # a millisecond of slack: a datetime made from the same clock reading can round up past the float
+    if identity.bound_at is not None and app.created_at.timestamp() > identity.bound_at + _BINDING_SLACK:
+        return Rejection(Reason.INVALID_PROVIDER_TOKEN)
     return None
 
 
@@ -186,6 +230,16 @@ def check_apns_id(d: Draft) -> Rejection | None:
     if value is None or _UUID.fullmatch(value):
         return None
     return Rejection(Reason.BAD_MESSAGE_ID)
+
+
+def echo_apns_id(value: str | None) -> str | None:
+    """The request's ``apns-id`` to echo in the response (§4.1), or None when APNs must make a new one.
+
+    Only a canonical UUID is echoed, verbatim (case kept): a BadMessageId answer carrying the bad value
+    would break clients that parse the response header as a UUID (pushy does; its mock server answers a
+    random UUID there, PUSHY-MSH).
+    """
+    return value if value is not None and _UUID.fullmatch(value) else None
 
 
 def check_expiration(d: Draft) -> Rejection | None:
@@ -224,10 +278,13 @@ def check_payload_size(d: Draft) -> Rejection | None:
 
 
 def check_device_token(d: Draft) -> Rejection | None:
-    """§8: an unknown token, one from the other environment, or a replaced one is BadDeviceToken."""
+    """§8: an unknown token or one from the other environment is BadDeviceToken; a replaced one answers
+    ``policy.replaced_token`` (BadDeviceToken, or 410 ExpiredToken)."""
     record = None if d.lookup is None else d.lookup.get_token((d.request.device_token or "").lower())
-    if record is None or record.environment != d.environment or record.state == REPLACED:
+    if record is None or record.environment != d.environment:
         return Rejection(Reason.BAD_DEVICE_TOKEN)
+    if record.state == REPLACED:
+        return Rejection(d.policy.replaced_token)
     d.record = record
     return None
 
@@ -270,9 +327,9 @@ def check_route(request: PushRequest) -> Rejection | None:
 
 
 def check_request(request: PushRequest, identity: Identity, lookup: Lookup, *, environment: str, now: float,
-                  ) -> Outcome:
+                  policy: Policy = DEFAULT_POLICY) -> Outcome:
     """Everything after authentication; assumes :func:`check_route` passed."""
-    draft = Draft(request, identity, lookup, environment, now)
+    draft = Draft(request, identity, lookup, environment, now, policy)
     for check in REQUEST_CHECKS:
         rejection = check(draft)
         if rejection is not None:
@@ -287,6 +344,7 @@ def check_request(request: PushRequest, identity: Identity, lookup: Lookup, *, e
 
 
 def validate(request: PushRequest, identity: Identity, lookup: Lookup, *, environment: str, now: float,
-             ) -> Outcome:
+             policy: Policy = DEFAULT_POLICY) -> Outcome:
     """All rules in order, for a request whose credentials are already known."""
-    return check_route(request) or check_request(request, identity, lookup, environment=environment, now=now)
+    return check_route(request) or check_request(request, identity, lookup, environment=environment, now=now,
+                                                 policy=policy)

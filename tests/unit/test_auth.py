@@ -216,6 +216,19 @@ def test_too_many_token_updates(keys: Keys, key: Key) -> None:
     assert _reason(auth.authorize(third, T0 + 21 * 60)) == "TooManyProviderTokenUpdates"
 
 
+def test_binding_time_is_the_first_push(keys: Keys, key: Key) -> None:
+    """§5 (A-F687789): the connection's team and its bundle ids are fixed at the first push; validation
+    compares App ID creation with this moment. A later token update keeps the original binding time."""
+    auth = ConnectionAuth(keys, "sandbox")
+    first = auth.authorize(_jwt(key), T0 + 5)
+    assert isinstance(first, TokenIdentity) and first.bound_at == T0 + 5
+    later = T0 + 25 * 60
+    updated = auth.authorize(_jwt(key, iat=later), later)
+    assert isinstance(updated, TokenIdentity) and updated.issued_at == later and updated.bound_at == T0 + 5
+    fresh = verify_provider_token(_jwt(key), keys, "sandbox", T0)
+    assert isinstance(fresh, TokenIdentity) and fresh.bound_at is None  # no connection, no binding
+
+
 def test_team_bound_at_first_push(keys: Keys, key: Key) -> None:
     """§5 (A-F687789): a connection speaks for one team; another team's token is InvalidProviderToken."""
     other = keys.add(_key(team="OTHERTEAM1"))

@@ -17,7 +17,7 @@ from apns_sim.reasons import Reason
 from apns_sim.records import AppIdRecord
 from apns_sim.registry import ACTIVE, REPLACED, UNINSTALLED, TokenRecord
 from apns_sim.request import Accepted, PushRequest, Rejection, parse_request
-from apns_sim.validation import check_route, validate
+from apns_sim.validation import Policy, check_route, echo_apns_id, validate
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 TEAM = "TEAM123456"
@@ -29,6 +29,10 @@ GONE_TOKEN = "01" * 32
 LEAVING_TOKEN = "02" * 32
 OTHER_APP_TOKEN = "03" * 32
 LONG_TOKEN = "04" * 100  # 100 bytes: the longest Apple allows (§8)
+VOIP_APP_TOKEN = "05" * 32  # a token of "com.example.voip", an app whose bundle id ends like a VoIP topic
+NEW_APP_TOKEN = "06" * 32  # a token of an App ID created after the connection's first push
+VOIP_APP = "com.example.voip"
+NEW_APP = "com.example.new"
 
 SINGLE = CertificateIdentity(bundle_id=BUNDLE, team_id=TEAM, topics=(BUNDLE,), serial=1)
 UNIVERSAL = CertificateIdentity(bundle_id=BUNDLE, team_id=TEAM, topics=(BUNDLE, f"{BUNDLE}.voip",
@@ -43,9 +47,10 @@ def _token(token: str, *, bundle: str = BUNDLE, env: str = "sandbox", state: str
                        unregistered_at=unregistered_at)
 
 
-def _app(bundle: str, team: str = TEAM, wildcard: bool = False) -> AppIdRecord:
+def _app(bundle: str, team: str = TEAM, wildcard: bool = False, created_at: datetime = NOW - timedelta(days=30),
+         ) -> AppIdRecord:
     return AppIdRecord(bundle_id=bundle, team_id=team, wildcard=wildcard, push_enabled=not wildcard,
-                       created_at=NOW)
+                       created_at=created_at)
 
 
 @dataclass
@@ -55,10 +60,11 @@ class FakeLookup:
         _token(GONE_TOKEN, state=UNINSTALLED, unregistered_at=NOW - timedelta(minutes=5)),
         _token(LEAVING_TOKEN, state=UNINSTALLED, unregistered_at=NOW + timedelta(minutes=5)),
         _token(OTHER_APP_TOKEN, bundle="com.example.other"), _token(LONG_TOKEN),
+        _token(VOIP_APP_TOKEN, bundle=VOIP_APP), _token(NEW_APP_TOKEN, bundle=NEW_APP),
     ]})
     apps: dict[str, AppIdRecord] = field(default_factory=lambda: {a.bundle_id: a for a in [
         _app(BUNDLE), _app("com.example.other"), _app("com.rival.app", team="RIVAL12345"),
-        _app("com.example.*", wildcard=True),
+        _app("com.example.*", wildcard=True), _app(VOIP_APP), _app(NEW_APP, created_at=NOW),
     ]})
 
     def get_token(self, token_hex: str) -> TokenRecord | None:
@@ -93,8 +99,11 @@ class Req:
         return parse_request(raw, self.body)
 
 
-def _run(req: Req, identity: Identity = SINGLE, env: str = "sandbox") -> Accepted | Rejection:
-    return validate(req.build(), identity, FakeLookup(), environment=env, now=NOW.timestamp())
+def _run(req: Req, identity: Identity = SINGLE, env: str = "sandbox", policy: Policy | None = None,
+         ) -> Accepted | Rejection:
+    if policy is None:
+        return validate(req.build(), identity, FakeLookup(), environment=env, now=NOW.timestamp())
+    return validate(req.build(), identity, FakeLookup(), environment=env, now=NOW.timestamp(), policy=policy)
 
 
 def _reason(req: Req, identity: Identity = SINGLE) -> str:
@@ -256,3 +265,68 @@ def test_route_checks_need_no_credentials() -> None:
     assert check_route(Req(method="GET").build()) == Rejection(Reason.METHOD_NOT_ALLOWED)
     assert check_route(Req(path="/").build()) == Rejection(Reason.BAD_PATH)
     assert check_route(Req().build()) is None
+
+
+def test_topic_that_is_itself_a_bundle_id_is_not_inferred_as_voip() -> None:
+    """§2.2: without apns-push-type the suffix is a hint only; an app whose bundle id ends in ".voip" gets alerts.
+
+    Inferring VoIP from "com.example.voip" would strip the suffix and refuse the push (TopicDisallowed or
+    DeviceTokenNotForTopic) although the topic names a real app, as it would on Apple's service.
+    """
+    jwt_push = Req(token=VOIP_APP_TOKEN).set("apns-push-type", None).set("apns-topic", VOIP_APP)
+    outcome = _run(jwt_push, JWT)
+    assert isinstance(outcome, Accepted), outcome
+    assert (outcome.push_type, outcome.bundle_id, outcome.topic) == ("alert", VOIP_APP, VOIP_APP)
+    cert = CertificateIdentity(bundle_id=VOIP_APP, team_id=TEAM, topics=(VOIP_APP,), serial=3)
+    cert_push = Req(token=VOIP_APP_TOKEN).set("apns-push-type", None).set("apns-topic", None)
+    outcome = _run(cert_push, cert)
+    assert isinstance(outcome, Accepted), outcome
+    assert (outcome.push_type, outcome.bundle_id) == ("alert", VOIP_APP)
+    # a real VoIP topic of another app is still inferred as VoIP
+    voip = _run(Req(body=b"x" * 5000).set("apns-push-type", None).set("apns-topic", f"{BUNDLE}.voip"), JWT)
+    assert isinstance(voip, Accepted) and voip.push_type == "voip"
+
+
+def test_replaced_token_reason_is_a_knob() -> None:
+    """§4.3, §8: a token replaced by a newer one answers BadDeviceToken by default; Apple's 410 ExpiredToken
+    has no documented trigger, so the simulator can be told to use it for replaced tokens instead."""
+    assert _run(Req(token=REPLACED_TOKEN)) == Rejection(Reason.BAD_DEVICE_TOKEN)
+    outcome = _run(Req(token=REPLACED_TOKEN), policy=Policy(replaced_token=Reason.EXPIRED_TOKEN))
+    assert outcome == Rejection(Reason.EXPIRED_TOKEN)
+    assert isinstance(outcome, Rejection) and outcome.status == 410 and outcome.timestamp is None
+    with pytest.raises(ValueError):
+        Policy(replaced_token=Reason.BAD_TOPIC)
+
+
+def test_app_id_created_after_the_connection_bound_its_team() -> None:
+    """§5 (A-TOKEN, A-F687789): APNs binds the team's bundle ids to a token connection at its first push; an
+    App ID created later is refused on that connection (observed 403 InvalidProviderToken) until it reconnects."""
+    req = Req(token=NEW_APP_TOKEN).set("apns-topic", NEW_APP)
+    bound_before = TokenIdentity(team_id=TEAM, key_id="KEY1234567", issued_at=NOW.timestamp(),
+                                 bound_at=(NOW - timedelta(minutes=1)).timestamp())
+    assert _run(req, bound_before) == Rejection(Reason.INVALID_PROVIDER_TOKEN)
+    assert isinstance(_run(Req().set("apns-topic", BUNDLE), bound_before), Accepted)  # older apps still work
+    bound_after = TokenIdentity(team_id=TEAM, key_id="KEY1234567", issued_at=NOW.timestamp(),
+                                bound_at=NOW.timestamp())
+    assert isinstance(_run(Req(token=NEW_APP_TOKEN).set("apns-topic", NEW_APP), bound_after), Accepted)
+
+
+def test_only_a_canonical_apns_id_is_echoed() -> None:
+    """§4.1: a valid apns-id is echoed verbatim, case kept; a bad or missing one is not (APNs makes one)."""
+    assert echo_apns_id("4A5F9C8E-1b2d-4E3F-8A9B-0C1D2E3F4A5B") == "4A5F9C8E-1b2d-4E3F-8A9B-0C1D2E3F4A5B"
+    for value in (None, "", "not-a-uuid", "4a5f9c8e1b2d4e3f8a9b0c1d2e3f4a5b", "{4a5f9c8e-1b2d-4e3f-8a9b-0c1d2e3f4a5b}"):
+        assert echo_apns_id(value) is None
+
+
+def test_app_id_created_in_the_same_instant_as_the_binding_is_not_new() -> None:
+    """§5: a datetime (microseconds) made from the same clock reading as the binding may round up past the
+    float it came from; that must not make an existing App ID look newer (a millisecond of slack)."""
+    t = NOW.timestamp() + 0.0000006
+    created = datetime.fromtimestamp(t, UTC)
+    assert created.timestamp() > t  # the rounding this test is about
+    lookup = FakeLookup()
+    lookup.apps[NEW_APP] = _app(NEW_APP, created_at=created)
+    identity = TokenIdentity(team_id=TEAM, key_id="KEY1234567", issued_at=t, bound_at=t)
+    outcome = validate(Req(token=NEW_APP_TOKEN).set("apns-topic", NEW_APP).build(), identity, lookup,
+                       environment="sandbox", now=t)
+    assert isinstance(outcome, Accepted), outcome
