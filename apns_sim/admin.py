@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
+from apns_sim import faults_api
 from apns_sim.activation import activation_routes
 from apns_sim.apns_file import ApnsFileError, apns_filename, build_apns_file
 from apns_sim.clock import Clock
@@ -311,15 +312,6 @@ async def dashboard(request: web.Request) -> web.Response:
     return web.Response(text=page, content_type="text/html")
 
 
-def fault_routes(state: SimState) -> list[web.RouteDef]:
-    """FAULT INJECTION goes here: the ``/_sim/faults`` routes (list, add, clear), registered below.
-
-    Not built yet. The fault store should also append its clear-all to ``app[RESET_HOOKS]`` so that
-    ``POST /_sim/reset`` removes every fault.
-    """
-    return []
-
-
 async def _wake_readers(app: web.Application) -> None:
     app[READERS].close()
 
@@ -344,6 +336,7 @@ def create_admin_app(state: SimState) -> web.Application:
     app.router.add_get("/_sim/tokens", tokens)
     app.router.add_get("/_sim/apps", apps)
     app.router.add_post("/_sim/reset", reset)
-    app.add_routes(fault_routes(state))  # /_sim/faults: fault injection (see fault_routes)
+    app.add_routes(faults_api.fault_routes(state))  # /_sim/faults: fault injection
+    app[RESET_HOOKS].append(state.faults.reset)
     app.add_routes(activation_routes(state))
     return app

@@ -9,6 +9,11 @@ or ``N-courier.sandbox.push.apple.com`` is the sandbox, ``courier.push.apple.com
 
 Memory is the constraint (ten thousand phones in one process): one ``asyncio.Protocol`` per phone, TLS
 over memory BIOs (:mod:`apns_sim.gateway_tls`), one timer handle, no tasks.
+
+Phone-side faults (:mod:`apns_sim.faults`, read only while ``phone_armed``): ``phone_offline`` drops the
+matching phones when the rule is added and closes their reconnects before the ConnectAck (an outage, not a
+refusal: a refused phone would activate again); ``drop_acks`` ignores acks, so delivery keeps the
+notification in flight and stores it again when the connection drops.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from apns_sim.courier import (
     ScopedTokenAck,
 )
 from apns_sim.delivery import PushMessage
+from apns_sim.faults import FAULT_STAGE, PHONE_OFFLINE, FaultRule
 from apns_sim.gateway_tls import TlsEdge, remember_sni
 from apns_sim.registry import ACTIVE
 from apns_sim.state import SimState
@@ -77,6 +83,7 @@ class DeviceGateway:
         self._context: ssl.SSLContext | None = None
         self._connections: set[CourierConnection] = set()
         self._by_device: dict[tuple[str, str], CourierConnection] = {}
+        self._unsubscribe = state.faults.subscribe(self._fault_added)
 
     def _ssl_context(self) -> ssl.SSLContext:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -117,6 +124,8 @@ class DeviceGateway:
         return len(self._connections)
 
     async def close(self) -> None:
+        self._unsubscribe()
+        self._unsubscribe = lambda: None
         if self._server is not None:
             self._server.close()
         for connection in list(self._connections):
@@ -127,6 +136,20 @@ class DeviceGateway:
         await asyncio.sleep(0)  # let transports deliver connection_lost
 
     # -- bookkeeping the connections use -------------------------------------------------------------
+
+    def offline_fault(self, device_id: str, environment: str) -> FaultRule | None:
+        """The phone_offline rule that keeps this phone off the network, if any."""
+        apps = [(t.token, t.bundle_id) for t in self.state.registry.list_tokens(device_id)
+                if t.environment == environment]
+        return self.state.faults.offline(device_id=device_id, environment=environment, apps=apps)
+
+    def _fault_added(self, rule: FaultRule) -> None:
+        if rule.kind != PHONE_OFFLINE:
+            return
+        for (device_id, env), connection in list(self._by_device.items()):
+            fault = self.offline_fault(device_id, env)
+            if fault is not None:
+                connection.close(f"fault {fault.id}: phone_offline")
 
     def _claim(self, key: tuple[str, str], connection: CourierConnection) -> None:
         """One connection per phone and environment, as on Apple's service: a new one replaces the old."""
@@ -261,6 +284,11 @@ class CourierConnection:
             return
         env = self._environment
         assert env is not None
+        if state.faults.phone_armed and (fault := self._gateway.offline_fault(device_id, env)) is not None:
+            log.info("courier: fault %s keeps phone %s offline: closing its connection", fault.id, device_id)
+            if self._transport is not None:
+                self._transport.close()  # no ConnectAck: to the phone this is the network failing
+            return
         self._device_id = device_id
         self._write(ConnectAck(status=courier.STATUS_OK, base_token=bytes.fromhex(device.base_token),
                                max_message_size=MAX_MESSAGE_SIZE, server_time_ms=state.clock.millis()).encode())
@@ -312,11 +340,25 @@ class CourierConnection:
         if apns_id is None:
             log.debug("courier: ack for unknown message id %d from %s", message.message_id, self._device_id)
             return
+        if self._state.faults.phone_armed and self._ack_dropped(apns_id, message):
+            return
         ok = message.status == courier.ACK_OK
         if not ok:
             self._forget(apns_id)
         assert self._device_id is not None and self._environment is not None
         self._state.delivery.acknowledged(self._device_id, self._environment, apns_id, ok=ok)
+
+    def _ack_dropped(self, apns_id: str, message: courier.PushAck) -> bool:
+        """A drop_acks fault: the ack is ignored and delivery keeps the notification in flight."""
+        state = self._state
+        journey = state.journeys.get(apns_id)
+        token = message.token.hex() if message.token else (journey.token if journey else None)
+        rule = state.faults.decide_ack(token=token, topic=journey.topic if journey else None, apns_id=apns_id,
+                                       environment=self._environment, device_id=self._device_id)
+        if rule is None:
+            return False
+        state.journeys.add(apns_id, FAULT_STAGE, **rule.detail())
+        return True
 
     def _on_report(self, message: courier.SimReport) -> None:
         if message.stage not in courier.SIM_STAGES:

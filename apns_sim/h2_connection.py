@@ -22,6 +22,10 @@ What APNs does on the wire (reference/apns-protocol.md §4.1, §7):
   is GOAWAY ``Shutdown`` (or ``IdleTimeout``) after which open streams still finish.
 - A request HTTP/2 calls malformed is refused on its own stream (RST_STREAM PROTOCOL_ERROR); broken framing
   ends this connection only; an exception in the handler is 500 ``InternalServerError`` for that stream.
+- Fault injection (:mod:`apns_sim.faults`): a handler may answer :class:`~apns_sim.faults.Injected`, acted
+  out here on the wire: any status and reason, a held answer (a timer the adapter arms from ``timers``),
+  GOAWAY with a JSON reason, RST_STREAM, a stream left unanswered, an aborted connection (``aborted``), a
+  lower MAX_CONCURRENT_STREAMS sent as SETTINGS.
 """
 
 from __future__ import annotations
@@ -42,8 +46,11 @@ from hpack.hpack import encode_integer as _encode_integer
 from hpack.table import HeaderTable
 from hyperframe.frame import GoAwayFrame
 
+from apns_sim import faults
+from apns_sim.faults import Injected
 from apns_sim.reasons import Reason
 from apns_sim.request import Accepted, MalformedRequest, Outcome, PushRequest, Rejection, parse_request
+from apns_sim.validation import echo_apns_id
 
 HEADER_TABLE_SIZE = 4096
 MAX_HEADER_LIST_SIZE = 8000
@@ -65,7 +72,7 @@ class RequestHandler(Protocol):
         """A stream arrived while the gate is shut: do these credentials open it? (verified once, cached)"""
         ...
 
-    def handle(self, request: PushRequest, apns_id: str) -> Outcome: ...
+    def handle(self, request: PushRequest, apns_id: str) -> Outcome | Injected: ...
 
 
 class _AdvertisedSettings(h2.settings.Settings):
@@ -160,6 +167,11 @@ class ProviderConnection:
         self._goaway_last: int | None = None  # set once a graceful GOAWAY went out
         self._peer_goaway = False
         self._fatal = False
+        self._held: set[int] = set()  # streams whose answer a delay fault holds back
+        self._quiet_goaway = False  # a goaway fault: later streams are dropped without a word (RFC 9113 §6.8)
+        self.aborted = False  # a close fault: the adapter aborts the transport instead of closing it
+        # (seconds, callback) the adapter runs later, then flushes: delay faults hold answers this way
+        self.timers: list[tuple[float, Callable[[], None]]] = []
         config = h2.config.H2Configuration(
             client_side=False, header_encoding=None,
             # request.parse_request checks what HTTP/2 calls malformed, per stream; ours go out well-formed
@@ -224,7 +236,7 @@ class ProviderConnection:
         if self._fatal:
             return True
         closing = self._goaway_last is not None or self._peer_goaway
-        return closing and not self._streams and not self._blocked
+        return closing and not self._streams and not self._blocked and not self._held
 
     @property
     def stream_limit(self) -> int:
@@ -243,9 +255,12 @@ class ProviderConnection:
         """GOAWAY with ``reason`` (Shutdown, IdleTimeout); streams already started still get answers."""
         if self._fatal or self._goaway_last is not None:
             return
-        self._goaway_last = self._conn.highest_inbound_stream_id
-        frame = GoAwayFrame(0, last_stream_id=self._goaway_last, error_code=h2.errors.ErrorCodes.NO_ERROR,
-                            additional_data=reason.body)
+        self._goaway(self._conn.highest_inbound_stream_id, h2.errors.ErrorCodes.NO_ERROR, reason)
+
+    def _goaway(self, last: int, code: h2.errors.ErrorCodes, reason: Reason) -> None:
+        """GOAWAY serialized by hand: h2 would close the connection at once, we still answer streams <= last."""
+        self._goaway_last = last
+        frame = GoAwayFrame(0, last_stream_id=last, error_code=code, additional_data=reason.body)
         self._pending += self._conn.data_to_send() + frame.serialize()
 
     # -- h2 events -----------------------------------------------------------------------------------
@@ -257,7 +272,8 @@ class ProviderConnection:
             self._try_unlock(headers)
         refused = (self._goaway_last is not None and sid > self._goaway_last) or len(self._streams) >= self._limit
         if refused:
-            self._reset(sid, h2.errors.ErrorCodes.REFUSED_STREAM)
+            if not (self._quiet_goaway and self._goaway_last is not None and sid > self._goaway_last):
+                self._reset(sid, h2.errors.ErrorCodes.REFUSED_STREAM)
             return
         if event.stream_ended is not None:
             self._finish(sid, headers, b"", 0)
@@ -286,6 +302,7 @@ class ProviderConnection:
     def _on_stream_reset(self, event: h2.events.StreamReset) -> None:
         self._streams.pop(event.stream_id, None)
         self._blocked.pop(event.stream_id, None)
+        self._held.discard(event.stream_id)
 
     def _on_window(self, _event: object) -> None:
         for sid, body in list(self._blocked.items()):
@@ -303,7 +320,7 @@ class ProviderConnection:
         except MalformedRequest:
             self._reset(sid, h2.errors.ErrorCodes.PROTOCOL_ERROR)
             return
-        apns_id = request.header("apns-id") or new_apns_id()
+        apns_id = echo_apns_id(request.header("apns-id")) or new_apns_id()
         try:
             outcome = self._handler.handle(request, apns_id)
         except Exception:
@@ -334,15 +351,18 @@ class ProviderConnection:
         self._limit = self._max_streams
         self._conn.update_settings({_SETTING.MAX_CONCURRENT_STREAMS: self._max_streams})
 
-    def _respond(self, sid: int, apns_id: bytes, outcome: Outcome) -> None:
+    def _respond(self, sid: int, apns_id: bytes, outcome: Outcome | Injected, status: int | None = None) -> None:
         if isinstance(outcome, Accepted):
             headers = [(b":status", b"200"), (b"apns-id", apns_id)]
             if self._sandbox:
                 headers.append((b"apns-unique-id", random_uuid().encode()))
             self._conn.send_headers(sid, headers, end_stream=True)
             return
+        if isinstance(outcome, Injected):
+            self._inject(sid, apns_id, outcome)
+            return
         reason = outcome.reason
-        self._conn.send_headers(sid, [(b":status", _STATUS[reason.status]),
+        self._conn.send_headers(sid, [(b":status", _STATUS[status or reason.status]),
                                       (b"content-type", b"application/json"), (b"apns-id", apns_id)])
         body = reason.error_body(outcome.timestamp)
         if not self._try_send_body(sid, body):
@@ -362,3 +382,49 @@ class ProviderConnection:
     def _reset(self, sid: int, code: h2.errors.ErrorCodes) -> None:
         with contextlib.suppress(h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
             self._conn.reset_stream(sid, code)
+
+    # -- faults (apns_sim.faults), acted out on the wire ---------------------------------------------------
+
+    def _inject(self, sid: int, apns_id: bytes, injected: Injected) -> None:
+        rule, outcome = injected.rule, injected.outcome
+        kind = rule.kind
+        if kind == faults.REASON and isinstance(outcome, Rejection):
+            self._respond(sid, apns_id, outcome, rule.status)
+        elif kind == faults.DELAY and outcome is not None:
+            self._held.add(sid)
+            self.timers.append((rule.seconds or 0.0, lambda: self._answer_held(sid, apns_id, outcome)))
+        elif kind == faults.MAX_STREAMS and outcome is not None and rule.streams is not None:
+            self._max_streams = rule.streams
+            if self._limit > rule.streams:
+                self._limit = rule.streams
+                self._conn.update_settings({_SETTING.MAX_CONCURRENT_STREAMS: rule.streams})
+            self._respond(sid, apns_id, outcome)
+        elif kind == faults.GOAWAY:
+            if outcome is not None:  # last_stream "current": this one is answered, then GOAWAY
+                self._respond(sid, apns_id, outcome)
+            last = sid if outcome is not None else max(sid - 2, 0)
+            if self._goaway_last is None:
+                # No frame for the streams above last after it: h2-based clients (ours, aioapns) fail the whole
+                # read on a frame after GOAWAY, and the GOAWAY already tells them these were not processed.
+                self._quiet_goaway = True
+                self._goaway(last, _error_code(rule.error_code), rule.wire_reason or Reason.SHUTDOWN)
+            for other in [s for s in self._streams if s > last]:
+                del self._streams[other]  # above last_stream_id: never processed, the client resends them
+        elif kind == faults.RST_STREAM:
+            self._reset(sid, _error_code(rule.error_code))
+        elif kind == faults.CLOSE:
+            self._fatal = self.aborted = True
+            self._dispatch.clear()  # the rest of this read is never processed: the connection is gone
+        # HANG: nothing at all; the stream stays open until the client resets it or the connection ends
+
+    def _answer_held(self, sid: int, apns_id: bytes, outcome: Outcome) -> None:
+        """A delay fault's timer fired: the normal answer goes out now (unless the client gave up)."""
+        if sid not in self._held or self._fatal:
+            return
+        self._held.discard(sid)
+        with contextlib.suppress(h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
+            self._respond(sid, apns_id, outcome)
+
+
+def _error_code(name: str | None) -> h2.errors.ErrorCodes:
+    return h2.errors.ErrorCodes[name or "INTERNAL_ERROR"]

@@ -13,6 +13,11 @@ Two parts, both thin:
 
 Reference: reference/apns-protocol.md §1 (transport), §5-§7 (auth, HTTP/2); DESIGN.md "One notification,
 end to end" for the journey recorded for every request, accepted or not.
+
+Fault injection (:mod:`apns_sim.faults`) enters here: once the headers are parsed, a session asks the plan
+(only while it holds a live provider-side rule: one attribute read otherwise) and, when a rule takes the
+request over, records it in the journey and hands :class:`~apns_sim.faults.Injected` to the HTTP/2 core,
+which acts it out on the wire.
 """
 
 from __future__ import annotations
@@ -24,12 +29,14 @@ import logging
 import os
 import ssl
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
-from apns_sim import events
+from apns_sim import events, faults
 from apns_sim.auth import ConnectionAuth, certificate_identity
 from apns_sim.delivery import PushMessage
 from apns_sim.events import Journey
+from apns_sim.faults import FAULT_STAGE, FaultRule, Injected
 from apns_sim.h2_connection import ProviderConnection
 from apns_sim.reasons import Reason
 from apns_sim.records import AppIdRecord
@@ -99,6 +106,7 @@ class ProviderSession:
         self._service = service
         self.auth = auth
         self._lookup = _ConnectionLookup(service.state.registry, service.tokens)
+        self._faults = service.state.faults
 
     @property
     def gate_open(self) -> bool:
@@ -107,7 +115,18 @@ class ProviderSession:
     def unlock(self, authorization: str) -> bool:
         return not isinstance(self.auth.authorize(authorization, self._service.state.clock.time()), Rejection)
 
-    def handle(self, request: PushRequest, apns_id: str) -> Outcome:
+    def handle(self, request: PushRequest, apns_id: str) -> Outcome | Injected:
+        if self._faults.provider_armed:
+            certificate = self.auth.certificate
+            rule = self._faults.decide(
+                token=(request.device_token or "").lower() or None, apns_id=apns_id,
+                topic=request.header("apns-topic") or (certificate.default_topic if certificate else None),
+                environment=self._service.environment)
+            if rule is not None:
+                return self._service.inject(rule, request, apns_id, self._decide)
+        return self._decide(request, apns_id)
+
+    def _decide(self, request: PushRequest, apns_id: str) -> Outcome:
         service = self._service
         now = service.state.clock.time()
         outcome: Outcome | None = check_route(request)
@@ -162,14 +181,36 @@ class ProviderService:
         self._rate[token] = (second, count)
         return count > limit
 
-    def record(self, request: PushRequest, apns_id: str, outcome: Outcome, now: float) -> None:
+    def inject(self, rule: FaultRule, request: PushRequest, apns_id: str,
+               decide: Callable[[PushRequest, str], Outcome]) -> Injected:
+        """A fault took this request over: record it in the journey and say what the wire must do."""
+        state = self.state
+        if rule.processes:  # delay, max_streams, goaway "current": handled as usual, plus the fault
+            outcome = decide(request, apns_id)
+            state.journeys.add(apns_id, FAULT_STAGE, **rule.detail())
+            return Injected(rule, outcome)
+        now = state.clock.time()
+        reason = rule.wire_reason
+        if rule.kind == faults.REASON and reason is not None:
+            timestamp = rule.timestamp
+            if timestamp is None and reason is Reason.UNREGISTERED:
+                timestamp = state.clock.millis()  # Apple always dates an Unregistered (§4.1)
+            rejection = Rejection(reason, timestamp)
+            self.record(request, apns_id, rejection, now, fault=rule)
+            return Injected(rule, rejection)
+        state.journeys.begin(self._request_journey(request, apns_id, status=0, reason=None, timestamp=None),
+                             FAULT_STAGE, **rule.detail())
+        return Injected(rule)
+
+    def record(self, request: PushRequest, apns_id: str, outcome: Outcome, now: float,
+               fault: FaultRule | None = None) -> None:
         """Begin the journey of every request (one per apns-id) and hand accepted ones to delivery."""
         state = self.state
         if isinstance(outcome, Accepted):
             state.journeys.begin(Journey(
                 apns_id=apns_id, token=outcome.token, topic=outcome.topic, environment=self.environment,
                 status=200, push_type=outcome.push_type, priority=outcome.priority,
-                payload=_payload(outcome.payload)), events.ACCEPTED)
+                payload=_payload(outcome.payload), stages=self._earlier_stages(apns_id)), events.ACCEPTED)
             state.delivery.submit(PushMessage(
                 apns_id=apns_id, token=outcome.token, device_id=outcome.device_id, bundle_id=outcome.bundle_id,
                 topic=outcome.topic, environment=self.environment, payload=outcome.payload,
@@ -177,16 +218,36 @@ class ProviderService:
                 collapse_id=outcome.collapse_id, accepted_at=now))
             return
         reason = outcome.reason
-        priority_header = request.header("apns-priority")
-        priority = int(priority_header) if priority_header in ("1", "5", "10") else None
         detail: dict[str, Any] = {"reason": reason.wire}
         if outcome.timestamp is not None:
             detail["timestamp"] = outcome.timestamp
-        state.journeys.begin(Journey(
+        status = reason.status
+        if fault is not None:  # the stage keeps what this attempt got: a retry may end differently
+            status = fault.status or status
+            detail.update(fault=fault.id, status=status)
+        state.journeys.begin(self._request_journey(request, apns_id, status=status, reason=reason.wire,
+                                                   timestamp=outcome.timestamp), events.REJECTED, **detail)
+
+    def _request_journey(self, request: PushRequest, apns_id: str, *, status: int, reason: str | None,
+                         timestamp: int | None) -> Journey:
+        """The journey of a request that was not accepted, from what its headers say."""
+        priority_header = request.header("apns-priority")
+        priority = int(priority_header) if priority_header in ("1", "5", "10") else None
+        return Journey(
             apns_id=apns_id, token=(request.device_token or "").lower(), topic=request.header("apns-topic") or "",
-            environment=self.environment, status=reason.status, reason=reason.wire, timestamp=outcome.timestamp,
+            environment=self.environment, status=status, reason=reason, timestamp=timestamp,
             push_type=request.header("apns-push-type"), priority=priority,
-            payload=_payload(request.body) if request.body_size <= 5120 else None), events.REJECTED, **detail)
+            payload=_payload(request.body) if request.body_size <= 5120 else None,
+            stages=self._earlier_stages(apns_id))
+
+    def _earlier_stages(self, apns_id: str) -> list[dict[str, Any]]:
+        """A retry (same apns-id) of a request a fault took over keeps that history: one id, one journey."""
+        if not self.state.faults.applied:
+            return []
+        earlier = self.state.journeys.get(apns_id)
+        if earlier is None or not any("fault" in stage for stage in earlier.stages):
+            return []
+        return list(earlier.stages)
 
 
 def _payload(body: bytes) -> Any:
@@ -264,10 +325,23 @@ class _ProviderProtocol(asyncio.Protocol):
         if core is None or transport is None or transport.is_closing():
             return
         data = core.data_to_send()
+        if core.timers:  # held answers (delay faults): run later, then flush again
+            timers, core.timers = core.timers, []
+            for delay, callback in timers:
+                self._loop.call_later(delay, self._fire, callback)
+        finished = core.finished
+        if finished and core.aborted:
+            transport.abort()  # a close fault: the TCP connection just ends, nothing more is written
+            return
         if data:
             transport.write(data)
-        if core.finished:
+        if finished:
             transport.close()
+
+    def _fire(self, callback: Callable[[], None]) -> None:
+        if self._core is not None and self._transport is not None and not self._transport.is_closing():
+            callback()
+            self._flush()
 
     def _arm_idle_timer(self, timeout: float) -> None:
         if timeout > 0:

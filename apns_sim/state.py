@@ -12,6 +12,7 @@ from pathlib import Path
 from apns_sim.clock import Clock
 from apns_sim.delivery import Delivery, DeliveryConfig
 from apns_sim.events import JourneyLog
+from apns_sim.faults import FaultPlan
 from apns_sim.pki import Authority, load_or_create_authority
 from apns_sim.registry import Registry
 
@@ -50,6 +51,7 @@ class SimState:
         self.registry = Registry(data_dir / DB_NAME)
         self.journeys = JourneyLog(self.clock.time)
         self.delivery = Delivery(self.registry, self.journeys, self.clock, self.config.delivery)
+        self.faults = FaultPlan(self.clock.time)  # fault injection (apns_sim.faults), seed 0 until reseeded
 
     @property
     def ca_file(self) -> Path:

@@ -390,8 +390,6 @@ async def test_every_request_reason_over_the_wire(world: World) -> None:
     assert not seen & set(NOT_FROM_ONE_REQUEST)
 
 
-@pytest.mark.xfail(strict=True, reason="h2_connection._finish echoes any apns-id; it should use "
-                   "validation.echo_apns_id (a change for the h2_connection owner)")
 async def test_a_bad_apns_id_is_not_echoed(world: World) -> None:
     """§2.1, §4.1 (PUSHY-MSH): the answer to BadMessageId carries a new UUID, not the bad value: clients parse
     the response's apns-id as a UUID (pushy does), and the mock server Apple-compatible clients test against
