@@ -384,3 +384,33 @@ async def test_a_stream_that_falls_behind_is_told_and_ended() -> None:
     readers.close()
     assert readers.closing and other.queue.get_nowait() is None
     other.close()
+
+
+async def test_certificate_issued_on_an_advanced_clock_is_accepted(tmp_path: Path) -> None:
+    """Issue 7: certificate validity follows the simulator's clock, also at the TLS layer.
+
+    A certificate issued 400 days ahead of real time is not yet valid for OpenSSL's wall clock; the provider
+    API must still accept it, because the simulator's clock says it is valid.
+    """
+    from apns_sim.portal import Portal
+    from apns_sim.simulator import Simulator
+    from provider.apns import APNsClient, Notification
+    from provider.apns.credentials import load_cer_and_p12
+
+    async with Simulator(tmp_path / "sim") as sim:
+        assert sim.state is not None
+        sim.state.clock.advance(400 * 86400)
+        portal = Portal(sim.state.registry, sim.state.authority, sim.state.clock.now)
+        keychain = portal.make_csr("dev@example.com", "Future", "pw")
+        portal.create_app_id("com.example.future", "ABCDE12345")
+        issued = portal.issue_certificate("com.example.future", keychain.csr_pem, "sandbox")
+        (tmp_path / "c.cer").write_bytes(issued.der)
+        (tmp_path / "k.p12").write_bytes(keychain.p12)
+        creds = load_cer_and_p12(tmp_path / "c.cer", tmp_path / "k.p12", "pw")
+        sim.state.registry.activate_device("dev-future", "iPhone", sim.state.clock.now())
+        token = sim.state.registry.app_token("dev-future", "com.example.future", "sandbox", sim.state.clock.now())
+        async with APNsClient(creds, environment="sandbox", endpoint=sim.endpoints["sandbox"],
+                              ca_file=sim.endpoints["ca_file"]) as client:
+            result = await client.send(Notification(token=token.token, topic="com.example.future",
+                                                    payload={"aps": {"alert": "hi"}}))
+        assert result.status == 200, result
