@@ -22,6 +22,7 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import h2.config
 import h2.connection
@@ -30,6 +31,7 @@ import h2.events
 import h2.exceptions
 import h2.settings
 
+from provider.apns.header_encoder import HeaderEncoder
 from provider.apns.protocol import (
     ConnectFailed,
     ConnectionLost,
@@ -41,6 +43,11 @@ from provider.apns.protocol import (
 
 RECEIVE_WINDOW = 2**24  # 16 MiB for the connection and each stream
 _READ_SIZE = 65536
+# Requests queued before a write goes out at once; the rest of a turn's requests leave at its end. Writing each
+# request alone costs a TLS record and a system call per push; writing a whole turn's worth at once makes a
+# server on the same machine wait for all of it and then answer all at once, and the two take turns instead
+# of working in parallel (the simulator then ran at about half speed). Small chunks keep both busy.
+_FLUSH_EVERY = 8
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,9 +61,15 @@ class Response:
 class _Stream:
     future: asyncio.Future[Response]
     pending: bytes
+    ended: bool = False  # END_STREAM sent: the request is complete and must not be ended again
     status: int = 0
     headers: dict[str, str] = field(default_factory=dict)
     body: bytearray = field(default_factory=bytearray)
+
+
+def _expire(future: asyncio.Future[Response]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())
 
 
 class Connection:
@@ -72,8 +85,24 @@ class Connection:
         self._reader = reader
         self._writer = writer
         self._clock = clock
-        config = h2.config.H2Configuration(client_side=True, header_encoding="utf-8")
+        # Per-push costs h2 would pay by default, turned off (benchmarks/README.md has the measurements):
+        # - outbound normalisation and validation: request headers come from ``protocol.request_headers``
+        #   only (lower-case names, values from a validated ``Notification``, HPACK indexing chosen there);
+        #   h2's normalisation would also force ``authorization`` out of the compression table, re-encoding
+        #   the JWT on every request;
+        # - inbound validation and normalisation of response headers: a client that reads ``:status``,
+        #   ``apns-id`` and ``apns-unique-id`` has nothing to gain from RFC 9113's checks on what the server
+        #   sends, and they were about a fifth of the CPU per push.
+        config = h2.config.H2Configuration(
+            client_side=True,
+            header_encoding="utf-8",
+            normalize_outbound_headers=False,
+            validate_outbound_headers=False,
+            validate_inbound_headers=False,
+            normalize_inbound_headers=False,
+        )
         self._h2 = h2.connection.H2Connection(config=config)
+        self._h2.encoder = HeaderEncoder()
         self._h2.local_settings = h2.settings.Settings(
             client=True,
             initial_values={
@@ -87,6 +116,9 @@ class Connection:
         self._changed = asyncio.Event()
         self._settings_seen = asyncio.Event()
         self._error: TransportError | None = None
+        self._flush_scheduled = False
+        self._queued = 0
+        self._max_streams = int(self._h2.remote_settings.max_concurrent_streams)
         self._going_away = False
         self.goaway_reason: str | None = None
         self.last_used = clock()
@@ -145,8 +177,8 @@ class Connection:
 
     @property
     def max_streams(self) -> int:
-        """The server's current MAX_CONCURRENT_STREAMS."""
-        return int(self._h2.remote_settings.max_concurrent_streams)
+        """The server's current MAX_CONCURRENT_STREAMS (read from ``h2`` at each SETTINGS, not per push)."""
+        return self._max_streams
 
     @property
     def in_flight(self) -> int:
@@ -172,22 +204,37 @@ class Connection:
     # -- requests -----------------------------------------------------------------------------------------
 
     async def request(self, headers: list[tuple[str, str]], body: bytes, *, timeout: float) -> Response:
-        """Send one request and wait for its complete response, within ``timeout`` seconds in total."""
+        """Send one request and wait for its complete response, within ``timeout`` seconds in total.
+
+        The deadline is one timer on the response future (``asyncio.timeout`` costs several times more per
+        push); the rare wait for a stream slot runs under ``asyncio.timeout_at`` with the same deadline.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         stream_id: int | None = None
         try:
-            async with asyncio.timeout(timeout):
-                await self._wait(lambda: self._going_away or self._has_slot())
-                if self._going_away:
-                    raise StreamRefused("connection is going away", reason=self.goaway_reason)
-                stream_id = self._h2.get_next_available_stream_id()
-                future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
-                self._h2.send_headers(stream_id, headers)
-                self._streams[stream_id] = _Stream(future=future, pending=body)
-                self.max_streams_seen = max(self.max_streams_seen, len(self._streams))
-                self.last_used = self._clock()
-                self._send_body(stream_id)
-                await self._drain()
+            if self._error is not None or not (self._going_away or self._has_slot()):
+                async with asyncio.timeout_at(deadline):
+                    await self._wait(lambda: self._going_away or self._has_slot())
+            if self._going_away:
+                raise StreamRefused("connection is going away", reason=self.goaway_reason)
+            stream_id = self._h2.get_next_available_stream_id()
+            future: asyncio.Future[Response] = loop.create_future()
+            self._h2.send_headers(stream_id, headers)
+            self._streams[stream_id] = _Stream(future=future, pending=body)
+            self.max_streams_seen = max(self.max_streams_seen, len(self._streams))
+            self.last_used = self._clock()
+            self._send_body(stream_id)
+            self._queued += 1
+            if self._queued >= _FLUSH_EVERY:
+                self._flush()
+            else:
+                self._flush_soon()
+            timer = loop.call_at(deadline, _expire, future)
+            try:
                 return await future
+            finally:
+                timer.cancel()
         except TimeoutError as exc:
             self._cancel(stream_id)
             raise RequestTimeout(f"no answer within {timeout} s") from exc
@@ -236,9 +283,10 @@ class Connection:
     # -- internals ----------------------------------------------------------------------------------------
 
     def _has_slot(self) -> bool:
-        # h2 counts streams until both sides closed them; ours until the response ended. Honour both.
-        taken = max(len(self._streams), self._h2.open_outbound_streams)
-        return self._settings_seen.is_set() and taken < self.max_streams
+        # Our streams are h2's open streams: a stream leaves ``_streams`` exactly when h2 closes it (answer
+        # ended after our END_STREAM, reset by either side; an answer that ends before our body did is
+        # followed by our RST_STREAM). So our count suffices, and h2's (which walks every stream) is not read.
+        return self._settings_seen.is_set() and len(self._streams) < self._max_streams
 
     async def _wait(self, predicate: Callable[[], bool]) -> None:
         while True:
@@ -258,7 +306,7 @@ class Connection:
 
     def _send_body(self, stream_id: int) -> None:
         stream = self._streams.get(stream_id)
-        if stream is None:
+        if stream is None or stream.ended:
             return
         while stream.pending:
             size = min(
@@ -268,9 +316,14 @@ class Connection:
             )
             if size <= 0:
                 return  # resumed by WindowUpdated
-            self._h2.send_data(stream_id, stream.pending[:size])
+            last = size == len(stream.pending)  # END_STREAM on the last DATA frame, not an extra empty one
+            self._h2.send_data(stream_id, stream.pending[:size], end_stream=last)
             stream.pending = stream.pending[size:]
-        self._h2.end_stream(stream_id)
+            if last:
+                stream.ended = True
+                return
+        self._h2.end_stream(stream_id)  # an empty body
+        stream.ended = True
 
     def _cancel(self, stream_id: int | None) -> None:
         if stream_id is None or self._streams.pop(stream_id, None) is None:
@@ -281,9 +334,25 @@ class Connection:
         self._wake()
 
     def _flush(self) -> None:
+        self._queued = 0
         data = self._h2.data_to_send()
         if data and not self._writer.is_closing():
             self._writer.write(data)
+
+    def _flush_soon(self) -> None:
+        """Write what ``h2`` queued at the end of this turn of the event loop (``_FLUSH_EVERY`` is the cap).
+
+        The requests many tasks start in one turn (typically all those whose answers arrived in one read)
+        then leave in a few TLS records and system calls instead of one each. No ``drain()`` is needed: what
+        waits in the buffer is bounded by the open streams.
+        """
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._scheduled_flush)
+
+    def _scheduled_flush(self) -> None:
+        self._flush_scheduled = False
+        self._flush()
 
     async def _drain(self) -> None:
         self._flush()
@@ -332,12 +401,13 @@ class Connection:
 
     def _handle(self, event: h2.events.Event) -> None:
         if isinstance(event, h2.events.RemoteSettingsChanged):
+            self._max_streams = int(self._h2.remote_settings.max_concurrent_streams)
             self._settings_seen.set()
             self._wake()
         elif isinstance(event, h2.events.ResponseReceived):
             stream = self._streams.get(event.stream_id or 0)
             if stream is not None:
-                headers = {str(k): str(v) for k, v in event.headers or []}
+                headers = cast("dict[str, str]", dict(event.headers or []))  # str already (header_encoding)
                 stream.status = int(headers.pop(":status", "0"))
                 stream.headers = headers
         elif isinstance(event, h2.events.DataReceived):
@@ -348,6 +418,11 @@ class Connection:
                 stream.body.extend(event.data or b"")
         elif isinstance(event, h2.events.StreamEnded):
             stream = self._streams.pop(event.stream_id or 0, None)
+            if stream is not None and not stream.ended:
+                # The answer came before our body was all sent (a server may answer early, RFC 9113 §8.1):
+                # stop sending, so the stream closes and frees its slot.
+                with contextlib.suppress(h2.exceptions.H2Error):
+                    self._h2.reset_stream(event.stream_id or 0, h2.errors.ErrorCodes.CANCEL)
             if stream is not None and not stream.future.done():
                 stream.future.set_result(
                     Response(status=stream.status, headers=stream.headers, body=bytes(stream.body))

@@ -9,8 +9,8 @@ connection, reference/apns-protocol.md §4.4). The rules come from §2.1 (header
 from __future__ import annotations
 
 import json
+import os
 import re
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +39,7 @@ MAX_COLLAPSE_ID_BYTES = 64  # §2.1
 MAX_TOKEN_HEX = 200
 
 _HEX = re.compile(r"[0-9a-fA-F]+")
+_FIELD_VALUE = re.compile(r"[^\x00-\x1f\x7f]*")  # an HTTP field value: no control characters (RFC 9110 §5.5)
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _TOPIC = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-_]*")
 _ALERT_STRING_KEYS = {
@@ -68,8 +69,16 @@ def normalize_token(token: str) -> str:
 
 
 def new_apns_id() -> str:
-    """A fresh canonical lower-case UUID for ``apns-id`` (§2.1)."""
-    return str(uuid.uuid4())
+    """A fresh canonical lower-case UUID for ``apns-id`` (§2.1): a version-4 UUID, as ``uuid.uuid4()``.
+
+    Built from the random bytes directly: ``str(uuid.uuid4())`` goes through ``UUID``'s checks and integer
+    formatting, several times the cost, once per push.
+    """
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40  # version 4
+    b[8] = (b[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def encode_payload(payload: Mapping[str, Any]) -> bytes:
@@ -174,33 +183,36 @@ class Notification:
                 raise ValueError("collapse_id must be a non-empty string")
             if len(self.collapse_id.encode()) > MAX_COLLAPSE_ID_BYTES:
                 raise ValueError(f"collapse_id must be at most {MAX_COLLAPSE_ID_BYTES} bytes")
+            if not _FIELD_VALUE.fullmatch(self.collapse_id) or self.collapse_id != self.collapse_id.strip():
+                raise ValueError("collapse_id must be a header value: no control characters, no outer spaces")
         if self.apns_id is not None:
             if not isinstance(self.apns_id, str) or not _UUID.fullmatch(self.apns_id):
                 raise ValueError(
                     f"apns_id must be a UUID like 123e4567-e89b-12d3-a456-426614174000, got {self.apns_id!r}"
                 )
             object.__setattr__(self, "apns_id", self.apns_id.lower())
-        validate_payload(self.payload, self.push_type)
+        # The bytes checked are the bytes sent: encoded once here, not again per attempt (not a field, so
+        # equality, repr and hashing are unchanged).
+        object.__setattr__(self, "_body", validate_payload(self.payload, self.push_type))
 
     @property
     def body(self) -> bytes:
         """The request body: compact JSON of ``payload``."""
-        return encode_payload(self.payload)
+        body: bytes = self.__dict__["_body"]
+        return body
 
     def with_apns_id(self) -> Notification:
-        """This notification with an ``apns_id`` (a new uuid4 if it has none)."""
+        """This notification with an ``apns_id`` (a new uuid4 if it has none).
+
+        A copy with only ``apns_id`` set: everything else was validated when this one was made, and a fresh
+        uuid4 is valid, so the checks and the payload encoding are not repeated for every send.
+        """
         if self.apns_id is not None:
             return self
-        return Notification(
-            token=self.token,
-            topic=self.topic,
-            payload=self.payload,
-            push_type=self.push_type,
-            priority=self.priority,
-            expiration=self.expiration,
-            collapse_id=self.collapse_id,
-            apns_id=new_apns_id(),
-        )
+        twin = object.__new__(Notification)
+        twin.__dict__.update(self.__dict__)
+        twin.__dict__["apns_id"] = new_apns_id()
+        return twin
 
 
 def alert(

@@ -50,6 +50,8 @@ class ConnectionPool:
 
     def _choose(self) -> Connection | None:
         """Step 1: a live connection with a free slot, least busy first (no I/O)."""
+        if len(self._connections) == 1 and self._connections[0].is_available:
+            return self._connections[0]  # the usual case, decided without building lists on every send
         self._prune()
         available = [c for c in self._connections if c.is_available]
         return min(available, key=lambda c: c.in_flight) if available else None

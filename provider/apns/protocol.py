@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
+
+from hpack import NeverIndexedHeaderTuple
 
 from provider.apns.notification import Notification
 from provider.apns.reasons import Reason, is_retryable, lookup
@@ -98,18 +100,25 @@ def request_headers(
     """HTTP/2 headers for ``POST /3/device/<token>`` (§2.1), pseudo-headers first.
 
     ``authorization`` (``bearer <jwt>``) is sent only on token connections; cert connections omit it.
+
+    HPACK: the values that differ on every request (the path with its device token, ``apns-id``) are sent as
+    literals that never enter the compression table. Indexed, each would evict the stable headers (topic,
+    push type, the JWT that lives for up to an hour), which would then be Huffman-coded and re-added on the
+    next request; kept out, the stable ones cost an index byte each. The connection sends these tuples as
+    they are (no ``h2`` normalisation), so names are lower-case and values come from a validated
+    ``Notification``.
     """
     headers = [
         (":method", "POST"),
         (":scheme", "https"),
         (":authority", authority),
-        (":path", f"/3/device/{notification.token}"),
+        _unindexed(":path", f"/3/device/{notification.token}"),
         ("apns-topic", notification.topic),
     ]
     if authorization is not None:
         headers.append(("authorization", authorization))
     if notification.apns_id is not None:
-        headers.append(("apns-id", notification.apns_id))
+        headers.append(_unindexed("apns-id", notification.apns_id))
     if notification.push_type is not None:
         headers.append(("apns-push-type", notification.push_type))
     if notification.priority is not None:
@@ -120,6 +129,11 @@ def request_headers(
         headers.append(("apns-collapse-id", notification.collapse_id))
     headers.append(("content-type", "application/json"))
     return headers
+
+
+def _unindexed(name: str, value: str) -> tuple[str, str]:
+    """A header HPACK sends as a literal that never enters the compression table (RFC 7541 §6.2.3)."""
+    return cast("tuple[str, str]", NeverIndexedHeaderTuple(name, value))
 
 
 def parse_response(
