@@ -9,8 +9,8 @@ at the defaults:
 1. sets up credentials with the simulator's portal (``apns-sim portal``: App ID, Keychain-style CSR and
    ``Push.p12``, push certificate, ``.p8`` key) and starts two servers as separate processes:
    - ``nghttpd`` (C, Debian ``nghttp2-server``) with a certificate from a trustme CA made at run time, serving
-     an htdocs tree with one empty file per device token, so each ``POST /3/device/<token>`` gets a 200 and
-     the server is never the bottleneck;
+     an htdocs tree with one file per device token, so each ``POST /3/device/<token>`` (a distinct token and
+     apns-id every time) gets a 200 and the server is never the bottleneck;
    - the simulator (``python -m apns_sim.cli serve``), with a device token minted by ``device-sim register``
      (the phone then goes offline, so each accepted push is validated, journaled and stored);
 2. for each server and each client, runs a **worker subprocess** (this file with ``--worker``) so the CPU it
@@ -20,7 +20,7 @@ at the defaults:
    connection (``max_connections=1`` for both clients);
 3. prints, per run: wall time, req/s, client CPU seconds and CPU microseconds per push, the server's CPU per
    push over the same interval (from ``/proc``), and status counts; then the best round of each client and
-   the ratios ours/aioapns.
+   the ratios ours/aioapns; then one JSON line with all of it. Rounds alternate the order of the clients.
 
 Both clients do the whole job a caller would ask of them, inside the measured part: build the request object
 from a token and a payload dict (ours validates it), let the client pick the ``apns-id`` (uuid4), send, and
@@ -28,16 +28,18 @@ wait for the answer. Both get the same ``ssl.SSLContext`` trust (the server's CA
 is never turned off. aioapns hard-codes Apple's host and port, so it is pointed at the server by subclassing
 its protocol class (``APNS_SERVER``, ``APNS_PORT``), as tests/integration/test_provider_api.py does.
 
-One concession to aioapns against nghttpd: aioapns matches a response to its request only by the ``apns-id``
-response header, which Apple and the simulator echo but nghttpd cannot. Against nghttpd, aioapns' ``h2``
-connection is given a one-line shim that adds the header from aioapns' own stream map (one dict lookup per
-response); without it aioapns would never complete a request there.
+Two concessions to aioapns against nghttpd, which is not APNs: aioapns matches a response to its request only
+by the ``apns-id`` response header, which Apple and the simulator echo but nghttpd cannot, so aioapns' ``h2``
+connection gets a small shim that adds the header from aioapns' own stream map (one dict lookup per
+response); and aioapns parses every DATA frame as JSON while nghttpd always sends one (empty for an empty
+file), so the token files hold ``{}``. Without them aioapns never completes a request there (or drops the
+connection). Both clients receive the same response bytes.
 
 Usage::
 
     python benchmarks/client_bench.py [--count 20000] [--concurrency 100] [--rounds 2]
                                       [--servers nghttpd,simulator] [--auth certificate|token]
-                                      [--profile ours|aioapns]
+                                      [--clients ours,aioapns] [--profile ours|aioapns [--py-spy DIR]]
 
 Check ``uptime`` first: the machine is shared, and figures are only comparable within one run.
 """
@@ -90,7 +92,7 @@ CLIENTS = ("ours", "aioapns")
 
 @dataclass(frozen=True)
 class Spec:
-    """What a worker needs; handed over as JSON on the command line."""
+    """What a worker needs; handed over in a JSON file named on its command line."""
 
     client: str
     server: str
