@@ -10,6 +10,12 @@ REFUSED_STREAM) is resent at once on another connection. Every attempt carries t
 generated before the first attempt when the notification has none), so the notification keeps one identity
 (DESIGN.md, "One notification, end to end"). ``ExpiredProviderToken`` signs a new JWT on a new connection and
 tries again, as pushy does (§5).
+
+Provider tokens are per connection (§5: "no more than once every 20 minutes **on the same connection**"):
+each connection signs its own JWT when it sends its first request and renews it ``token_refresh_after``
+seconds later. One token shared by the whole pool would be renewed on its own schedule, and a connection
+opened (after a GOAWAY, or to add throughput) shortly before that renewal would see its token change within
+minutes: 429 ``TooManyProviderTokenUpdates``.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Literal
@@ -36,9 +43,11 @@ from provider.apns.protocol import (
     request_headers,
 )
 from provider.apns.reasons import Reason
-from provider.apns.tokens import DEFAULT_REFRESH
+from provider.apns.tokens import DEFAULT_REFRESH, TokenIssuer
 
 Environment = Literal["sandbox", "production"]
+# Answers after which a token connection is of no further use (§5): expired token, or one renewed too soon.
+_TOKEN_REFUSED = frozenset({Reason.EXPIRED_PROVIDER_TOKEN, Reason.TOO_MANY_PROVIDER_TOKEN_UPDATES})
 APPLE_HOSTS: dict[str, str] = {
     "sandbox": "api.sandbox.push.apple.com",
     "production": "api.push.apple.com",
@@ -89,11 +98,13 @@ class APNsClient:
         self.host, self.port = resolve_endpoint(environment, endpoint)
         self._authority = authority(self.host, self.port)
         self._ssl = credentials.ssl_context(ca_file)
-        self._issuer = (
-            credentials.issuer(refresh_after=token_refresh_after, clock=clock)
-            if isinstance(credentials, TokenCredentials)
-            else None
-        )
+        self._token_refresh_after = token_refresh_after
+        self._clock = clock
+        # One token issuer per connection (see the module docstring), dropped with its connection.
+        self._issuers: weakref.WeakKeyDictionary[Connection, TokenIssuer] = weakref.WeakKeyDictionary()
+        self._token_credentials = credentials if isinstance(credentials, TokenCredentials) else None
+        if self._token_credentials is not None:  # bad ids or refresh interval: fail now, not at the first send
+            self._token_credentials.issuer(refresh_after=token_refresh_after, clock=clock)
         self.credentials = credentials
         self.request_timeout = request_timeout
         self.connect_timeout = connect_timeout
@@ -105,7 +116,7 @@ class APNsClient:
         self._pool = ConnectionPool(self._connect, max_connections=max_connections, ping_after=ping_after)
 
     def __repr__(self) -> str:
-        kind = "token" if self._issuer is not None else "certificate"
+        kind = "token" if isinstance(self.credentials, TokenCredentials) else "certificate"
         return f"APNsClient({kind}, {self.environment}, {self._authority})"
 
     @property
@@ -116,6 +127,20 @@ class APNsClient:
     @property
     def pool(self) -> ConnectionPool:
         return self._pool
+
+    def token_issuer(self, conn: Connection) -> TokenIssuer | None:
+        """The provider-token issuer of ``conn`` (``None`` for certificate credentials or an unused one)."""
+        return self._issuers.get(conn)
+
+    def _authorization(self, conn: Connection) -> str | None:
+        credentials = self._token_credentials
+        if credentials is None:
+            return None
+        issuer = self._issuers.get(conn)
+        if issuer is None:
+            issuer = credentials.issuer(refresh_after=self._token_refresh_after, clock=self._clock)
+            self._issuers[conn] = issuer
+        return issuer.authorization()
 
     async def __aenter__(self) -> APNsClient:
         return self
@@ -139,7 +164,7 @@ class APNsClient:
             attempt += 1
             last = attempt >= self.max_attempts
             try:
-                result = await self._send_once(notification)
+                result, conn = await self._send_once(notification)
             except StreamRefused as exc:
                 answer = goaway_result(exc.reason, notification.apns_id)
                 if answer is not None:
@@ -157,9 +182,10 @@ class APNsClient:
                 continue
             if last or result.accepted:
                 return result
-            if result.known_reason is Reason.EXPIRED_PROVIDER_TOKEN and self._issuer is not None:
-                self._issuer.expire()
-                await self._discard_all()
+            if result.known_reason in _TOKEN_REFUSED and self._token_credentials is not None:
+                # APNs will not take a token on this connection any more (pushy closes it too): a new
+                # connection signs a fresh token of its own.
+                await self._pool.discard(conn)
                 continue
             if not result.retryable:
                 return result
@@ -186,17 +212,16 @@ class APNsClient:
 
         return list(await asyncio.gather(*(one(n) for n in notifications)))
 
-    async def _send_once(self, notification: Notification) -> Result:
+    async def _send_once(self, notification: Notification) -> tuple[Result, Connection]:
         conn = await self._pool.acquire()
         headers = request_headers(
-            notification,
-            authority=self._authority,
-            authorization=self._issuer.authorization() if self._issuer is not None else None,
+            notification, authority=self._authority, authorization=self._authorization(conn)
         )
         response = await conn.request(headers, notification.body, timeout=self.request_timeout)
-        return parse_response(
+        result = parse_response(
             response.status, response.headers, response.body, request_apns_id=notification.apns_id
         )
+        return result, conn
 
     async def _discard_all(self) -> None:
         for conn in self._pool.connections:

@@ -47,6 +47,9 @@ _READ_SIZE = 65536
 # server on the same machine wait for all of it and then answer all at once, and the two take turns instead
 # of working in parallel (the simulator then ran at about half speed). Small chunks keep both busy.
 _FLUSH_EVERY = 8
+# How long ``close`` waits for the TLS goodbye before dropping the socket; a caller (often a request waiting
+# in the pool for a replacement connection) must not wait asyncio's default 30 s on a peer that stopped reading.
+_CLOSE_TIMEOUT = 1.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -257,6 +260,7 @@ class Connection:
                 await future
         except TimeoutError as exc:
             self._fail(ConnectionLost(f"PING not answered within {timeout} s"))
+            self._writer.transport.abort()  # a peer that does not answer will not say goodbye to TLS either
             await self.close()
             raise RequestTimeout(f"PING not answered within {timeout} s") from exc
         finally:
@@ -275,8 +279,13 @@ class Connection:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._reader_task
         self._writer.close()
-        with contextlib.suppress(Exception):
-            await self._writer.wait_closed()
+        try:
+            async with asyncio.timeout(_CLOSE_TIMEOUT):
+                await self._writer.wait_closed()
+        except TimeoutError:
+            self._writer.transport.abort()  # the peer does not read: TLS's close_notify would wait ~30 s
+        except Exception:  # the socket is going away either way
+            pass
 
     # -- internals ----------------------------------------------------------------------------------------
 
@@ -393,6 +402,11 @@ class Connection:
             self._fail(ConnectionLost(f"HTTP/2 protocol error: {exc}"))
         except (ConnectionError, OSError, ssl.SSLError) as exc:
             self._fail(ConnectionLost(f"connection lost: {exc}", reason=self.goaway_reason))
+        except Exception as exc:  # anything else the server's bytes provoke
+            # Inbound header validation is off (see __init__), so odd input reaches our code; whatever it
+            # breaks must end this connection with an error for every waiter, never leave them hanging on a
+            # reader task that died quietly.
+            self._fail(ConnectionLost(f"unexpected response from the server: {exc!r}"))
         finally:
             if self._error is not None:
                 self._writer.close()
@@ -412,7 +426,9 @@ class Connection:
                     for k, v in event.headers or []
                 }
                 status = headers.pop(":status", "")
-                stream.status = int(status) if status.isdigit() else 0
+                # Three ASCII digits or nothing (RFC 9113 §8.3.2): ``str.isdigit`` alone admits "²", which
+                # ``int`` then refuses. 0 marks "no valid status" and fails the request at StreamEnded.
+                stream.status = int(status) if len(status) == 3 and status.isascii() and status.isdigit() else 0
                 stream.headers = headers
         elif isinstance(event, h2.events.DataReceived):
             if event.stream_id and event.flow_controlled_length:
@@ -428,9 +444,14 @@ class Connection:
                 with contextlib.suppress(h2.exceptions.H2Error):
                     self._h2.reset_stream(event.stream_id or 0, h2.errors.ErrorCodes.CANCEL)
             if stream is not None and not stream.future.done():
-                stream.future.set_result(
-                    Response(status=stream.status, headers=stream.headers, body=bytes(stream.body))
-                )
+                if stream.status:
+                    stream.future.set_result(
+                        Response(status=stream.status, headers=stream.headers, body=bytes(stream.body))
+                    )
+                else:  # the server answered without a usable :status: no answer to report, a server bug
+                    stream.future.set_exception(
+                        TransportError("server sent a response without a valid :status", retryable=False)
+                    )
             self.last_used = self._clock()
             self._wake()
         elif isinstance(event, h2.events.StreamReset):

@@ -259,16 +259,44 @@ async def test_idle_connection_is_pinged_and_reused(ca, ca_file, cert_creds) -> 
 
 
 async def test_expired_provider_token_signs_anew_on_a_new_connection(ca, ca_file) -> None:
+    """§5: after ExpiredProviderToken the connection is dropped and a new one signs a fresh token."""
     key = ec.generate_private_key(ec.SECP256R1())
     creds = TokenCredentials(private_key=key, key_id="ABC123DEFG", team_id="TEAM123456")
     now = [1_000_000.0]
+
+    def answer(_: Received) -> Answer:
+        now[0] += 1  # the retry's token is signed a second later
+        return next(answers)
+
     answers = iter([Answer(403, "ExpiredProviderToken"), Answer()])
-    apns = FakeAPNs(ca, handler=lambda _: next(answers), jwt_key=key.public_key())
+    apns = FakeAPNs(ca, handler=answer, jwt_key=key.public_key())
     async with apns, APNsClient(creds, endpoint=apns.url, ca_file=ca_file, clock=lambda: now[0]) as client:
-        first = client._issuer.current() if client._issuer else ""
-        now[0] += 1
         result = await client.send(note())
+        (conn,) = client.pool.connections
+        issuer = client.token_issuer(conn)
     assert result.status == 200
-    tokens = [r.headers["authorization"] for r in apns.received]
-    assert tokens[0] == f"bearer {first}" and tokens[1] != tokens[0]
+    tokens = [r.headers["authorization"][len("bearer ") :] for r in apns.received]
+    iats = [jwt.decode(t, options={"verify_signature": False})["iat"] for t in tokens]
+    assert iats == [1_000_000, 1_000_001] and issuer is not None and issuer.issued_at == 1_000_001
     assert [r.connection for r in apns.received] == [1, 2]
+
+
+async def test_each_token_connection_signs_its_own_token(ca, ca_file) -> None:
+    """§5: token updates are limited per connection, so each connection has its own token and schedule."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    creds = TokenCredentials(private_key=key, key_id="ABC123DEFG", team_id="TEAM123456")
+    now = [1_000_000.0]
+    apns = FakeAPNs(ca, jwt_key=key.public_key())
+    async with apns, APNsClient(creds, endpoint=apns.url, ca_file=ca_file, clock=lambda: now[0]) as client:
+        assert (await client.send(note())).accepted
+        (first,) = client.pool.connections
+        now[0] += 45 * 60
+        await client.pool.discard(first)
+        assert (await client.send(note())).accepted
+        (second,) = client.pool.connections
+        issuer = client.token_issuer(second)
+        now[0] += 10 * 60  # 55 minutes after the first token, 10 after the second
+        assert (await client.send(note())).accepted
+    assert issuer is not None and issuer.issued_at == 1_000_000 + 45 * 60
+    tokens = [r.headers["authorization"] for r in apns.received]
+    assert tokens[1] != tokens[0] and tokens[2] == tokens[1]

@@ -146,3 +146,38 @@ def test_notifications_are_frozen_values() -> None:
     with pytest.raises(AttributeError):
         n.token = "ff"  # type: ignore[misc]
     assert n == make() and hash(n) == hash(make())
+
+
+@pytest.mark.parametrize(
+    "collapse_id",
+    ["a\r\nx-injected: 1", "a\nb", "a\x00b", "del\x7f", "\ttab", " leading", "trailing ", "bell\x07"],
+)
+def test_collapse_id_must_be_a_header_value(collapse_id: str) -> None:
+    """§2.1 apns-collapse-id is an HTTP field value (RFC 9110 §5.5): no control characters, no outer spaces.
+
+    The connection sends headers without h2's outbound validation (provider/apns/connection.py), so this
+    check is what keeps a caller's string from becoming a malformed or smuggled header.
+    """
+    with pytest.raises(ValueError, match="control characters"):
+        make(collapse_id=collapse_id)
+
+
+@pytest.mark.parametrize("collapse_id", ["score update", "é-ü-✓", "x" * 64, "plain", "~!@#$%^&*()"])
+def test_headers_of_valid_notifications_pass_h2s_own_validation(collapse_id: str) -> None:
+    """§2.1: what ``request_headers`` builds from any valid notification is a valid HTTP/2 header block.
+
+    h2's outbound validation is off on our connections (a per-push cost); run it here on the same headers,
+    so turning it off loses nothing.
+    """
+    import h2.utilities
+
+    from provider.apns.protocol import request_headers
+
+    note = make(collapse_id=collapse_id, priority=10, expiration=1, token="AB" * 100).with_apns_id()
+    headers = h2.utilities.utf8_encode_headers(
+        request_headers(note, authority="api.push.apple.com", authorization="bearer a.b.c")
+    )
+    flags = h2.utilities.HeaderValidationFlags(
+        is_client=True, is_trailer=False, is_response_header=False, is_push_promise=False
+    )
+    assert list(h2.utilities.validate_outbound_headers(headers, flags)) == headers
