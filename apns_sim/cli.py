@@ -16,7 +16,7 @@ from pathlib import Path
 
 from apns_sim.delivery import DeliveryConfig
 from apns_sim.portal_cli import add_portal_parser, run_portal
-from apns_sim.state import SimConfig
+from apns_sim.state import REPLACED_TOKEN_REASONS, SimConfig
 
 
 class UsageError(Exception):
@@ -47,24 +47,45 @@ def build_parser() -> argparse.ArgumentParser:
                             "(Apple delays this on purpose, often by days)")
     serve.add_argument("--storage-limit", type=float, default=30 * 24 * 3600.0,
                        help="seconds a notification for an offline phone is kept at most (Apple: 30 days)")
+    serve.add_argument("--token-rate-limit", type=float, default=0.0, metavar="N",
+                       help="pushes per second to one device token before 429 TooManyRequests (default 0 = off; "
+                            "Apple's threshold is unpublished)")
+    serve.add_argument("--replaced-token-reason", choices=REPLACED_TOKEN_REASONS, default="BadDeviceToken",
+                       help="what a token replaced by a newer one answers: BadDeviceToken (400, default) or "
+                            "ExpiredToken (410 with a timestamp)")
+    serve.add_argument("--batch-interval", type=float, default=0.0, metavar="SECONDS",
+                       help="seconds a priority 5 push may wait to leave in a burst with others; priority 1 "
+                            "rides along (default 0 = every push at once; Apple's observed figure is ~1200)")
+    serve.add_argument("--courier-idle-timeout", type=float, default=120.0, metavar="SECONDS",
+                       help="drop a phone that sends no keep-alive for this long (default 120: two intervals)")
     serve.add_argument("--log-level", default="WARNING", help="Python log level for stderr (default WARNING)")
     add_portal_parser(sub)
     return parser
 
 
-async def _serve(args: argparse.Namespace) -> int:
+def _config(args: argparse.Namespace) -> SimConfig:
+    try:
+        return SimConfig(
+            host=args.host,
+            sandbox_port=args.sandbox_port,
+            production_port=args.production_port,
+            gateway_port=args.gateway_port,
+            admin_port=args.admin_port,
+            max_concurrent_streams=args.max_concurrent_streams,
+            idle_timeout=args.idle_timeout,
+            token_rate_limit=args.token_rate_limit,
+            replaced_token_reason=args.replaced_token_reason,
+            courier_idle_timeout=args.courier_idle_timeout,
+            delivery=DeliveryConfig(storage_limit=args.storage_limit, unregister_delay=args.unregister_delay,
+                                    batch_interval=args.batch_interval),
+        )
+    except ValueError as exc:  # the config's own checks: report them as usage errors, not tracebacks
+        raise UsageError(str(exc)) from None
+
+
+async def _serve(args: argparse.Namespace, config: SimConfig) -> int:
     from apns_sim.simulator import Simulator  # imported here so portal commands start fast
 
-    config = SimConfig(
-        host=args.host,
-        sandbox_port=args.sandbox_port,
-        production_port=args.production_port,
-        gateway_port=args.gateway_port,
-        admin_port=args.admin_port,
-        max_concurrent_streams=args.max_concurrent_streams,
-        idle_timeout=args.idle_timeout,
-        delivery=DeliveryConfig(storage_limit=args.storage_limit, unregister_delay=args.unregister_delay),
-    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -80,6 +101,12 @@ def _check_ports(args: argparse.Namespace) -> None:
         value = getattr(args, name)
         if not 0 <= value <= 65535:
             raise UsageError(f"--{name.replace('_', '-')} must be between 0 and 65535, not {value}")
+    if args.token_rate_limit < 0:
+        raise UsageError(f"--token-rate-limit must be 0 (off) or more, not {args.token_rate_limit:g}")
+    if args.batch_interval < 0:
+        raise UsageError(f"--batch-interval must be 0 (off) or more seconds, not {args.batch_interval:g}")
+    if args.courier_idle_timeout <= 0:
+        raise UsageError(f"--courier-idle-timeout must be more than 0 seconds, not {args.courier_idle_timeout:g}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -91,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
             _check_ports(args)
-            return asyncio.run(_serve(args))
+            return asyncio.run(_serve(args, _config(args)))
         return run_portal(args)
     except UsageError as exc:
         print(f"apns-sim: {exc}", file=sys.stderr)

@@ -157,14 +157,28 @@ class _Items:
 
     def uuid(self, item_id: int) -> str | None:
         value = self.get(item_id, 16)
-        return None if value is None else str(uuid.UUID(bytes=value))
+        return None if value is None else uuid_text(value)
 
     @property
     def raw(self) -> tuple[tuple[int, bytes], ...]:
         return tuple(self._items)
 
 
+def uuid_text(value: bytes) -> str:
+    """16 bytes as a canonical lower-case UUID string (what ``str(uuid.UUID(bytes=...))`` gives, ~4x cheaper:
+    every Push and SimReport carries one)."""
+    h = value.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def _uuid_bytes(value: str) -> bytes:
+    if len(value) == 36 and value[8] == value[13] == value[18] == value[23] == "-":
+        try:  # the canonical form, which is all the simulator itself produces: skip uuid.UUID's parsing
+            raw = bytes.fromhex(value.replace("-", ""))
+        except ValueError:
+            raw = b""
+        if len(raw) == 16:
+            return raw
     try:
         return uuid.UUID(value).bytes
     except ValueError as exc:
@@ -367,28 +381,49 @@ class ScopedTokenAck:
 
 @dataclass(frozen=True, kw_only=True)
 class SimReport:
-    """0x30 [sim], device → APNs: what the phone did with a push, for the journey log (stage 3)."""
+    """0x30 [sim], device → APNs: what the phone did with a push, for the journey log (stage 3).
+
+    One frame may carry several stages of the same push, in the order they happened: the phone hands a push
+    to the app and presents it in one go, so it sends ``handed_to_app`` with ``presented`` in ``later`` and
+    APNs decodes one frame per push instead of two. Items: 1 = apns-id (16-byte UUID), then one item 2
+    (stage, UTF-8) and one item 3 (detail, a JSON object) per stage.
+    """
 
     apns_id: str
     stage: str
     detail: dict[str, Any] = field(default_factory=dict)
+    later: tuple[tuple[str, dict[str, Any]], ...] = ()  # further stages of the same push, in order
+
+    @property
+    def stages(self) -> tuple[tuple[str, dict[str, Any]], ...]:
+        return ((self.stage, self.detail), *self.later)
 
     def encode(self) -> bytes:
-        body = json.dumps(self.detail, separators=(",", ":"), default=str).encode()
-        return _frame(Command.SIM_REPORT, [(1, _uuid_bytes(self.apns_id)), (2, _utf8(self.stage)), (3, body)])
+        items: list[tuple[int, bytes | None]] = [(1, _uuid_bytes(self.apns_id))]
+        for stage, detail in self.stages:
+            items += [(2, _utf8(stage)), (3, json.dumps(detail, separators=(",", ":"), default=str).encode())]
+        return _frame(Command.SIM_REPORT, items)
 
     @classmethod
     def decode(cls, items: _Items) -> SimReport:
-        apns_id, stage, raw = items.uuid(1), items.text(2), items.get(3)
-        if apns_id is None or not stage:
+        apns_id, names, raws = items.uuid(1), items.all(2), items.all(3)
+        if apns_id is None or not names or not all(names):
             raise CourierProtocolError("SIM_REPORT needs an apns-id (item 1) and a stage (item 2)")
-        try:
-            detail = json.loads(raw) if raw else {}
-        except ValueError as exc:
-            raise CourierProtocolError("SIM_REPORT detail (item 3) is not JSON") from exc
-        if not isinstance(detail, dict):
-            raise CourierProtocolError("SIM_REPORT detail (item 3) must be a JSON object")
-        return cls(apns_id=apns_id, stage=stage, detail=detail)
+        if len(raws) > len(names):
+            raise CourierProtocolError("SIM_REPORT has more details (item 3) than stages (item 2)")
+        stages: list[tuple[str, dict[str, Any]]] = []
+        for i, name in enumerate(names):
+            raw = raws[i] if i < len(raws) else b""
+            try:
+                stage = name.decode("utf-8")
+                detail = json.loads(raw) if raw else {}
+            except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+                raise CourierProtocolError(f"SIM_REPORT stage {i + 1} is not UTF-8 text with a JSON detail") from exc
+            if not isinstance(detail, dict):
+                raise CourierProtocolError("SIM_REPORT detail (item 3) must be a JSON object")
+            stages.append((stage, detail))
+        (stage, detail), *later = stages
+        return cls(apns_id=apns_id, stage=stage, detail=detail, later=tuple(later))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -9,6 +9,7 @@ Listeners observe and never decide (the pushy mock server's rule).
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +30,19 @@ PRESENTED = "presented"
 NOT_PRESENTED = "not_presented"
 
 
+_UNPARSED: Any = object()
+
+
+def parse_payload(body: bytes | None) -> Any:
+    """A payload as JSON, or as text when it is not JSON; None for no body."""
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body.decode("utf-8", "replace")
+
+
 @dataclass(kw_only=True)
 class Journey:
     """One notification's record. Mutable on purpose: stages are appended as they happen."""
@@ -42,8 +56,18 @@ class Journey:
     timestamp: int | None = None
     push_type: str | None = None
     priority: int | None = None
-    payload: Any = None
+    body: bytes | None = field(default=None, repr=False)  # the request's payload, as sent
     stages: list[dict[str, Any]] = field(default_factory=list)
+    # ``payload`` is parsed from ``body`` on first read: most journeys are never read, and JSON parsing
+    # every accepted push cost the provider API ~3% of its time.
+    _payload: Any = field(default=_UNPARSED, init=False, repr=False, compare=False)
+
+    @property
+    def payload(self) -> Any:
+        """The payload as JSON for the log and dashboard, text when it is not JSON, None when empty."""
+        if self._payload is _UNPARSED:
+            self._payload = parse_payload(self.body)
+        return self._payload
 
     def as_json(self) -> dict[str, Any]:
         return {

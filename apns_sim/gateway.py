@@ -19,6 +19,7 @@ notification in flight and stores it again when the connection drops.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import re
@@ -27,7 +28,6 @@ import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -56,6 +56,7 @@ PROOF_MAX_SKEW_MS = 5 * 60 * 1000
 MAX_MESSAGE_SIZE = 5120  # ConnectAck item 4: Apple's largest payload (VoIP), §1.4
 _RECENT_LIMIT = 128  # apns-ids a phone may still report on, per connection
 _FINAL_STAGES = frozenset({events.PRESENTED, events.NOT_PRESENTED})
+_CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}\Z")
 _SERVER_NAME = re.compile(r"^(?:\d+-)?courier\.(sandbox\.)?push\.apple\.com$", re.IGNORECASE)
 
 
@@ -67,6 +68,12 @@ def environment_for_server_name(server_name: str | None) -> str | None:
     if match is None:
         return None
     return "sandbox" if match.group(1) else "production"
+
+
+@functools.lru_cache(maxsize=1024)
+def _topic_hash(topic: str) -> bytes:
+    """courier.topic_hash, remembered: every push to a topic carries the same SHA-1 (§1.6)."""
+    return courier.topic_hash(topic)
 
 
 def _common_name(cert: x509.Certificate) -> str | None:
@@ -177,7 +184,8 @@ class CourierConnection:
         self._device_id: str | None = None
         self._topics: frozenset[bytes] = frozenset()
         self._in_flight: dict[int, str] = {}  # message id -> apns-id, until the phone acks
-        self._recent: dict[bytes, str] | None = None  # apns-id UUID bytes -> apns-id, for SimReports
+        # apns-id as the phone reports it (canonical lower case) -> the journey's apns-id, for SimReports
+        self._recent: dict[str, str] | None = None
         self._flushing: list[PushMessage] | None = None
         self._next_id = 0
         self._last_seen = 0.0
@@ -361,17 +369,20 @@ class CourierConnection:
         return True
 
     def _on_report(self, message: courier.SimReport) -> None:
-        if message.stage not in courier.SIM_STAGES:
-            raise CourierProtocolError(f"SIM_REPORT stage {message.stage!r} is not one of {courier.SIM_STAGES}")
-        key = bytes.fromhex(message.apns_id.replace("-", ""))
+        stages = message.stages
+        for stage, _ in stages:
+            if stage not in courier.SIM_STAGES:
+                raise CourierProtocolError(f"SIM_REPORT stage {stage!r} is not one of {courier.SIM_STAGES}")
+        key = message.apns_id  # canonical lower case, as the codec decodes every UUID
         apns_id = None if self._recent is None else self._recent.get(key)
         if apns_id is None:
             log.debug("courier: %s reported on %s, which it was not sent", self._device_id, message.apns_id)
             return
-        detail: dict[str, Any] = {k: v for k, v in message.detail.items() if k not in ("stage", "at")}
-        if message.stage in _FINAL_STAGES:
-            self._forget(apns_id, key)
-        self._state.delivery.report(apns_id, message.stage, detail)
+        delivery = self._state.delivery
+        for stage, detail in stages:
+            if stage in _FINAL_STAGES:
+                self._forget(apns_id, key)
+            delivery.report(apns_id, stage, {k: v for k, v in detail.items() if k not in ("stage", "at")})
 
     # -- pushes out --------------------------------------------------------------------------------------
 
@@ -384,26 +395,24 @@ class CourierConnection:
 
     def _write_push(self, message: PushMessage, storage_flags: int) -> None:
         self._next_id = (self._next_id % 0xFFFFFFFF) + 1
-        try:
-            uid: bytes | None = bytes.fromhex(message.apns_id.replace("-", ""))
-            if len(uid or b"") != 16:
-                uid = None
-        except ValueError:
-            uid = None
+        apns_id = message.apns_id
+        key: str | None = apns_id.lower()
+        if not _CANONICAL_UUID.match(apns_id):
+            key = None  # not a UUID: the push goes without item 0x15 and the phone cannot report on it
         frame = Push(
-            token=bytes.fromhex(message.token), topic=courier.topic_hash(message.topic), payload=message.payload,
+            token=bytes.fromhex(message.token), topic=_topic_hash(message.topic), payload=message.payload,
             message_id=self._next_id,
             expiry=None if message.expiration is None else min(message.expiration, 0xFFFFFFFF),
             timestamp_ns=int(message.accepted_at * 1e9), storage_flags=storage_flags,
-            apns_id=message.apns_id if uid is not None else None, priority=message.priority,
+            apns_id=apns_id if key is not None else None, priority=message.priority,
             push_type=message.push_type,
         )
-        self._in_flight[self._next_id] = message.apns_id
-        if uid is not None:
+        self._in_flight[self._next_id] = apns_id
+        if key is not None:
             recent = self._recent if self._recent is not None else {}
             if len(recent) >= _RECENT_LIMIT:
                 del recent[next(iter(recent))]
-            recent[uid] = message.apns_id
+            recent[key] = apns_id
             self._recent = recent
         self._write(frame.encode())
 
@@ -413,7 +422,7 @@ class CourierConnection:
         if self._transport is not None:
             self._transport.write(data)
 
-    def _forget(self, apns_id: str, key: bytes | None = None) -> None:
+    def _forget(self, apns_id: str, key: str | None = None) -> None:
         if self._recent is None:
             return
         if key is None:

@@ -45,7 +45,8 @@ class TlsEdge(asyncio.Protocol):
     "ssl_object")``, and its ``connection_made`` runs only once the handshake has completed.
     """
 
-    __slots__ = ("_app", "_closing", "_handshaken", "_incoming", "_outgoing", "_ssl", "_timer", "_transport")
+    __slots__ = ("_app", "_closing", "_handshaken", "_incoming", "_loop", "_outgoing", "_pending", "_ssl", "_timer",
+                 "_transport")
 
     def __init__(self, context: ssl.SSLContext, app: AppProtocol, handshake_timeout: float) -> None:
         self._incoming = ssl.MemoryBIO()
@@ -55,8 +56,10 @@ class TlsEdge(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._handshaken = False
         self._closing = False
-        self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
-            handshake_timeout, self._handshake_timed_out)
+        self._loop = asyncio.get_running_loop()
+        # Plaintext written during this turn of the event loop; it leaves in one TLS write at the turn's end.
+        self._pending: list[bytes] | None = None
+        self._timer: asyncio.TimerHandle | None = self._loop.call_later(handshake_timeout, self._handshake_timed_out)
 
     # -- asyncio.Protocol (the socket side) ------------------------------------------------------------
 
@@ -89,10 +92,26 @@ class TlsEdge(asyncio.Protocol):
     # -- the transport the app sees --------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
+        """Queue ``data``; everything written in one event-loop turn goes out together, soon after.
+
+        A provider's read of a hundred requests makes a hundred pushes to one phone: batched, they cost one
+        ``SSLObject.write`` (fewer, fuller TLS records) and one ``transport.write`` (one system call)
+        instead of a hundred of each. Order is kept, and ``close`` sends what is queued first.
+        """
         if self._ssl is None or self._closing:
             return
+        if self._pending is None:
+            self._pending = [data]
+            self._loop.call_soon(self._write_pending)
+        else:
+            self._pending.append(data)
+
+    def _write_pending(self) -> None:
+        pending, self._pending = self._pending, None
+        if not pending or self._ssl is None:
+            return
         try:
-            self._ssl.write(data)
+            self._ssl.write(pending[0] if len(pending) == 1 else b"".join(pending))
         except ssl.SSLError as exc:
             log.warning("TLS write failed, closing the connection: %s", exc)
             self.abort()
@@ -103,6 +122,7 @@ class TlsEdge(asyncio.Protocol):
         """Send close_notify and close; the app's ``connection_lost`` follows from the event loop."""
         if self._closing:
             return
+        self._write_pending()  # what the app wrote before closing goes first (a refusal's ConnectAck)
         self._closing = True
         if self._ssl is not None and self._handshaken:
             with contextlib.suppress(ssl.SSLError):  # incl. WantRead: we do not wait for the peer's close_notify
@@ -113,6 +133,7 @@ class TlsEdge(asyncio.Protocol):
 
     def abort(self) -> None:
         self._closing = True
+        self._pending = None
         if self._transport is not None:
             self._transport.abort()
 

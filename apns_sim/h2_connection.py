@@ -48,6 +48,7 @@ from hyperframe.frame import GoAwayFrame
 
 from apns_sim import faults
 from apns_sim.faults import Injected
+from apns_sim.hpack_cache import CachingDecoder
 from apns_sim.reasons import Reason
 from apns_sim.request import Accepted, MalformedRequest, Outcome, PushRequest, Rejection, parse_request
 from apns_sim.validation import echo_apns_id
@@ -147,6 +148,25 @@ def random_uuid() -> str:
 _VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
 
 
+class UniqueIds:
+    """``apns-unique-id`` values for one connection: version-4 UUIDs, unique, cheap.
+
+    Apple gives every sandbox response one (§4.1) to look the push up later; it only has to be unique.
+    A random per-connection prefix (74 random bits, version and variant set) followed by a 48-bit counter
+    costs one string format per response instead of ``os.urandom`` plus slicing.
+    """
+
+    __slots__ = ("_next", "_prefix")
+
+    def __init__(self) -> None:
+        self._prefix = random_uuid()[:24].encode()  # "xxxxxxxx-xxxx-4xxx-yxxx-"
+        self._next = int.from_bytes(os.urandom(6), "big")
+
+    def __call__(self) -> bytes:
+        self._next = (self._next + 1) & 0xFFFFFFFFFFFF
+        return self._prefix + b"%012x" % self._next
+
+
 def new_apns_id() -> str:
     """An APNs-generated id: canonical UUID, upper case as Apple's are seen (§2.1, TRACE-CURL)."""
     return random_uuid().upper()
@@ -159,6 +179,7 @@ class ProviderConnection:
                  alpn: str | None = None) -> None:
         self._handler = handler
         self._sandbox = environment == "sandbox"
+        self._unique_id = UniqueIds()
         self._max_streams = max_concurrent_streams
         self._limit = max_concurrent_streams if handler.gate_open else 1
         self._streams: dict[int, _Stream] = {}
@@ -185,7 +206,9 @@ class ProviderConnection:
             _SETTING.MAX_CONCURRENT_STREAMS: self._limit,
             _SETTING.MAX_HEADER_LIST_SIZE: MAX_HEADER_LIST_SIZE,
         })
-        conn.decoder.max_header_list_size = MAX_HEADER_LIST_SIZE
+        # Same headers and errors as h2's decoder, minus re-decoding the blocks and the provider token a
+        # provider sends again and again (apns_sim.hpack_cache); scoped to this connection.
+        conn.decoder = CachingDecoder(MAX_HEADER_LIST_SIZE)
         self._dispatch: dict[type, Callable[[Any], None]] = {
             h2.events.RequestReceived: self._on_request,
             h2.events.DataReceived: self._on_data,
@@ -355,7 +378,7 @@ class ProviderConnection:
         if isinstance(outcome, Accepted):
             headers = [(b":status", b"200"), (b"apns-id", apns_id)]
             if self._sandbox:
-                headers.append((b"apns-unique-id", random_uuid().encode()))
+                headers.append((b"apns-unique-id", self._unique_id()))
             self._conn.send_headers(sid, headers, end_stream=True)
             return
         if isinstance(outcome, Injected):

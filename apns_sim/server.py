@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import ssl
@@ -43,7 +42,7 @@ from apns_sim.records import AppIdRecord
 from apns_sim.registry import Registry, TokenRecord
 from apns_sim.request import Accepted, Outcome, PushRequest, Rejection
 from apns_sim.state import SimState
-from apns_sim.validation import check_request, check_route
+from apns_sim.validation import Policy, check_request, check_route
 
 log = logging.getLogger(__name__)
 CLOSE_GRACE = 2.0  # seconds open connections get to finish after GOAWAY Shutdown
@@ -139,7 +138,8 @@ class ProviderSession:
             if isinstance(identity, Rejection):
                 outcome = identity
             else:
-                outcome = check_request(request, identity, self._lookup, environment=service.environment, now=now)
+                outcome = check_request(request, identity, self._lookup, environment=service.environment, now=now,
+                                        policy=service.policy)
                 if isinstance(outcome, Accepted) and service.rate_limited(outcome.token, now):
                     outcome = Rejection(Reason.TOO_MANY_REQUESTS)
         service.record(request, apns_id, outcome, now)
@@ -154,8 +154,12 @@ class ProviderService:
             raise ValueError(f"environment must be sandbox or production, not {environment!r}")
         self.state = state
         self.environment = environment
-        self._rate: dict[str, tuple[int, int]] = {}  # token -> (second, pushes in it)
+        # Pushes per token in the current second only: the map is emptied when the second changes, so it
+        # never holds more than one second's tokens.
+        self._rate_second = -1
+        self._rate: dict[str, int] = {}
         self.tokens = TokenCache(state.registry)
+        self.policy = Policy(replaced_token=Reason.from_wire(state.config.replaced_token_reason))
 
     def connect(self, peer_cert_der: bytes | None, alpn: str | None) -> ProviderConnection:
         """A new connection's core, refused at once (GOAWAY) for a bad or other-environment certificate."""
@@ -180,9 +184,10 @@ class ProviderService:
         if limit <= 0:
             return False
         second = int(now)
-        start, count = self._rate.get(token, (second, 0))
-        count = count + 1 if start == second else 1
-        self._rate[token] = (second, count)
+        if second != self._rate_second:
+            self._rate_second = second
+            self._rate.clear()
+        count = self._rate[token] = self._rate.get(token, 0) + 1
         return count > limit
 
     def inject(self, rule: FaultRule, request: PushRequest, apns_id: str,
@@ -214,7 +219,7 @@ class ProviderService:
             state.journeys.begin(Journey(
                 apns_id=apns_id, token=outcome.token, topic=outcome.topic, environment=self.environment,
                 status=200, push_type=outcome.push_type, priority=outcome.priority,
-                payload=_payload(outcome.payload), stages=self._earlier_stages(apns_id)), events.ACCEPTED)
+                body=outcome.payload, stages=self._earlier_stages(apns_id)), events.ACCEPTED)
             state.delivery.submit(PushMessage(
                 apns_id=apns_id, token=outcome.token, device_id=outcome.device_id, bundle_id=outcome.bundle_id,
                 topic=outcome.topic, environment=self.environment, payload=outcome.payload,
@@ -241,7 +246,7 @@ class ProviderService:
             apns_id=apns_id, token=(request.device_token or "").lower(), topic=request.header("apns-topic") or "",
             environment=self.environment, status=status, reason=reason, timestamp=timestamp,
             push_type=request.header("apns-push-type"), priority=priority,
-            payload=_payload(request.body) if request.body_size <= 5120 else None,
+            body=request.body if request.body_size <= 5120 else None,
             stages=self._earlier_stages(apns_id))
 
     def _earlier_stages(self, apns_id: str) -> list[dict[str, Any]]:
@@ -252,16 +257,6 @@ class ProviderService:
         if earlier is None or not any("fault" in stage for stage in earlier.stages):
             return []
         return list(earlier.stages)
-
-
-def _payload(body: bytes) -> Any:
-    """The payload as JSON for the log and dashboard, or as text when it is not JSON."""
-    if not body:
-        return None
-    try:
-        return json.loads(body)
-    except ValueError:
-        return body.decode("utf-8", "replace")
 
 
 class _ProviderProtocol(asyncio.Protocol):

@@ -17,6 +17,7 @@ from apns_sim.pki import Authority, load_or_create_authority
 from apns_sim.registry import Registry
 
 DB_NAME = "pushsim.sqlite3"
+REPLACED_TOKEN_REASONS = ("BadDeviceToken", "ExpiredToken")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,9 +35,20 @@ class SimConfig:
     idle_timeout: float = 3600.0
     # Consecutive pushes to one token per second before TooManyRequests (threshold unconfirmed; 0 = off).
     token_rate_limit: float = 0.0
+    # What a token replaced by a newer one (restore, erase, reinstall) answers: "BadDeviceToken" (400, the
+    # default) or "ExpiredToken" (410 with a timestamp); Apple documents both, the trigger of the second is
+    # unconfirmed (apns-protocol.md §4.3, §8).
+    replaced_token_reason: str = "BadDeviceToken"
     # Drop a phone that misses keep-alives for this long (device-side §1.9: two intervals).
     courier_idle_timeout: float = 120.0
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
+
+    def __post_init__(self) -> None:
+        if self.replaced_token_reason not in REPLACED_TOKEN_REASONS:
+            raise ValueError(f"replaced_token_reason must be one of {', '.join(REPLACED_TOKEN_REASONS)}, "
+                             f"not {self.replaced_token_reason!r}")
+        if self.token_rate_limit < 0:
+            raise ValueError("token_rate_limit must be 0 (off) or a positive number of pushes per second")
 
 
 class SimState:

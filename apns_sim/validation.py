@@ -284,7 +284,10 @@ def check_device_token(d: Draft) -> Rejection | None:
     if record is None or record.environment != d.environment:
         return Rejection(Reason.BAD_DEVICE_TOKEN)
     if record.state == REPLACED:
-        return Rejection(d.policy.replaced_token)
+        reason = d.policy.replaced_token
+        if reason.status == 410 and record.changed_at is not None:  # 410 bodies carry a timestamp (§4.1)
+            return Rejection(reason, int(record.changed_at.timestamp() * 1000))
+        return Rejection(reason)
     d.record = record
     return None
 

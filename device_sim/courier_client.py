@@ -14,7 +14,6 @@ Lean on purpose (fleets keep thousands of these in one process): TLS over memory
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import ssl
@@ -66,7 +65,7 @@ def _retrieve(future: asyncio.Future[Any]) -> None:
 class _Session:
     """One TLS connection's courier traffic; the client it belongs to decides what it means."""
 
-    __slots__ = ("_client", "_decoder", "closed", "edge", "ready", "transport")
+    __slots__ = ("_client", "_decoder", "closed", "edge", "outbox", "ready", "transport")
 
     def __init__(self, client: CourierClient) -> None:
         self._client = client
@@ -77,12 +76,16 @@ class _Session:
         self.ready: asyncio.Future[None] = loop.create_future()  # ConnectAck handled (or refused)
         self.ready.add_done_callback(_retrieve)
         self.closed: asyncio.Future[str] = loop.create_future()  # why it ended
+        # While a read is handled, the answers (acks, reports) gather here and leave as one TLS write:
+        # a hundred pushes in one read cost one record and one system call, not three hundred.
+        self.outbox: list[bytes] | None = None
 
     def connection_made(self, transport: TlsClientEdge) -> None:
         self.transport = transport
         transport.write(self._client._connect_frame())
 
     def data_received(self, data: bytes) -> None:
+        self.outbox = []
         try:
             for message in self._decoder.feed(data):
                 if not self.ready.done():
@@ -96,6 +99,16 @@ class _Session:
         except Exception as exc:  # a bug in the phone: drop this connection, the client reconnects
             log.exception("courier: error handling data from the gateway")
             self.fail(exc)
+        finally:
+            outbox, self.outbox = self.outbox, None
+            if outbox and self.transport is not None and not self.transport.is_closing():
+                self.transport.write(b"".join(outbox))
+
+    def write(self, data: bytes) -> None:
+        if self.outbox is not None:
+            self.outbox.append(data)
+        elif self.transport is not None:
+            self.transport.write(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.fail(exc or ConnectionError("the gateway closed the connection"))
@@ -128,6 +141,9 @@ class CourierClient:
         self._token_waiters: dict[bytes, list[tuple[str, asyncio.Future[bytes]]]] = {}
         self._pongs: deque[asyncio.Future[None] | None] = deque()  # None: the keep-alive timer's own ping
         self._timer: asyncio.TimerHandle | None = None
+        # While the handler takes a push, its reports gather here (apns-id -> stages) and leave as one
+        # SimReport per push (handed_to_app + presented), so APNs decodes one frame instead of two.
+        self._held_reports: dict[str, list[tuple[str, dict[str, Any]]]] | None = None
         self.last_error: str | None = None
 
     # -- control ----------------------------------------------------------------------------------------
@@ -145,14 +161,21 @@ class CourierClient:
             self._task = asyncio.get_running_loop().create_task(self._run(), name=f"courier-{self.environment}")
 
     async def stop(self) -> None:
+        """End the connection and its task now, whatever it is waiting for (a read, a handshake, a back-off)."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if task is None:
+            return
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # stop() itself was cancelled: pass that on, do not swallow it
 
     async def wait_connected(self, timeout: float | None = None) -> None:
-        await asyncio.wait_for(self._connected.wait(), timeout)
+        async with asyncio.timeout(timeout):
+            await self._connected.wait()
 
     # -- requests ---------------------------------------------------------------------------------------
 
@@ -186,11 +209,14 @@ class CourierClient:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pongs.append(future)
         self._write(courier.KeepAlive().encode())
-        await asyncio.wait_for(future, timeout or self.keepalive_timeout)
+        async with asyncio.timeout(timeout or self.keepalive_timeout):
+            await future
 
     def report(self, apns_id: str, stage: str, detail: dict[str, Any]) -> None:
         """Tell the simulator what happened to a push on the phone (SimReport, a simulator extension)."""
-        if self.connected:
+        if self._held_reports is not None:
+            self._held_reports.setdefault(apns_id, []).append((stage, detail))
+        elif self.connected:
             self._write(courier.SimReport(apns_id=apns_id, stage=stage, detail=detail).encode())
 
     # -- the connection loop ---------------------------------------------------------------------------
@@ -233,7 +259,11 @@ class CourierClient:
             await session.edge.handshake
             await session.ready
 
-        await asyncio.wait_for(handshake(), CONNECT_TIMEOUT)
+        # asyncio.timeout, not wait_for: in 3.11 wait_for returns the result instead of raising when the
+        # task is cancelled in the same turn the handshake completes, so stop() was lost and then waited on
+        # session.closed for as long as the connection lived.
+        async with asyncio.timeout(CONNECT_TIMEOUT):
+            await handshake()
         return await session.closed
 
     def _connect_frame(self) -> bytes:
@@ -268,7 +298,14 @@ class CourierClient:
             status = self._handler.push_status(self.environment, message)
             self._write(courier.PushAck(message_id=message.message_id, status=status, token=message.token).encode())
             if status == courier.ACK_OK:
-                self._handler.push_acked(self.environment, message)
+                self._held_reports = {}
+                try:
+                    self._handler.push_acked(self.environment, message)
+                finally:
+                    held, self._held_reports = self._held_reports, None
+                    for apns_id, ((stage, detail), *later) in held.items():
+                        self._write(courier.SimReport(apns_id=apns_id, stage=stage, detail=detail,
+                                                      later=tuple(later)).encode())
         elif isinstance(message, courier.KeepAliveAck):
             waiter = self._pongs.popleft() if self._pongs else None
             if waiter is None:
@@ -309,8 +346,8 @@ class CourierClient:
 
     def _write(self, data: bytes) -> None:
         session = self._session
-        if session is not None and session.transport is not None:
-            session.transport.write(data)
+        if session is not None:
+            session.write(data)
 
     def _disconnected(self, session: _Session) -> None:
         if self._session is not session and self._session is not None:

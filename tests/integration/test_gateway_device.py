@@ -30,7 +30,9 @@ from apns_sim.gateway import DeviceGateway, environment_for_server_name
 from apns_sim.registry import ACTIVE, UNINSTALLED
 from apns_sim.state import SimConfig, SimState
 from device_sim import Phone
-from device_sim.device import make_csr
+from device_sim.courier_client import CourierClient
+from device_sim.device import Identity, make_csr
+from device_sim.phone import courier_ssl_context
 
 BUNDLE = "com.example.pushchat"
 ALERT = {"aps": {"alert": {"title": "PushChat", "body": "Hello"}, "sound": "default", "badge": 1}}
@@ -374,3 +376,138 @@ async def test_phone_activated_by_another_simulator_activates_again(tmp_path: Pa
         await runner.cleanup()
         await second.gateway.close()
         second.state.close()
+
+
+async def test_phone_sends_one_report_per_push_with_both_stages(sim: Sim, monkeypatch: pytest.MonkeyPatch) -> None:
+    """[sim] SimReport: the phone reports handed_to_app and presented in one frame; the journey keeps both."""
+    from apns_sim.gateway import CourierConnection
+
+    reports: list[courier.SimReport] = []
+    original = CourierConnection._on_report
+
+    def counting(self: CourierConnection, message: courier.SimReport) -> None:
+        reports.append(message)
+        original(self, message)
+
+    monkeypatch.setattr(CourierConnection, "_on_report", counting)
+    async with Phone.open(sim.endpoints) as phone:
+        app = phone.install_app(BUNDLE)
+        token = await app.register(timeout=5)
+        ids = [inject(sim, token) for _ in range(3)]
+        for apns_id in ids:
+            await wait_for(lambda apns_id=apns_id: "presented" in stages(sim, apns_id))
+            assert stages(sim, apns_id) == ["accepted", "delivered", "acknowledged", "handed_to_app", "presented"]
+    assert [r.apns_id.upper() for r in reports] == ids  # one frame per push
+    assert all([s for s, _ in r.stages] == ["handed_to_app", "presented"] for r in reports)
+
+
+async def test_raw_multi_stage_report_lands_in_the_journey(sim: Sim) -> None:
+    """A phone's 0x30 frame with two stages (device-side.md §1.2 framing) adds both, in order, once acked."""
+    key, cert_der = _identity(sim.state.authority, sim, activate=True)
+    common_name = x509.load_der_x509_certificate(cert_der).subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    device_id = str(common_name[0].value)
+    token = sim.state.registry.app_token(device_id, BUNDLE, "sandbox", sim.state.clock.now()).token
+    reader, writer = await _raw_connect(sim, "courier.sandbox.push.apple.com")
+    try:
+        nonce, signature = courier.make_connect_proof(key, sim.state.clock.millis())
+        writer.write(courier.Connect(certificate=cert_der, nonce=nonce, signature=signature).encode())
+        assert (await _read_ack(reader)).status == 0
+        apns_id = inject(sim, token)
+        decoder = courier.Decoder()
+        pushes: list[courier.Message] = []
+        while not pushes:
+            pushes = [m for m in decoder.feed(await asyncio.wait_for(reader.read(4096), 5))
+                      if isinstance(m, courier.Push)]
+        push = pushes[0]
+        assert isinstance(push, courier.Push) and push.apns_id == apns_id.lower()
+        writer.write(courier.PushAck(message_id=push.message_id).encode() + courier.SimReport(
+            apns_id=push.apns_id, stage="handed_to_app", detail={"bundle_id": BUNDLE},
+            later=(("presented", {"badge": 1}),)).encode())
+        await wait_for(lambda: "presented" in stages(sim, apns_id))
+        assert stages(sim, apns_id) == ["accepted", "delivered", "acknowledged", "handed_to_app", "presented"]
+        assert sim.state.journeys.get(apns_id).stages[-1]["badge"] == 1  # type: ignore[union-attr]
+    finally:
+        writer.close()
+
+
+# -- the phone's courier client closes promptly (device_sim.courier_client) --------------------------------
+
+
+class _StopOnConnect:
+    """A CourierHandler that asks the client to stop the moment its connection is up."""
+
+    def __init__(self) -> None:
+        self.client: CourierClient | None = None
+        self.stopper: asyncio.Future[None] | None = None
+
+    def filter_topics(self, environment: str) -> list[str]:
+        return []
+
+    def push_status(self, environment: str, push: courier.Push) -> int:
+        return courier.ACK_OK
+
+    def push_acked(self, environment: str, push: courier.Push) -> None:
+        pass
+
+    def base_token_changed(self, token: bytes) -> None:
+        pass
+
+    def connection_changed(self, environment: str, connected: bool, error: str | None) -> None:
+        if connected and self.stopper is None and self.client is not None:
+            self.stopper = asyncio.ensure_future(self.client.stop())
+
+    async def connect_refused(self, environment: str, reason: str) -> bool:
+        return False
+
+
+def _client(sim: Sim, handler: _StopOnConnect, port: int | None = None) -> CourierClient:
+    key, cert_der = _identity(sim.state.authority, sim, activate=True)
+    cert = x509.load_der_x509_certificate(cert_der)
+    identity = Identity(device_id=str(cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value),
+                        key=key, certificate=cert)
+    client = CourierClient(environment="sandbox", host="127.0.0.1", port=port or sim.gateway.port,
+                           ssl_context=courier_ssl_context(sim.state.ca_file), identity=lambda: identity,
+                           base_token=lambda: None, handler=handler)
+    handler.client = client
+    return client
+
+
+async def test_stop_right_as_the_connection_comes_up_is_not_lost(sim: Sim) -> None:
+    """A stop() that lands in the same loop turn as the ConnectAck (device-side.md §1.8 connection life)
+    ends the client; asyncio.wait_for used to swallow that cancellation and leave stop() waiting forever."""
+    handler = _StopOnConnect()
+    client = _client(sim, handler)
+    client.start()
+    await wait_for(lambda: handler.stopper is not None)
+    assert handler.stopper is not None
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    done, _ = await asyncio.wait([handler.stopper], timeout=5)
+    assert done and handler.stopper.exception() is None
+    assert loop.time() - started < 1.0 and not client.running and not client.connected
+
+
+async def test_stop_returns_promptly_while_the_handshake_read_is_pending(sim: Sim) -> None:
+    """A gateway that accepts TCP and never answers: the client waits on a read; stop() still returns at once."""
+    accepted = asyncio.Event()
+    writers: list[asyncio.StreamWriter] = []
+
+    async def silent(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        accepted.set()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    try:
+        client = _client(sim, _StopOnConnect(), port=server.sockets[0].getsockname()[1])
+        client.start()
+        await asyncio.wait_for(accepted.wait(), 5)
+        await asyncio.sleep(0.05)  # the TLS ClientHello is out; the client now waits for the server's answer
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await asyncio.wait_for(client.stop(), 5)
+        assert loop.time() - started < 1.0 and not client.running
+    finally:
+        for writer in writers:
+            writer.close()
+        server.close()
+        await server.wait_closed()

@@ -54,6 +54,8 @@ MESSAGES: list[courier.Message] = [
     ScopedTokenAck(status=0, topic=TOPIC, token=TOKEN),
     ScopedTokenAck(status=2, topic=TOPIC, reason="no"),
     SimReport(apns_id=APNS_ID, stage="presented", detail={"alert": "hi", "sound": None, "badge": 1}),
+    SimReport(apns_id=APNS_ID, stage="handed_to_app", detail={"bundle_id": "com.example.app"},
+              later=(("presented", {"alert": "hi"}),)),
 ]
 
 
@@ -134,6 +136,42 @@ def test_sim_report_detail_must_be_a_json_object() -> None:
     body = b"\x01\x00\x10" + uuid.UUID(APNS_ID).bytes + b"\x02\x00\x09presented\x03\x00\x02[]"
     with pytest.raises(CourierProtocolError, match="JSON object"):
         Decoder().feed(bytes([0x30]) + len(body).to_bytes(4, "big") + body)
+
+
+def test_sim_report_carries_several_stages_in_order_in_one_frame() -> None:
+    """[sim] 0x30: one frame per push; stages are item 2 / item 3 pairs after the apns-id (item 1)."""
+    report = SimReport(apns_id=APNS_ID, stage="handed_to_app", detail={"bundle_id": "b"},
+                       later=(("presented", {"badge": 1}), ("not_presented", {})))
+    frame = report.encode()
+    assert frame.count(b"\x02\x00\x0dhanded_to_app") == 1 and frame.count(b"\x02\x00\x09presented") == 1
+    assert frame.index(b"handed_to_app") < frame.index(b"presented") < frame.index(b"not_presented")
+    (decoded,) = Decoder().feed(frame)
+    assert isinstance(decoded, SimReport)
+    assert decoded.stages == (("handed_to_app", {"bundle_id": "b"}), ("presented", {"badge": 1}),
+                              ("not_presented", {}))
+    # A single-stage frame (what older phones send) decodes to one stage with nothing later.
+    body = b"\x01\x00\x10" + uuid.UUID(APNS_ID).bytes + b"\x02\x00\x09presented"
+    (single,) = Decoder().feed(bytes([0x30]) + len(body).to_bytes(4, "big") + body)
+    assert isinstance(single, SimReport) and single.stages == (("presented", {}),)
+
+
+def test_sim_report_with_more_details_than_stages_is_refused() -> None:
+    body = b"\x01\x00\x10" + uuid.UUID(APNS_ID).bytes + b"\x02\x00\x09presented\x03\x00\x02{}\x03\x00\x02{}"
+    with pytest.raises(CourierProtocolError, match="more details"):
+        Decoder().feed(bytes([0x30]) + len(body).to_bytes(4, "big") + body)
+
+
+def test_uuids_decode_to_the_canonical_lower_case_form() -> None:
+    value = uuid.uuid4()
+    assert courier.uuid_text(value.bytes) == str(value)
+    upper = str(value).upper()
+    push = Push(token=TOKEN, topic=TOPIC, payload=b"{}", message_id=1, apns_id=upper).encode()
+    (decoded,) = Decoder().feed(push)
+    assert isinstance(decoded, Push) and decoded.apns_id == str(value)
+    braced = Push(token=TOKEN, topic=TOPIC, payload=b"{}", message_id=1, apns_id="{" + upper + "}").encode()
+    assert braced == push  # non-canonical spellings still go through uuid.UUID
+    with pytest.raises(ValueError, match="UUID"):
+        SimReport(apns_id="zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz", stage="presented").encode()
 
 
 def test_encoding_refuses_values_that_do_not_fit() -> None:

@@ -439,3 +439,43 @@ def test_too_many_requests_to_one_token(tmp_path: Path) -> None:
         assert client.response(sid)[0][":status"] == "200"
     finally:
         world.state.close()
+
+
+def test_unique_ids_are_distinct_version_4_uuids(world: World) -> None:
+    """§4.1 (A-RESP): each sandbox response's apns-unique-id is a UUID of its own."""
+    client = world.connect(cert=world.sandbox_cert)
+    sids = [client.send(world.token) for _ in range(20)]
+    client.pump()
+    ids = [client.response(sid)[0]["apns-unique-id"] for sid in sids]
+    assert len(set(ids)) == 20
+    assert all(re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", i) for i in ids)
+    other = world.connect(cert=world.sandbox_cert)
+    sid = other.send(world.token)
+    other.pump()
+    assert other.response(sid)[0]["apns-unique-id"][:24] != ids[0][:24]  # another connection, another prefix
+
+
+def test_rate_limit_counts_one_second_and_forgets_the_last(tmp_path: Path) -> None:
+    """§4.3 TooManyRequests: over the per-token limit within one second; the count map holds one second only."""
+    w = World(tmp_path, SimConfig(token_rate_limit=2))
+    try:
+        service = ProviderService(w.state, "sandbox")
+        assert [service.rate_limited("a", 100.1) for _ in range(3)] == [False, False, True]
+        assert service.rate_limited("b", 100.9) is False
+        assert service.rate_limited("a", 101.0) is False  # a new second
+        assert set(service._rate) == {"a"}  # "b" from the second before is gone
+    finally:
+        w.state.close()
+
+
+def test_journey_payload_is_parsed_when_read(world: World) -> None:
+    """DESIGN.md "One notification, end to end": the journey keeps the payload; it is parsed on first read."""
+    client = world.connect(cert=world.sandbox_cert)
+    sid = client.send(world.token, body=b'{"aps":{"alert":"hi"}}')
+    bad = client.send(world.token, body=b"not json")
+    client.pump()
+    accepted = world.state.journeys.get(client.response(sid)[0]["apns-id"])
+    assert accepted is not None and accepted.body == b'{"aps":{"alert":"hi"}}'
+    assert accepted.payload == {"aps": {"alert": "hi"}} and accepted.as_json()["payload"] == {"aps": {"alert": "hi"}}
+    text = world.state.journeys.get(client.response(bad)[0]["apns-id"])
+    assert text is not None and text.payload == "not json"  # kept as text: JSON is not checked (§3)
