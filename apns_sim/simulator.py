@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import tempfile
@@ -17,6 +18,7 @@ from aiohttp import web
 
 from apns_sim.admin import create_admin_app
 from apns_sim.clock import Clock
+from apns_sim.delivery import loop_scheduler
 from apns_sim.gateway import DeviceGateway
 from apns_sim.server import ProviderApiServer
 from apns_sim.state import SimConfig, SimState
@@ -46,6 +48,7 @@ class Simulator:
     async def start(self) -> None:
         cfg = self.config
         self.state = state = SimState(self.data_dir, cfg, self._clock)
+        state.delivery.scheduler = loop_scheduler(asyncio.get_running_loop())  # batches due in real time
         try:
             self.sandbox = ProviderApiServer(state, "sandbox")
             await self.sandbox.start(cfg.host, cfg.sandbox_port)
@@ -72,6 +75,7 @@ class Simulator:
                 await server.close()
         self.gateway = self.production = self.sandbox = None
         if self.state is not None:
+            self.state.delivery.close()
             self.state.close()
             self.state = None
         if self._temp is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 from apns_sim import events
 from apns_sim.clock import Clock
-from apns_sim.delivery import Delivery, DeliveryConfig, PushMessage
+from apns_sim.delivery import BATCHED, RESTORED, Delivery, DeliveryConfig, PushMessage, loop_scheduler
 from apns_sim.events import Journey, JourneyLog
 from apns_sim.registry import ACTIVE, REPLACED, UNINSTALLED, Registry
 
@@ -24,7 +25,7 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def registry(tmp_path: Path) -> Registry:
+def registry(tmp_path: Path) -> Iterator[Registry]:
     reg = Registry(tmp_path / "db.sqlite3")
     reg.activate_device("dev-1", "iPhone", NOW)
     yield reg
@@ -32,10 +33,10 @@ def registry(tmp_path: Path) -> Registry:
 
 
 def _message(token: str, apns_id: str, *, expiration: int | None = None, accepted_at: float | None = None,
-             bundle: str = "com.example.app") -> PushMessage:
+             bundle: str = "com.example.app", priority: int = 10) -> PushMessage:
     return PushMessage(
         apns_id=apns_id, token=token, device_id="dev-1", bundle_id=bundle, topic=bundle,
-        environment="sandbox", payload=b'{"aps":{"alert":"hi"}}', push_type="alert", priority=10,
+        environment="sandbox", payload=b'{"aps":{"alert":"hi"}}', push_type="alert", priority=priority,
         expiration=expiration, collapse_id=None, accepted_at=NOW.timestamp() if accepted_at is None else accepted_at,
     )
 
@@ -157,3 +158,184 @@ def test_clock_freeze_and_advance() -> None:
         c.advance(-1)
     c.unfreeze()
     assert c.time() >= 4601.0 and not c.frozen
+
+
+def test_clock_tells_its_listeners_when_it_is_set() -> None:
+    """STYLE habit 3: work due at a virtual time runs when the clock is moved, not after a sleep."""
+    c = Clock()
+    calls: list[float] = []
+    unsubscribe = c.subscribe(lambda: calls.append(c.time()))
+    c.freeze(10.0)
+    c.advance(5)
+    assert calls == [10.0, 15.0]
+    unsubscribe()
+    c.advance(1)
+    assert len(calls) == 2
+
+
+# -- priority batching (apns_sim.batching wired into delivery) ---------------------------------------------
+
+
+def _batching(registry: Registry, clock: Clock, interval: float = 60) -> tuple[Delivery, JourneyLog, str]:
+    journeys = JourneyLog(clock.time)
+    delivery = Delivery(registry, journeys, clock, DeliveryConfig(batch_interval=interval))
+    return delivery, journeys, registry.app_token("dev-1", "com.example.app", "sandbox", NOW).token
+
+
+def test_priority_5_waits_for_the_burst_and_clock_advance_flushes_it(registry: Registry, clock: Clock) -> None:
+    """apns-protocol.md §11: priority 5 may be grouped and delivered in bursts; the window runs on the clock."""
+    delivery, journeys, tok = _batching(registry, clock)
+    sent: list[PushMessage] = []
+    delivery.attach("dev-1", "sandbox", sent.append)
+    for apns_id in ("p5a", "p5b"):
+        _log(journeys, apns_id, tok)
+        assert delivery.submit(_message(tok, apns_id, priority=5)) == BATCHED
+    assert sent == [] and delivery.held() == 2
+    batched = journeys.get("p5a").stages[-1]  # type: ignore[union-attr]
+    assert batched["stage"] == BATCHED and batched["flush_at"] == NOW.timestamp() + 60
+    clock.advance(59)
+    assert sent == []
+    clock.advance(1)
+    assert [m.apns_id for m in sent] == ["p5a", "p5b"] and delivery.held() == 0
+    assert _stages(journeys, "p5b") == [events.ACCEPTED, BATCHED, events.DELIVERED]
+    assert journeys.get("p5b").stages[-1]["batched"] is True  # type: ignore[union-attr]
+
+
+def test_priority_1_rides_with_the_next_priority_10(registry: Registry, clock: Clock) -> None:
+    """device-side.md §6 rule 22: priority 1 never wakes the phone; it goes with the next send to it."""
+    delivery, journeys, tok = _batching(registry, clock)
+    sent: list[PushMessage] = []
+    delivery.attach("dev-1", "sandbox", sent.append)
+    _log(journeys, "low", tok)
+    assert delivery.submit(_message(tok, "low", priority=1)) == BATCHED
+    clock.advance(24 * 3600)
+    assert sent == []  # no time alone sends a priority 1
+    _log(journeys, "urgent", tok)
+    assert delivery.submit(_message(tok, "urgent", priority=10)) == events.DELIVERED
+    assert [m.apns_id for m in sent] == ["low", "urgent"]
+
+
+def test_priority_10_is_immediate_even_with_batching(registry: Registry, clock: Clock) -> None:
+    """apns-protocol.md §2.1: apns-priority 10 is sent immediately."""
+    delivery, journeys, tok = _batching(registry, clock)
+    sent: list[PushMessage] = []
+    delivery.attach("dev-1", "sandbox", sent.append)
+    _log(journeys, "now", tok)
+    assert delivery.submit(_message(tok, "now")) == events.DELIVERED and len(sent) == 1
+
+
+def test_batching_is_off_by_default(registry: Registry, clock: Clock) -> None:
+    """apns-protocol.md §11: batching is a knob (DeliveryConfig.batch_interval); off, priority 1 goes at once."""
+    journeys = JourneyLog(clock.time)
+    delivery = Delivery(registry, journeys, clock)
+    tok = registry.app_token("dev-1", "com.example.app", "sandbox", NOW).token
+    sent: list[PushMessage] = []
+    delivery.attach("dev-1", "sandbox", sent.append)
+    _log(journeys, "low", tok)
+    assert delivery.submit(_message(tok, "low", priority=1)) == events.DELIVERED and len(sent) == 1
+
+
+def test_a_dropped_phone_has_its_held_pushes_stored(registry: Registry, clock: Clock) -> None:
+    """apns-protocol.md §11: nothing lost; held for a burst, then the phone leaves: stored, latest per app."""
+    delivery, journeys, tok = _batching(registry, clock)
+    other = registry.app_token("dev-1", "com.example.other", "sandbox", NOW).token
+    delivery.attach("dev-1", "sandbox", lambda m: None)
+    _log(journeys, "old", tok)
+    delivery.submit(_message(tok, "old", priority=5, accepted_at=NOW.timestamp()))
+    _log(journeys, "new", tok)
+    delivery.submit(_message(tok, "new", priority=1, accepted_at=NOW.timestamp() + 1))
+    _log(journeys, "theirs", other)
+    delivery.submit(_message(other, "theirs", priority=5, bundle="com.example.other"))
+    delivery.detach("dev-1", "sandbox")
+    assert delivery.held() == 0 and registry.count_stored() == 2
+    assert _stages(journeys, "old")[-1] == events.REPLACED and _stages(journeys, "new")[-1] == events.STORED
+    clock.advance(3600)  # no window fires for a phone that left
+    sent: list[PushMessage] = []
+    delivery.attach("dev-1", "sandbox", sent.append)
+    assert sorted(m.apns_id for m in sent) == ["new", "theirs"]
+
+
+def test_a_held_push_past_its_expiration_is_not_sent(registry: Registry, clock: Clock) -> None:
+    """apns-protocol.md §11: apns-expiration bounds delivery; a burst after that date drops it."""
+    delivery, journeys, tok = _batching(registry, clock, interval=120)
+    sent: list[PushMessage] = []
+    delivery.attach("dev-1", "sandbox", sent.append)
+    _log(journeys, "short", tok)
+    delivery.submit(_message(tok, "short", priority=5, expiration=int(NOW.timestamp()) + 30))
+    clock.advance(120)
+    assert sent == [] and _stages(journeys, "short")[-1] == events.EXPIRED
+
+
+def test_the_scheduler_wakes_delivery_when_the_running_clock_reaches_the_window(
+        registry: Registry, clock: Clock) -> None:
+    """apns-protocol.md §11: bursts also leave in real time, through the adapter's timer (here a fake loop)."""
+    timers: list[tuple[float, object]] = []
+
+    class Handle:
+        def __init__(self) -> None:
+            self.cancelled = False
+
+        def cancel(self) -> None:
+            self.cancelled = True
+
+    class Loop:
+        def call_later(self, delay: float, callback: object) -> Handle:
+            timers.append((delay, callback))
+            return Handle()
+
+    clock.unfreeze()
+    delivery, journeys, tok = _batching(registry, clock, interval=30)
+    delivery.scheduler = loop_scheduler(Loop())
+    sent: list[PushMessage] = []
+    delivery.attach("dev-1", "sandbox", sent.append)
+    _log(journeys, "p5", tok)
+    delivery.submit(_message(tok, "p5", priority=5, accepted_at=clock.time()))
+    assert len(timers) == 1 and 29 < timers[0][0] <= 30
+    clock.advance(30)  # the clock listener flushes first; the timer then finds nothing due
+    assert [m.apns_id for m in sent] == ["p5"]
+    delivery.close()
+
+
+def test_a_stored_push_keeps_its_journey_across_a_restart(tmp_path: Path, clock: Clock) -> None:
+    """apns-protocol.md §11 and DESIGN contract 1: a restart on the same data dir loses nothing, story included."""
+    first = Registry(tmp_path / "db.sqlite3")
+    first.activate_device("dev-1", "iPhone", NOW)
+    tok = first.app_token("dev-1", "com.example.app", "sandbox", NOW).token
+    journeys = JourneyLog(clock.time)
+    Delivery(first, journeys, clock).submit(_message(tok, "kept"))
+    _log(journeys, "kept", tok)  # begun after submit: the stored row was written without it
+    first.close()
+
+    second = Registry(tmp_path / "db.sqlite3")
+    fresh = JourneyLog(clock.time)
+    sent: list[PushMessage] = []
+    Delivery(second, fresh, clock).attach("dev-1", "sandbox", sent.append)
+    assert [m.apns_id for m in sent] == ["kept"]
+    assert _stages(fresh, "kept") == [RESTORED, events.DELIVERED]  # nothing earlier was kept: nothing invented
+    second.close()
+
+
+def test_restored_journey_carries_the_stages_before_the_restart(tmp_path: Path, clock: Clock) -> None:
+    """DESIGN "one notification, end to end": accepted and stored survive the restart with the notification."""
+    first = Registry(tmp_path / "db.sqlite3")
+    first.activate_device("dev-1", "iPhone", NOW)
+    tok = first.app_token("dev-1", "com.example.app", "sandbox", NOW).token
+    journeys = JourneyLog(clock.time)
+    _log(journeys, "kept", tok)
+    Delivery(first, journeys, clock).submit(_message(tok, "kept"))
+    first.close()
+
+    second = Registry(tmp_path / "db.sqlite3")
+    fresh = JourneyLog(clock.time)
+    Delivery(second, fresh, clock).attach("dev-1", "sandbox", lambda m: None)
+    journey = fresh.get("kept")
+    assert journey is not None and journey.token == tok and journey.status == 200
+    assert [s["stage"] for s in journey.stages] == [events.ACCEPTED, events.STORED, RESTORED, events.DELIVERED]
+    second.close()
+
+
+def test_negative_knobs_are_refused() -> None:
+    """apns-protocol.md §11: interval, storage limit and 410 delay are seconds, never negative."""
+    for bad in ({"batch_interval": -1}, {"storage_limit": -1}, {"unregister_delay": -1}):
+        with pytest.raises(ValueError):
+            DeliveryConfig(**bad)
