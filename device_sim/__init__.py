@@ -5,8 +5,12 @@ APNs over TLS, never by import.
 """
 
 from device_sim.app import App, Notification
+from device_sim.authorization import Authorization
 from device_sim.device import DeviceSimError, Endpoints
+from device_sim.notification import NotificationResponse
 from device_sim.phone import Phone
+from device_sim.policy import BackgroundBudget
 from device_sim.presentation import Presentation, RegistrationError
 
-__all__ = ["App", "DeviceSimError", "Endpoints", "Notification", "Phone", "Presentation", "RegistrationError"]
+__all__ = ["App", "Authorization", "BackgroundBudget", "DeviceSimError", "Endpoints", "Notification",
+           "NotificationResponse", "Phone", "Presentation", "RegistrationError"]

@@ -1,83 +1,64 @@
-"""An app on the simulated iPhone: registration, delegate callbacks and presentation (device-side.md §2, §4).
+"""An app on the simulated iPhone: registration, permission, states, delegate callbacks (device-side.md §2, §4, §6).
 
-The delegate is any object with some of these methods (sync or async), named after UIApplicationDelegate:
+The delegate is any object with some of these methods (sync or async), named after the iOS ones:
 
-- ``did_register_for_remote_notifications(token_hex)``
-- ``did_fail_to_register_for_remote_notifications(error)``   (a :class:`RegistrationError`)
-- ``did_receive_remote_notification(payload)``
+- ``did_register_for_remote_notifications(token_hex)``, ``did_fail_to_register_for_remote_notifications(error)``
+- ``did_receive_remote_notification(payload)`` (legacy), or its fetch variant
+  ``did_receive_remote_notification_fetch(payload) -> "new_data" | "no_data" | "failed"`` (called instead when
+  defined, as iOS does, and the one background pushes wake)
+- ``did_finish_launching(launch_options)`` (a tap launched the app)
+- UNUserNotificationCenterDelegate: ``will_present(notification) -> options`` and
+  ``did_receive_notification_response(response)``; the object that has them is the app's ``center_delegate``.
 
 Registration follows §6 rules 8-10: no ``aps-environment`` entitlement fails with NSCocoaErrorDomain 3000;
 otherwise the phone asks APNs for the app's token over the shared connection (the same token every time
 until a token-change event); with no connection the cached token is handed over at once, and a first
-registration waits until the phone is online (TN2265: no callback is not an error).
+registration waits until the phone is online (TN2265) or fails, as the phone's knob says.
+
+What happens to an arriving push (permission, foreground, background throttling, the service extension) is
+in ``device_sim.receiving``, this class's base.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
-import json
-import logging
-import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, NoReturn, Protocol
+from typing import Any, NoReturn
 
-from apns_sim import courier
+from device_sim import authorization as auth
+from device_sim import policy
 from device_sim.device import AppRecord
+from device_sim.notification import LAUNCH_OPTIONS_REMOTE_NOTIFICATION, Notification, NotificationResponse
 from device_sim.presentation import (
     ENTITLEMENTS,
     NOTIFICATION_TYPES,
-    Presentation,
     RegistrationError,
-    badge_after,
     missing_entitlement_error,
-    present,
+    simulator_error,
 )
+from device_sim.receiving import AppConfig, AppHost, PhoneRules, PushReceiver
 
-log = logging.getLogger("device_sim.app")
 HISTORY = 100  # notifications kept per app (memory stays bounded for fleets)
 
 
-@dataclass(frozen=True, kw_only=True)
-class Notification:
-    """One push as the app received it, with what the system presented."""
-
-    apns_id: str  # lowercase canonical UUID ("" if the push carried none)
-    bundle_id: str
-    payload: Any  # the decoded JSON, or None if the payload was not JSON
-    raw: bytes
-    push_type: str | None
-    priority: int | None
-    from_storage: bool
-    presentation: Presentation
-    received_at: float
-
-    def as_event(self) -> dict[str, Any]:
-        return {"event": "notification", "bundle_id": self.bundle_id, "apns_id": self.apns_id,
-                "payload": self.payload, "presented": self.presentation.as_json()}
-
-
-class AppHost(Protocol):
-    """The phone, as an app sees it."""
-
-    async def _request_token(self, app: App) -> bytes | None: ...
-
-    def _app_changed(self, app: App, *, filter_changed: bool) -> None: ...
-
-    def _report(self, app: App, apns_id: str, stage: str, detail: dict[str, Any]) -> None: ...
-
-    def _emit(self, event: dict[str, Any]) -> None: ...
-
-
-class App:
+class App(PushReceiver):
     """An installed app. Create it with ``phone.install_app(...)``."""
 
-    def __init__(self, host: AppHost, record: AppRecord, delegate: Any = None) -> None:
+    def __init__(self, host: AppHost, record: AppRecord, delegate: Any = None, *, config: AppConfig | None = None,
+                 rules: PhoneRules | None = None, authorization: auth.Authorization | None = None,
+                 state: str = policy.BACKGROUND, center_delegate: Any = None) -> None:
         self._host = host
         self._record = record
         self.delegate = delegate
+        self._center_delegate = center_delegate
+        self.config = config or AppConfig()
+        self._rules = rules or PhoneRules()
+        self._authorization = authorization or auth.Authorization()
+        self._asked = self._authorization.determined  # the app called requestAuthorization (modern API)
+        self._state = policy.check_state(state)
+        self._throttle: policy.BackgroundThrottle[Notification] = policy.BackgroundThrottle(
+            self._rules.background_budget, under_xcode=self._rules.under_xcode)
         self.installed = True
         self._inbox: deque[Notification] = deque(maxlen=HISTORY)
         self.history: deque[Notification] = deque(maxlen=HISTORY)
@@ -88,10 +69,6 @@ class App:
         return f"<App {self.bundle_id} {self.environment or 'no entitlement'} token={self.token and self.token[:12]}>"
 
     # -- what the app is -----------------------------------------------------------------------------
-
-    @property
-    def bundle_id(self) -> str:
-        return self._record.bundle_id
 
     @property
     def environment(self) -> str | None:
@@ -120,16 +97,58 @@ class App:
     def registered(self) -> bool:
         return self._record.registered
 
+    @property
+    def authorization(self) -> auth.Authorization:
+        """The user's answer so far (``status`` "not_determined" until the first request)."""
+        return self._authorization
+
+    @property
+    def state(self) -> str:
+        """"not_running", "background", "foreground" or "force_quit" (rule 16)."""
+        return self._state
+
+    @property
+    def held_background_push(self) -> Notification | None:
+        """The background push the throttle is holding until launch (rule 21), if any."""
+        return self._throttle.held
+
+    # -- permission (rule 24) --------------------------------------------------------------------------
+
+    async def request_authorization(self, options: Sequence[str] = ("alert", "sound", "badge"),
+                                    provisional: bool = False) -> bool:
+        """``requestAuthorization(options:)``: the first call prompts (the preset answer), later ones don't."""
+        self._asked = True
+        return self._authorize(options, provisional=provisional)
+
+    def _authorize(self, options: Sequence[str], *, provisional: bool) -> bool:
+        decision = auth.request(self._authorization, options, provisional=provisional,
+                                user_response=self.config.user_response)
+        if decision.prompted:
+            self._host._emit({"event": "authorization_prompt", "bundle_id": self.bundle_id,
+                              "options": list(auth.check_options(options)), "answer": self.config.user_response})
+        if decision.authorization != self._authorization:
+            self._authorization = decision.authorization
+            self._host._app_changed(self, filter_changed=False)
+        self._host._emit({"event": "authorization", "bundle_id": self.bundle_id, "granted": decision.granted,
+                          "prompted": decision.prompted, **self._authorization.as_json()})
+        return decision.granted
+
     # -- registration --------------------------------------------------------------------------------
 
     async def register(self, timeout: float | None = None) -> str:
         """``registerForRemoteNotifications()``: the token as hex, also handed to the delegate.
 
-        Raises RegistrationError (after ``did_fail...``) when the entitlement is missing, and TimeoutError
-        if ``timeout`` passes with no connection to APNs.
+        An app that never called ``request_authorization`` is a legacy app: registering also asks for its
+        install-time ``types`` (one prompt, answered as preset). Raises RegistrationError (after
+        ``did_fail...``) when the entitlement is missing or the phone's knobs say so, and TimeoutError if
+        ``timeout`` passes with no connection to APNs.
         """
         if not self.installed:
             raise RuntimeError(f"{self.bundle_id} was uninstalled; install it again")
+        if not self._asked and not self._authorization.determined:
+            self._authorize(self.types, provisional=False)  # registerForRemoteNotificationTypes: (§2.1)
+        if self._rules.legacy_simulator:
+            self._fail(simulator_error())
         if self.courier_environment is None:
             self._fail(missing_entitlement_error())
         first = not self._record.registered
@@ -157,73 +176,50 @@ class App:
         self._host._emit({"event": "registration_failed", "bundle_id": self.bundle_id, "error": error.as_json()})
         raise error
 
-    # -- notifications -------------------------------------------------------------------------------
+    # -- the user's actions on the app (rules 16, 19, 23) -----------------------------------------------------
 
-    async def next_notification(self, timeout: float | None = 10.0) -> Notification:
-        """The oldest notification not yet taken; waits up to ``timeout`` seconds (TimeoutError)."""
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
-        while not self._inbox:
-            self._waiter = loop.create_future()
-            remaining = None if deadline is None else max(0.0, deadline - loop.time())
-            try:
-                await asyncio.wait_for(self._waiter, remaining)
-            except TimeoutError:
-                raise TimeoutError(f"no notification for {self.bundle_id} within {timeout} s") from None
-            finally:
-                self._waiter = None
-        return self._inbox.popleft()
+    def launch(self) -> None:
+        """The user opens the app: foreground; ends a force-quit; hands over a held background push (§2.4)."""
+        self._set_state(policy.FOREGROUND)
+        held = self._throttle.take_held()
+        if held is not None:
+            self._host._emit({"event": "held_push_delivered", "bundle_id": self.bundle_id, "apns_id": held.apns_id})
+            self._run_fetch(held.payload)
 
-    def _receive(self, push: courier.Push) -> Notification:
-        """The system hands the push to the app and presents it (the phone already acked it)."""
-        try:
-            payload: Any = json.loads(push.payload)
-        except ValueError:
-            payload = None
-        presentation = present(payload, self.types, push_type=push.push_type)
-        notification = Notification(
-            apns_id=push.apns_id or "", bundle_id=self.bundle_id, payload=payload, raw=push.payload,
-            push_type=push.push_type, priority=push.priority, from_storage=push.from_storage,
-            presentation=presentation, received_at=time.time(),
-        )
-        if push.apns_id:
-            self._host._report(self, push.apns_id, "handed_to_app", {"bundle_id": self.bundle_id})
-        self._call("did_receive_remote_notification", payload)
-        new_badge = badge_after(self._record.badge, presentation)
-        if new_badge != self._record.badge:
-            self._record.badge = new_badge
-            self._host._app_changed(self, filter_changed=False)
-        if push.apns_id:
-            if presentation.presented:
-                detail: dict[str, Any] = presentation.as_json()
-                if presentation.why_not:
-                    detail["partly_not_shown"] = list(presentation.why_not)
-                self._host._report(self, push.apns_id, "presented", detail)
-            else:
-                self._host._report(self, push.apns_id, "not_presented", {"why": "; ".join(presentation.why_not)})
-        self._inbox.append(notification)
-        self.history.append(notification)
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-        self._host._emit(notification.as_event())
-        return notification
+    def move_to_background(self) -> None:
+        """The user leaves the app: it is suspended in the background."""
+        if self._state == policy.FOREGROUND:
+            self._set_state(policy.BACKGROUND)
 
-    # -- delegate ------------------------------------------------------------------------------------
+    def force_quit(self) -> None:
+        """The user swipes the app away: no background launches until the next ``launch()`` (rule 23)."""
+        dropped = self._throttle.discard_held()
+        if dropped is not None:
+            self._host._emit({"event": "held_push_discarded", "bundle_id": self.bundle_id,
+                              "apns_id": dropped.apns_id})
+        self._set_state(policy.FORCE_QUIT)
 
-    def _call(self, method: str, *args: Any) -> None:
-        callback = getattr(self.delegate, method, None)
-        if callback is None:
-            return
-        try:
-            result = callback(*args)
-        except Exception:
-            log.exception("%s: delegate %s raised", self.bundle_id, method)
-            return
-        if inspect.isawaitable(result):
-            task = asyncio.ensure_future(result)
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
+    async def tap(self, notification: Notification) -> None:
+        """The user taps a shown notification (rule 19): the app comes to the foreground, then
+        ``center_delegate.did_receive_notification_response`` (modern) or, legacy,
+        ``did_receive_remote_notification`` (app was running) / ``did_finish_launching`` with the payload
+        under ``UIApplicationLaunchOptionsRemoteNotificationKey`` (app was not running)."""
+        if notification.bundle_id != self.bundle_id:
+            raise ValueError(f"that notification belongs to {notification.bundle_id}, not {self.bundle_id}")
+        if notification.presentation.alert is None:
+            why = "; ".join(notification.presentation.why_not) or "no alert"
+            raise ValueError(f"nothing to tap: no alert was shown ({why})")
+        launched = self._state not in policy.RUNNING
+        self.launch()
+        self._host._emit({"event": "tapped", "bundle_id": self.bundle_id, "apns_id": notification.apns_id})
+        if launched:
+            await self._call_now("did_finish_launching", {LAUNCH_OPTIONS_REMOTE_NOTIFICATION: notification.payload})
+        center = self.center_delegate
+        if center is not None and hasattr(center, "did_receive_notification_response"):
+            await self._call_now("did_receive_notification_response", NotificationResponse(notification=notification),
+                                 target=center)
+        elif not launched:
+            await self._call_now("did_receive_remote_notification", notification.payload)
 
 def check_types(types: Sequence[str]) -> tuple[str, ...]:
     """The registered notification types, checked and de-duplicated."""
@@ -233,4 +229,5 @@ def check_types(types: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(types))
 
 
-__all__ = ["App", "Notification", "RegistrationError", "check_types"]
+__all__ = ["App", "AppConfig", "Notification", "NotificationResponse", "PhoneRules", "RegistrationError",
+           "check_types"]

@@ -19,21 +19,26 @@ import re
 import shutil
 import ssl
 import tempfile
+import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from apns_sim import courier
-from device_sim.app import App, check_types
+from device_sim import authorization as auth
+from device_sim import policy
+from device_sim.app import App, AppConfig, PhoneRules, check_types
 from device_sim.courier_client import ALPN, CourierClient, TokenRefused
 from device_sim.device import AppRecord, DeviceSimError, DeviceStore, Endpoints, Identity, InputError
-from device_sim.presentation import ENTITLEMENTS, RegistrationError
+from device_sim.presentation import ENTITLEMENTS, RegistrationError, Switches, offline_error
+from device_sim.service_extension import DEFAULT_TIME_LIMIT
 
 log = logging.getLogger("device_sim.phone")
 Listener = Callable[[dict[str, Any]], None]
 _BUNDLE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]*$")
 TOKEN_ERROR_DOMAIN = "pushsim.courier"  # not an iOS domain: the simulated APNs refused the token request
 _ENTITLEMENT_ALIASES = {"development": "development", "sandbox": "development", "production": "production"}
+OFFLINE_MODES = ("wait", "fail")  # first registration with no connection (§4, §7): TN2265 vs current docs
 
 
 def entitlement_for(environment: str | None) -> str | None:
@@ -77,7 +82,13 @@ class Phone:
     """One simulated iPhone. Use ``async with Phone.open(...)``."""
 
     def __init__(self, endpoints: Endpoints, store: DeviceStore, *, keepalive_interval: float = 60.0,
-                 reactivate: bool = True) -> None:
+                 reactivate: bool = True, rules: PhoneRules | None = None, offline_first_registration: str = "wait",
+                 offline_grace: float = 5.0) -> None:
+        if offline_first_registration not in OFFLINE_MODES:
+            raise ValueError(f"offline_first_registration must be one of {OFFLINE_MODES}")
+        self.rules = rules or PhoneRules()
+        self.offline_first_registration = offline_first_registration
+        self.offline_grace = offline_grace
         self.endpoints = endpoints
         self._store = store
         self._identity: Identity | None = None
@@ -93,12 +104,24 @@ class Phone:
     @classmethod
     @contextlib.asynccontextmanager
     async def open(cls, endpoints: Endpoints | Mapping[str, Any] | str | Path, state_dir: str | Path | None = None,
-                   name: str = "iPhone", *, keepalive_interval: float = 60.0, reactivate: bool = True
+                   name: str = "iPhone", *, keepalive_interval: float = 60.0, reactivate: bool = True,
+                   clock: Callable[[], float] = time.time, offline_first_registration: str = "wait",
+                   offline_grace: float = 5.0, legacy_simulator: bool = False,
+                   background_budget: policy.BackgroundBudget | None = None, under_xcode: bool = False
                    ) -> AsyncIterator[Phone]:
-        """Activate (first time only) and bring the phone up; ``state_dir`` None = a throw-away phone."""
+        """Activate (first time only) and bring the phone up; ``state_dir`` None = a throw-away phone.
+
+        Knobs (device-side.md §7): ``clock`` (seconds; background budgets and the reinstall-within-a-day
+        rule read it), ``offline_first_registration`` "wait" (no callback until connected, TN2265) or "fail"
+        (``did_fail...`` when offline, or not connected within ``offline_grace`` s), ``legacy_simulator``
+        (registration fails with 3010), ``background_budget`` and ``under_xcode`` (no throttling).
+        """
         temp = tempfile.mkdtemp(prefix="device-sim-") if state_dir is None else None
         store = DeviceStore(temp or state_dir)  # type: ignore[arg-type]
-        phone = cls(Endpoints.load(endpoints), store, keepalive_interval=keepalive_interval, reactivate=reactivate)
+        rules = PhoneRules(clock=clock, legacy_simulator=legacy_simulator, under_xcode=under_xcode,
+                           background_budget=background_budget or policy.BackgroundBudget())
+        phone = cls(Endpoints.load(endpoints), store, keepalive_interval=keepalive_interval, reactivate=reactivate,
+                    rules=rules, offline_first_registration=offline_first_registration, offline_grace=offline_grace)
         try:
             await phone._start(name)
             yield phone
@@ -113,7 +136,12 @@ class Phone:
         self._ssl = courier_ssl_context(self.endpoints.ca_file)
         self._identity = await self._store.identity(self.endpoints.admin)
         for record in state.apps.values():
-            self._apps[record.bundle_id] = App(self, record)
+            memory = self._memory(record.bundle_id)
+            config = AppConfig(user_response=memory.get("user_response", "allow"),
+                               background_mode=bool(memory.get("background_mode", False)))
+            authorization = auth.Authorization.from_json(memory.get("authorization", {}))
+            self._apps[record.bundle_id] = App(self, record, config=config, rules=self.rules,
+                                               authorization=authorization)
         for env in {a.courier_environment for a in self._apps.values() if a.registered}:
             if env is not None:
                 self._client(env)
@@ -144,6 +172,11 @@ class Phone:
     @property
     def state_dir(self) -> Path:
         return self._store.dir
+
+    @property
+    def switches(self) -> Switches:
+        """The user's Focus and mute switches: ``phone.switches.focus = True`` (rule 26)."""
+        return self.rules.switches
 
     @property
     def online(self) -> bool:
@@ -178,24 +211,58 @@ class Phone:
     # -- the user's actions ------------------------------------------------------------------------------
 
     def install_app(self, bundle_id: str, environment: str | None = "development",
-                    types: Sequence[str] = ("alert", "sound", "badge"), delegate: Any = None) -> App:
+                    types: Sequence[str] = ("alert", "sound", "badge"), delegate: Any = None, *,
+                    user_response: str = "allow", background_mode: bool = False, state: str | None = None,
+                    service_extension: Any = None, service_extension_time_limit: float = DEFAULT_TIME_LIMIT,
+                    fetch_time_limit: float = 30.0, center_delegate: Any = None, critical_alerts: bool = False,
+                    time_sensitive: bool = True) -> App:
         """Install (or update) an app. ``environment`` is its aps-environment entitlement: "development"
-        (sandbox tokens), "production", or None for an app without the Push capability."""
+        (sandbox tokens), "production", or None for an app without the Push capability.
+
+        ``types`` are what a legacy app registers for; ``user_response`` ("allow"/"deny") is what the user
+        will answer at the permission prompt (rule 24); ``background_mode`` is the remote-notification
+        background mode (rule 20); ``state`` the app's state (default "background": launched once, then
+        suspended); ``service_extension`` a Notification Service Extension (rule 27); ``critical_alerts`` and
+        ``time_sensitive`` the interruption-level entitlements (rule 26); ``center_delegate``
+        the UNUserNotificationCenter delegate (default: ``delegate`` if it has ``will_present`` or
+        ``did_receive_notification_response``).
+        """
         check_bundle_id(bundle_id)
         entitlement = entitlement_for(environment)
         kinds = check_types(types)
-        state = self._state
-        record = state.apps.get(bundle_id)
+        config = AppConfig(user_response=user_response, background_mode=background_mode,
+                           service_extension=service_extension,
+                           service_extension_time_limit=service_extension_time_limit, fetch_time_limit=fetch_time_limit,
+                           critical_alerts=critical_alerts, time_sensitive=time_sensitive)
+        if state is not None:
+            policy.check_state(state)
+        device = self._state
+        record = device.apps.get(bundle_id)
         if record is not None and record.environment != entitlement:
             record = None  # a different build (other profile): its token belongs to another environment
+        memory = self._memory(bundle_id)
         if record is None:
             record = AppRecord(bundle_id=bundle_id, environment=entitlement, types=kinds)
-            state.apps[bundle_id] = record
-            self._apps[bundle_id] = App(self, record, delegate)
+            device.apps[bundle_id] = record
+            # a new build of an installed app keeps the answer; a reinstall keeps it for a day (§2.6)
+            kept = "uninstalled_at" not in memory or auth.kept_after_reinstall(memory["uninstalled_at"],
+                                                                                 self.rules.clock())
+            authorization = auth.Authorization.from_json(memory.get("authorization", {})) if kept else None
+            self._apps[bundle_id] = App(self, record, delegate, config=config, rules=self.rules,
+                                        authorization=authorization, state=state or policy.BACKGROUND,
+                                        center_delegate=center_delegate)
         else:
             record.types = kinds
+            app = self._apps[bundle_id]
+            app.config = config
             if delegate is not None:
-                self._apps[bundle_id].delegate = delegate
+                app.delegate = delegate
+            if center_delegate is not None:
+                app.center_delegate = center_delegate
+            if state is not None:
+                app._set_state(state)
+        memory.pop("uninstalled_at", None)
+        self._remember(self._apps[bundle_id])
         self._store.save()
         return self._apps[bundle_id]
 
@@ -210,6 +277,7 @@ class Phone:
         app.installed = False
         del self._apps[bundle_id]
         del self._state.apps[bundle_id]
+        self._memory(bundle_id)["uninstalled_at"] = self.rules.clock()  # the permission answer lasts a day
         self._store.save()
         self._emit({"event": "uninstalled", "bundle_id": bundle_id})
         if env is None or not self._online:
@@ -246,6 +314,18 @@ class Phone:
         assert self._store.state is not None
         return self._store.state
 
+    def _memory(self, bundle_id: str) -> dict[str, Any]:
+        """What the phone remembers about an app beyond its AppRecord (permission, build knobs), kept in the
+        state file's ``settings`` so a restarted phone is the same phone; it outlives an uninstall (§2.6)."""
+        apps: dict[str, Any] = self._state.settings.setdefault("apps", {})
+        memory: dict[str, Any] = apps.setdefault(bundle_id, {})
+        return memory
+
+    def _remember(self, app: App) -> None:
+        self._memory(app.bundle_id).update(authorization=app.authorization.as_json(),
+                                           user_response=app.config.user_response,
+                                           background_mode=app.config.background_mode)
+
     def _client(self, environment: str) -> CourierClient:
         client = self._clients.get(environment)
         if client is None:
@@ -273,12 +353,21 @@ class Phone:
         client = self._client(env)
         if not client.connected and app.token is not None:
             return None  # offline with a cached token: hand it over at once
+        if not client.connected and self.offline_first_registration == "fail":
+            if not self._online:
+                raise offline_error()
+            try:
+                await client.wait_connected(self.offline_grace)
+            except (TimeoutError, ConnectionError):
+                raise offline_error() from None
         try:
             return await client.request_token(app.bundle_id)
         except TokenRefused as exc:
             raise RegistrationError(TOKEN_ERROR_DOMAIN, 2, f"APNs refused a token for {app.bundle_id}: {exc}") from exc
 
     def _app_changed(self, app: App, *, filter_changed: bool) -> None:
+        if app.installed:
+            self._remember(app)
         self._store.save()
         env = app.courier_environment
         if filter_changed and env is not None:

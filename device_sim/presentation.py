@@ -1,20 +1,27 @@
-"""What the phone shows for a notification: pure rules, no I/O (device-side.md §2.5, §6 rules 17-18, 25, 28).
+"""What the phone shows for a notification: pure rules, no I/O (device-side.md §2.5, §6 rules 17-18, 24-26, 28).
 
-The app is modelled in the background (the common case: the system, not the app, presents). The system
-shows an alert only if the app registered for alerts, plays a sound only if it registered for sounds, and
-sets the badge only if it registered for badges. Badge is an absolute number: a number sets it, 0 clears
-it, an absent key leaves it unchanged. A notification the user did not allow is still delivered, silently
-(§2.6). Registration failures use the exact iOS errors of §4.
+``present`` is what the system shows for an app that is not in front (the system, not the app, presents):
+an alert only if the app may show alerts, a sound only if it may play sounds, the badge only if it may set
+badges. Badge is an absolute number: a number sets it, 0 clears it, an absent key leaves it unchanged. A
+notification the user did not allow is still delivered, silently (§2.6). The helpers below then narrow that
+for permission (denied, provisional), for the foreground (``willPresent``'s options) and for interruption
+levels. Registration failures use the exact iOS errors of §4.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from typing import Any
 
 NOTIFICATION_TYPES = ("alert", "sound", "badge")
 # aps-environment entitlement → courier environment (§3: development profile ⇒ sandbox).
 ENTITLEMENTS = {"development": "sandbox", "production": "production"}
+# UNNotificationPresentationOptions a willPresent handler may return (§2.2); "alert" is the pre-iOS 14 name.
+PRESENTATION_OPTIONS = ("banner", "list", "sound", "badge", "alert")
+INTERRUPTION_LEVELS = ("passive", "active", "time-sensitive", "critical")
+BANNER = "banner"
+NOTIFICATION_CENTER = "notification_center"
 
 
 class RegistrationError(Exception):
@@ -36,19 +43,41 @@ def missing_entitlement_error() -> RegistrationError:
                              "no valid \u201caps-environment\u201d entitlement string found for application")
 
 
+def simulator_error() -> RegistrationError:
+    """An iOS Simulator from before Xcode 14 / iOS 16: NSCocoaErrorDomain 3010, iOS's own words (§4, rule 10)."""
+    return RegistrationError("NSCocoaErrorDomain", 3010, "remote notifications are not supported in the simulator")
+
+
+def offline_error() -> RegistrationError:
+    """First registration with no network, in the "fail" mode (§4, rule 9). Apple documents the failure but
+    not the error; this is iOS's usual no-network NSError (our guess, [G])."""
+    return RegistrationError("NSURLErrorDomain", -1009, "The Internet connection appears to be offline.")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Presentation:
     """What the user saw: ``alert`` (string or dictionary, as sent), ``sound`` (name), ``badge`` (the number
-    the icon was set to; 0 = cleared); None for each part not shown, and ``why_not`` for each reason."""
+    the icon was set to; 0 = cleared); None for each part not shown, and ``why_not`` for each reason.
+    ``notification_center_only``: the alert went to Notification Center without a banner (provisional
+    permission, a passive interruption level, or a foreground ``willPresent`` returning only ``list``)."""
 
     alert: Any = None
     sound: str | None = None
     badge: int | None = None
     why_not: tuple[str, ...] = ()
+    notification_center_only: bool = False
+    interruption_level: str = "active"
 
     @property
     def presented(self) -> bool:
         return self.alert is not None or self.sound is not None or self.badge is not None
+
+    @property
+    def where(self) -> str | None:
+        """Where the alert appeared: "banner", "notification_center", or None (no alert shown)."""
+        if self.alert is None:
+            return None
+        return NOTIFICATION_CENTER if self.notification_center_only else BANNER
 
     def as_json(self) -> dict[str, Any]:
         return {"alert": self.alert, "sound": self.sound, "badge": self.badge}
@@ -85,7 +114,10 @@ def present(payload: Any, types: frozenset[str] | tuple[str, ...], *, push_type:
     if sound is not None and "sound" not in allowed:
         sound = None
         why.append("the app did not register for sounds")
-    elif sound is not None and aps.get("interruption-level") == "passive":
+    level = aps.get("interruption-level", "active")
+    if level not in INTERRUPTION_LEVELS:
+        level = "active"  # APNs passes unknown values through; iOS falls back to the default level [G]
+    if sound is not None and level == "passive":
         sound = None
         why.append("passive interruption level: no sound")
     badge: int | None = None
@@ -102,7 +134,102 @@ def present(payload: Any, types: frozenset[str] | tuple[str, ...], *, push_type:
             why.append("background notification: handed to the app, nothing to show")
         else:
             why.append("nothing to present (no alert, sound or badge)")
-    return Presentation(alert=alert, sound=sound, badge=badge, why_not=tuple(why))
+    return Presentation(alert=alert, sound=sound, badge=badge, why_not=tuple(why),
+                        notification_center_only=level == "passive" and alert is not None, interruption_level=level)
+
+
+def _has_something(p: Presentation) -> bool:
+    return p.presented or any("did not register" in w for w in p.why_not)
+
+
+def denied(p: Presentation) -> Presentation:
+    """The user denied permission: delivered silently, nothing shown (§2.6, rule 24)."""
+    if not _has_something(p):
+        return p
+    return Presentation(why_not=("permission denied: delivered silently",), interruption_level=p.interruption_level)
+
+
+def provisional(p: Presentation) -> Presentation:
+    """Provisional permission: delivered quietly to Notification Center, no banner, sound or badge (§2.2)."""
+    why = list(p.why_not)
+    if p.sound is not None:
+        why.append("provisional permission: delivered quietly, no sound")
+    if p.badge is not None:
+        why.append("provisional permission: delivered quietly, no badge")
+    return replace(p, sound=None, badge=None, notification_center_only=p.alert is not None, why_not=tuple(why))
+
+
+def check_presentation_options(options: Iterable[str] | None) -> frozenset[str]:
+    chosen = frozenset(options or ())
+    bad = sorted(chosen - frozenset(PRESENTATION_OPTIONS))
+    if bad:
+        raise ValueError(f"unknown presentation option(s) {', '.join(bad)}: choose from "
+                         f"{', '.join(PRESENTATION_OPTIONS)}")
+    return chosen
+
+
+def with_options(p: Presentation, options: frozenset[str]) -> Presentation:
+    """The app is in front and ``willPresent`` returned ``options``: show only those parts (§2.2, rule 17)."""
+    if not options:
+        return Presentation(why_not=(*p.why_not, "app in foreground, willPresent returned none"),
+                            interruption_level=p.interruption_level)
+    why = list(p.why_not)
+    alert = p.alert
+    shown_as_banner = bool(options & {"banner", "alert"})
+    if alert is not None and not shown_as_banner and "list" not in options:
+        alert = None
+        why.append("app in foreground, willPresent did not ask for banner or list")
+    sound = p.sound
+    if sound is not None and "sound" not in options:
+        sound = None
+        why.append("app in foreground, willPresent did not ask for sound")
+    badge = p.badge
+    if badge is not None and "badge" not in options:
+        badge = None
+        why.append("app in foreground, willPresent did not ask for badge")
+    nc_only = alert is not None and (p.notification_center_only or not shown_as_banner)
+    return replace(p, alert=alert, sound=sound, badge=badge, why_not=tuple(why), notification_center_only=nc_only)
+
+
+@dataclass
+class Switches:
+    """The user's switches on the phone, flipped at any time: ``focus`` (a Focus / Do Not Disturb is on) and
+    ``muted`` (the ring/silent switch is on silent)."""
+
+    focus: bool = False
+    muted: bool = False
+
+
+def under_switches(p: Presentation, switches: Switches, *, critical_allowed: bool = False,
+                   time_sensitive_allowed: bool = True) -> Presentation:
+    """Interruption levels against Focus and mute (§2.5, rule 26): time-sensitive breaks through Focus (with
+    its capability); critical (with its entitlement and the user's permission) breaks through both and plays
+    its sound; everything else arrives quietly in Notification Center under Focus, and silently when muted."""
+    level = p.interruption_level
+    if level == "critical" and critical_allowed:
+        return p
+    why = list(p.why_not)
+    alert, sound, nc_only = p.alert, p.sound, p.notification_center_only
+    breaks_focus = level == "time-sensitive" and time_sensitive_allowed
+    if switches.focus and not breaks_focus:
+        if alert is not None and not nc_only:
+            nc_only = True
+            why.append("Focus is on: delivered quietly to Notification Center")
+        if sound is not None:
+            sound = None
+            why.append("Focus is on: no sound")
+    if switches.muted and sound is not None:
+        sound = None
+        why.append("the phone is muted: no sound")
+    return replace(p, sound=sound, notification_center_only=nc_only and alert is not None, why_not=tuple(why))
+
+
+def in_foreground_legacy(p: Presentation) -> Presentation:
+    """The legacy API with the app in front: the system shows nothing, the app shows its own UI (§2.1)."""
+    if not p.presented:
+        return p
+    return Presentation(why_not=(*p.why_not, "app in foreground (legacy API): the app shows its own UI"),
+                        interruption_level=p.interruption_level)
 
 
 def badge_after(current: int, presentation: Presentation) -> int:
