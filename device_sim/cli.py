@@ -4,6 +4,8 @@
     device-sim run       --endpoints FILE --app B1[,B2] [--types alert,sound,badge] [--provider URL]
                          [--environment sandbox|production] [--state-dir D]
     device-sim uninstall --endpoints FILE --app BUNDLE [--state-dir D]
+    device-sim fleet     --endpoints FILE --count N --app BUNDLE [--environment ...] [--state-dir D]
+                         [--concurrency C] [--duration S]   (many phones in one process: fleet_cli.py)
 
 Without ``--state-dir`` the phone lives in ``device-sim/`` next to the endpoints file, i.e. inside the
 simulator's data dir: the phone's certificate comes from that simulator's CA, so the two belong together
@@ -25,6 +27,7 @@ from typing import Any, NoReturn
 
 import aiohttp
 
+from device_sim import fleet_cli
 from device_sim.app import App, check_types
 from device_sim.device import DeviceSimError, Endpoints, InputError
 from device_sim.phone import Phone, check_bundle_id
@@ -73,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     common(uni)
     uni.add_argument("--app", required=True, help="bundle id")
     uni.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for APNs (default 10)")
+
+    fleet_cli.add_parser(sub)
     return parser
 
 
@@ -186,7 +191,15 @@ async def cmd_uninstall(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"register": cmd_register, "run": cmd_run, "uninstall": cmd_uninstall}
+async def cmd_fleet(args: argparse.Namespace) -> int:
+    bundles = _bundles(args.app)
+    try:
+        return await fleet_cli.cmd_fleet(args, bundles)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+COMMANDS = {"register": cmd_register, "run": cmd_run, "uninstall": cmd_uninstall, "fleet": cmd_fleet}
 
 
 def main(argv: list[str] | None = None) -> int:
