@@ -6,6 +6,9 @@ platform endpoints). This module is a thin aiohttp layer over ``SimState``; it d
 Reading without polling in a loop: ``GET /_sim/notifications/wait`` is a long-poll, and ``GET /_sim/events``
 streams every journey stage as server-sent events (:mod:`apns_sim.readers`). Both are woken when the server
 shuts down, so stopping the simulator never waits for a reader.
+
+The dashboard's own routes (phones and portal read models, reason advice, the test-push console, the page's
+static assets) live in :mod:`apns_sim.dashboard_api`.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from apns_sim import faults_api
 from apns_sim.activation import activation_routes
 from apns_sim.apns_file import ApnsFileError, apns_filename, build_apns_file
 from apns_sim.clock import Clock
+from apns_sim.dashboard_api import dashboard_routes
 from apns_sim.portal import app_id_json, auth_key_json, certificate_json
 from apns_sim.readers import OVERFLOW_FRAME, Readers, StageStream, find, sse_frame, wait_for_journey
 from apns_sim.state import SimState
@@ -309,7 +313,7 @@ async def health(request: web.Request) -> web.Response:
 
 async def dashboard(request: web.Request) -> web.Response:
     page = resources.files("apns_sim").joinpath("static/dashboard.html").read_text(encoding="utf-8")
-    return web.Response(text=page, content_type="text/html")
+    return web.Response(text=page, content_type="text/html", headers={"Cache-Control": "no-cache"})
 
 
 async def _wake_readers(app: web.Application) -> None:
@@ -339,4 +343,5 @@ def create_admin_app(state: SimState) -> web.Application:
     app.add_routes(faults_api.fault_routes(state))  # /_sim/faults: fault injection
     app[RESET_HOOKS].append(state.faults.reset)
     app.add_routes(activation_routes(state))
+    app.add_routes(dashboard_routes(state))  # /_sim/phones, /_sim/portal, /_sim/reasons, console, /static
     return app

@@ -22,6 +22,7 @@ import pytest
 from apns_sim.apns_file import ApnsFileError, build_apns_file, target_bundle
 from apns_sim.events import Journey, JourneyLog
 from apns_sim.readers import OVERFLOW_FRAME, Readers, StageStream
+from apns_sim.reasons import Reason
 from device_sim import App, Phone
 from provider.apns import APNsClient, Notification, Result, alert, load_p8, load_pem_pair
 from pushsim import IPhoneFactory, RunningSimulator
@@ -123,7 +124,7 @@ async def test_provider_token_crosses_the_one_hour_limit_without_sleeping(
     sim.create_app_id(BUNDLE)  # token auth may push to the team's App IDs
     key = sim.create_auth_key()
     credentials = load_p8(key.p8_path, key.key_id, key.team_id)
-    endpoint = {"endpoint": sim.sandbox_url, "ca_file": sim.ca_file}
+    endpoint: dict[str, Any] = {"endpoint": sim.sandbox_url, "ca_file": sim.ca_file}
     async with APNsClient(credentials, max_attempts=1, **endpoint) as wall_clock, \
             APNsClient(credentials, max_attempts=3, **endpoint) as retrying, \
             APNsClient(credentials, clock=sim.clock.time, **endpoint) as sim_clock:
@@ -211,7 +212,7 @@ async def test_long_poll_answers_when_the_stage_is_reached(
 
 async def sse(response: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, dict[str, Any]]]:
     """Parse a text/event-stream: yields (event, data as JSON)."""
-    event, data = "message", []
+    event, data = "message", list[str]()
     async for raw in response.content:
         line = raw.decode().rstrip("\r\n")
         if not line:
@@ -373,7 +374,7 @@ async def test_a_stream_that_falls_behind_is_told_and_ended() -> None:
     for n in range(5):
         log.begin(Journey(apns_id=f"id-{n}", token="AA" if n != 1 else "bb", topic=BUNDLE, environment="sandbox",
                           status=200), "accepted")
-    frames = [stream.queue.get_nowait() for _ in range(stream.queue.qsize())]
+    frames = [stream.queue.get_nowait() or b"" for _ in range(stream.queue.qsize())]
     assert [f[:5] for f in frames] == [b"id: 1", b"id: 2", OVERFLOW_FRAME[:5]] and frames[-1] is OVERFLOW_FRAME
     assert b'"apns_id": "id-0"' in frames[0] and b'"apns_id": "id-2"' in frames[1]  # id-1: another token
     stream.close()
@@ -414,3 +415,174 @@ async def test_certificate_issued_on_an_advanced_clock_is_accepted(tmp_path: Pat
             result = await client.send(Notification(token=token.token, topic="com.example.future",
                                                     payload={"aps": {"alert": "hi"}}))
         assert result.status == 200, result
+
+
+# -- the dashboard's endpoints: console, phones, portal, reasons, assets ----------------------------------
+
+
+async def console(http: aiohttp.ClientSession, sim: RunningSimulator, body: Any) -> tuple[int, Any]:
+    async with http.post(f"{sim.admin_url}/_sim/console/push", json=body) as response:
+        return response.status, await response.json()
+
+
+async def test_console_push_goes_through_apples_rules_and_reaches_the_phone(
+        sim: RunningSimulator, http: aiohttp.ClientSession, phone_app: tuple[Phone, App, str]) -> None:
+    """§2-§4: the console's push is validated as a provider's and delivered; no provider credential needed."""
+    _, app, token = phone_app
+    payload = {"aps": {"alert": {"title": "Console", "body": "Hi"}, "badge": 2}}
+    status, answer = await console(http, sim, {"environment": "sandbox", "device_token": token.upper(),
+                                                "topic": BUNDLE, "push_type": "alert", "priority": 10,
+                                                "collapse_id": "c-1", "payload": payload})
+    assert status == 200 and answer["status"] == 200 and answer["reason"] is None
+    received = await app.next_notification(timeout=5)
+    assert received.apns_id == answer["apns_id"] and received.payload == payload
+    journey = await sim.wait_for_notification(apns_id=answer["apns_id"], stage="presented", timeout=5)
+    assert [s["stage"] for s in journey["journey"]] == JOURNEY
+    assert journey["journey"][0]["source"] == "console" and journey["priority"] == 10
+
+
+async def test_console_push_types_use_their_topic_suffix(
+        sim: RunningSimulator, http: aiohttp.ClientSession, phone_app: tuple[Phone, App, str]) -> None:
+    """§2.2: a VoIP push goes to ``<bundle>.voip`` and is accepted; the account may push every push type."""
+    _, _, token = phone_app
+    status, answer = await console(http, sim, {"device_token": token, "topic": f"{BUNDLE}.voip", "push_type": "voip",
+                                                "payload": {"aps": {}, "caller": "Alice"}})
+    assert (status, answer["status"]) == (200, 200)
+    journey = await sim.wait_for_notification(apns_id=answer["apns_id"], stage="delivered", timeout=5)
+    assert (journey["topic"], journey["push_type"]) == (f"{BUNDLE}.voip", "voip")
+
+
+@pytest.mark.parametrize(("change", "status", "reason"), [
+    ({"payload": None}, 400, "PayloadEmpty"),
+    ({"payload": {"aps": {"alert": "x" * 4100}}}, 413, "PayloadTooLarge"),
+    ({"topic": "com.example.other"}, 400, "DeviceTokenNotForTopic"),
+    ({"topic": BUNDLE + "x"}, 400, "DeviceTokenNotForTopic"),
+    ({"environment": "production"}, 400, "BadDeviceToken"),
+    ({"device_token": "zz"}, 400, "BadDeviceToken"),
+    ({"device_token": ""}, 400, "MissingDeviceToken"),
+    ({"priority": 7}, 400, "BadPriority"),
+    ({"push_type": "voip"}, 400, "TopicDisallowed"),
+    ({"push_type": "carrier-pigeon"}, 400, "InvalidPushType"),
+    ({"expiration": "tomorrow"}, 400, "BadExpirationDate"),
+    ({"collapse_id": "c" * 65}, 400, "BadCollapseId"),
+    ({"topic": None}, 400, "MissingTopic"),
+])
+async def test_console_rejects_with_apples_reason(
+        sim: RunningSimulator, http: aiohttp.ClientSession, phone_app: tuple[Phone, App, str],
+        change: dict[str, Any], status: int, reason: str) -> None:
+    """§4.3: a bad console push gets the reason a provider would get, and is logged as rejected."""
+    _, app, token = phone_app
+    body = {"environment": "sandbox", "device_token": token, "topic": BUNDLE,
+            "payload": {"aps": {"alert": "Hi"}}, **change}
+    code, answer = await console(http, sim, body)
+    assert code == 200 and (answer["status"], answer["reason"]) == (status, reason)
+    logged = sim.notification(answer["apns_id"])
+    assert logged is not None and logged["status"] == status and logged["reason"] == reason
+    assert logged["journey"][0] == {"stage": "rejected", "at": logged["journey"][0]["at"], "reason": reason,
+                                    "source": "console"}
+    with pytest.raises(TimeoutError):
+        await app.next_notification(timeout=0.2)
+
+
+async def test_console_answers_410_with_a_timestamp_after_uninstall(
+        sim: RunningSimulator, http: aiohttp.ClientSession, phone_app: tuple[Phone, App, str]) -> None:
+    """§4.1: Unregistered carries the time APNs learnt the token stopped being valid."""
+    phone, _, token = phone_app
+    assert await phone.uninstall(BUNDLE)
+    _, answer = await console(http, sim, {"device_token": token, "topic": BUNDLE, "payload": {"aps": {}}})
+    assert (answer["status"], answer["reason"]) == (410, "Unregistered")
+    assert isinstance(answer["timestamp"], int) and abs(answer["timestamp"] / 1000 - time.time()) < 60
+
+
+@pytest.mark.parametrize(("body", "says"), [
+    ([], "JSON object"),
+    ({"device_token": "ab", "bogus": 1}, "unknown key(s) bogus"),
+    ({"device_token": "ab", "environment": "staging"}, '"environment"'),
+    ({"topic": BUNDLE}, '"device_token"'),
+    ({"device_token": "ab", "payload": 5}, '"payload"'),
+    ({"device_token": "ab", "priority": 1.5}, '"priority"'),
+])
+async def test_console_refuses_a_malformed_form(sim: RunningSimulator, http: aiohttp.ClientSession,
+                                                body: Any, says: str) -> None:
+    status, answer = await console(http, sim, body)
+    assert status == 400 and says in answer["error"]
+    assert sim.notifications() == []
+    async with http.post(f"{sim.admin_url}/_sim/console/push", data=b"device_token=ab") as response:
+        assert response.status == 400 and "JSON" in (await response.json())["error"]
+
+
+async def test_phones_show_tokens_online_state_badge_and_unknown_permission(
+        sim: RunningSimulator, http: aiohttp.ClientSession, phone_app: tuple[Phone, App, str],
+        cert_client: APNsClient) -> None:
+    """device-side §2 (badge is absolute), §3 (tokens); nothing APNs cannot know is invented."""
+    phone, _, token = phone_app
+
+    async def phones() -> list[dict[str, Any]]:
+        async with http.get(f"{sim.admin_url}/_sim/phones") as response:
+            return list((await response.json())["phones"])
+
+    [card] = await phones()
+    assert card["name"] == "Admin iPhone" and card["device_id"] == phone.device_id
+    assert card["online"] == {"sandbox": True, "production": False}
+    [entry] = card["apps"]
+    assert (entry["bundle_id"], entry["token"], entry["token_state"]) == (BUNDLE, token, "active")
+    assert (entry["badge"], entry["badge_note"], entry["permission"]) == (None, "unknown", "unknown")
+    result = await push(cert_client, token, payload=alert("Badge", badge=5))
+    await sim.wait_for_notification(apns_id=result.apns_id, stage="presented")
+    [entry] = (await phones())[0]["apps"]
+    assert entry["badge"] == 5 and entry["badge_note"] == "last number a push set"
+    assert entry["permission"].startswith("allows") and entry["last_notification"]["stage"] == "presented"
+    await phone.go_offline()
+    for _ in range(500):
+        if not (await phones())[0]["online"]["sandbox"]:
+            break
+        await asyncio.sleep(0.01)
+    assert (await phones())[0]["online"] == {"sandbox": False, "production": False}
+
+
+async def test_portal_view_has_statuses_on_the_simulator_clock_and_no_key_material(
+        sim: RunningSimulator, http: aiohttp.ClientSession) -> None:
+    """§5, §6: certificates expire and are revoked on the simulator's clock; keys are listed without PEM."""
+    bundle = sim.issue_certificate(BUNDLE)
+    key = sim.create_auth_key()
+
+    async def portal() -> tuple[str, dict[str, Any]]:
+        async with http.get(f"{sim.admin_url}/_sim/portal") as response:
+            text = await response.text()
+        return text, json.loads(text)
+
+    text, body = await portal()
+    assert "BEGIN" not in text and "PRIVATE" not in text
+    assert [(a["bundle_id"], a["certificates"]) for a in body["app_ids"]] == [(BUNDLE, 1)]
+    [cert] = body["certificates"]
+    assert (cert["serial"], cert["status"], cert["environment"]) == (str(bundle.serial), "valid", "sandbox")
+    assert [(k["key_id"], k["status"], k["environment"]) for k in body["auth_keys"]] == [
+        (key.key_id, "valid", "sandbox and production")]
+    assert not {"der", "p8", "public_key_pem"} & {*cert, *body["auth_keys"][0]}
+    sim.clock.advance(2 * 366 * 86400)
+    assert (await portal())[1]["certificates"][0]["status"] == "expired"
+    sim.clock.reset()
+    sim.portal.revoke_certificate(bundle.serial)
+    sim.portal.revoke_auth_key(key.key_id)
+    _, body = await portal()
+    assert body["certificates"][0]["status"] == "revoked" and body["auth_keys"][0]["status"] == "revoked"
+
+
+async def test_reasons_and_static_assets(sim: RunningSimulator, http: aiohttp.ClientSession) -> None:
+    """§4.3: every reason with its advice; the page's assets ship in the package (no CDN)."""
+    async with http.get(f"{sim.admin_url}/_sim/reasons") as response:
+        reasons = (await response.json())["reasons"]
+    by_reason = {r["reason"]: r for r in reasons}
+    assert by_reason["Unregistered"]["status"] == 410 and by_reason["Unregistered"]["retry"] == "do not retry"
+    assert len(by_reason) == len(reasons) == len(Reason)
+    async with http.get(f"{sim.admin_url}/") as response:
+        page = await response.text()
+    assert 'src="/static/dashboard.js"' in page and "http://" not in page and "https://" not in page
+    for name, kind in [("dashboard.js", "text/javascript"), ("lanes.js", "text/javascript"),
+                       ("dashboard.css", "text/css")]:
+        async with http.get(f"{sim.admin_url}/static/{name}") as response:
+            assert response.status == 200 and response.content_type == kind
+            assert "https://" not in await response.text()
+    for name in ("dashboard.html", "..%2Fadmin.py", "nothing.js"):
+        async with http.get(f"{sim.admin_url}/static/{name}") as response:
+            assert response.status == 404

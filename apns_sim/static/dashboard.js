@@ -1,0 +1,293 @@
+// pushsim dashboard: the journey log kept live by server-sent events (/_sim/events), phones, portal and the
+// test-push console. Vanilla JS modules, no build step, no CDN.
+import {FINAL, adviceBox, advice, el, renderJourney, short, stepText, timeText} from '/static/lanes.js';
+
+const TOPIC_SUFFIX = {
+  voip: '.voip', complication: '.complication', fileprovider: '.pushkit.fileprovider',
+  liveactivity: '.push-type.liveactivity', location: '.location-query', pushtotalk: '.voip-ptt',
+  widgets: '.push-type.widgets', controls: '.push-type.controls',
+};
+const MAX_ROWS = 200;
+
+const journeys = new Map();   // apns_id -> notification JSON with its "journey" stages
+const phoneTargets = new Map(); // token -> {bundle_id, environment, name}
+let source = null;
+let phoneTimer = null;
+
+function $(id) { return document.getElementById(id); }
+async function getJSON(url) {
+  const response = await fetch(url, {cache: 'no-store'});
+  if (!response.ok) throw new Error(url + ': HTTP ' + response.status);
+  return response.json();
+}
+function announce(message) {
+  const region = $('announcer');
+  region.append(el('p', {text: message}));
+  while (region.childElementCount > 5) region.firstElementChild.remove();
+}
+
+function renderRow(id, fresh) {
+  const n = journeys.get(id);
+  const list = $('notifications');
+  const old = list.querySelector('li[data-apns-id="' + CSS.escape(id) + '"]');
+  const row = renderJourney(n, fresh);
+  if (old) {
+    // Only the steps that just happened light up; those already shown stay still.
+    const shown = new Set([...old.querySelectorAll('.step')].map(s => s.dataset.stage + ':' + s.dataset.state));
+    for (const s of row.querySelectorAll('.step')) {
+      if (shown.has(s.dataset.stage + ':' + s.dataset.state)) s.classList.add('seen');
+    }
+    const hadFocus = old.contains(document.activeElement) && document.activeElement.matches('a.export');
+    old.replaceWith(row);
+    if (hadFocus && row.querySelector('a.export')) row.querySelector('a.export').focus();  // keep keyboard users' place
+  } else {
+    list.prepend(row);
+  }
+  while (list.childElementCount > MAX_ROWS) list.lastElementChild.remove();
+  $('no-notifications').hidden = list.childElementCount > 0;
+}
+function renderAll() {
+  const list = $('notifications');
+  list.replaceChildren();
+  const items = [...journeys.values()].slice(-MAX_ROWS);
+  for (const n of items) list.prepend(renderJourney(n, false));
+  $('no-notifications').hidden = items.length > 0;
+}
+
+function mergeStages(known, fresh) {
+  const key = s => s.stage + '@' + s.at;
+  const seen = new Set(fresh.map(key));
+  const merged = fresh.concat(known.filter(s => !seen.has(key(s))));
+  return merged.sort((a, b) => a.at - b.at);
+}
+
+function onStage(data) {
+  const {notification, apns_id: id, ...entry} = data;
+  const known = journeys.get(id);
+  const isNew = !known;
+  const n = Object.assign({}, known || {}, notification, {journey: known ? known.journey : []});
+  n.journey = mergeStages(n.journey, [entry]);
+  journeys.delete(id); // re-insert: newest activity last, so a reload keeps the same order
+  journeys.set(id, n);
+  renderRow(id, isNew);
+  if (isNew || FINAL.has(entry.stage)) {
+    announce('Notification to ' + (n.topic || 'no topic') + ': ' + stepText(entry));
+  }
+  schedulePhones(400);
+}
+
+// -- phones, portal, clock ------------------------------------------------------------------------------
+
+function schedulePhones(delay) {
+  if (phoneTimer !== null) return;
+  phoneTimer = setTimeout(() => { phoneTimer = null; loadPhones(); }, delay);
+}
+async function loadPhones() {
+  let data;
+  try { data = await getJSON('/_sim/phones'); } catch (e) { return; }
+  const list = $('phones');
+  list.replaceChildren();
+  phoneTargets.clear();
+  for (const p of data.phones) {
+    const envs = Object.entries(p.online).filter(([, on]) => on).map(([env]) => env);
+    const apps = el('ul', {class: 'app-list', 'aria-label': 'Apps on ' + p.name});
+    for (const a of p.apps) {
+      phoneTargets.set(a.token, {bundle_id: a.bundle_id, environment: a.environment, name: p.name});
+      const send = el('button', {type: 'button', class: 'link-button', text: 'Send a test push to ' + a.bundle_id});
+      send.addEventListener('click', () => chooseTarget(a.token, true));
+      apps.append(el('li', {'data-token': a.token},
+        el('h4', {text: a.bundle_id}),
+        el('dl', {},
+          el('dt', {text: 'Token'}), el('dd', {class: 'mono token', text: a.token}),
+          el('dt', {text: 'Environment'}), el('dd', {text: a.environment}),
+          el('dt', {text: 'Token state'}), el('dd', {text: a.token_state}),
+          el('dt', {text: 'Badge'}), el('dd', {text: a.badge === null ? 'unknown' : a.badge + ' (' + a.badge_note + ')'}),
+          el('dt', {text: 'Permission'}), el('dd', {text: a.permission}),
+          el('dt', {text: 'Last push'}), el('dd', {text: a.last_notification
+            ? a.last_notification.stage.replace(/_/g, ' ') + ' at ' + timeText(a.last_notification.at) : 'none yet'})),
+        send));
+    }
+    list.append(el('li', {class: 'card', 'data-device-id': p.device_id},
+      el('h3', {text: p.name}),
+      el('p', {}, el('span', {class: envs.length ? 'online' : 'offline', text: envs.length ? 'Online' : 'Offline'}),
+        document.createTextNode(envs.length ? ' (' + envs.join(', ') + ')' : ''),
+        document.createTextNode(' · device ' + short(p.device_id, 12))),
+      p.apps.length ? apps : el('p', {class: 'empty', text: 'No apps registered for push.'})));
+  }
+  $('no-phones').hidden = data.phones.length > 0;
+  fillTargets();
+}
+
+function fillTargets() {
+  const select = $('push-target');
+  const chosen = select.value;
+  select.replaceChildren(el('option', {value: '', text: 'Choose a phone’s app, or type a token below'}));
+  for (const [token, t] of phoneTargets) {
+    select.append(el('option', {value: token, text: t.name + ': ' + t.bundle_id + ' (' + t.environment + ')'}));
+  }
+  if (phoneTargets.has(chosen)) select.value = chosen;
+}
+
+function chooseTarget(token, focus) {
+  const t = phoneTargets.get(token);
+  if (!t) return;
+  $('push-target').value = token;
+  $('push-token').value = token;
+  $('push-environment').value = t.environment;
+  $('push-topic').value = t.bundle_id + (TOPIC_SUFFIX[$('push-type').value] || '');
+  if (focus) { $('console-heading').scrollIntoView(); $('push-payload').focus(); }
+}
+
+function cell(text, cls) { return el('td', {text: text, class: cls}); }
+async function loadPortal() {
+  let data;
+  try { data = await getJSON('/_sim/portal'); } catch (e) { return; }
+  const none = cols => el('tr', {}, el('td', {colSpan: cols, class: 'empty', text: 'None yet.'}));
+  $('app-ids').replaceChildren(...(data.app_ids.length ? data.app_ids.map(a => el('tr', {},
+    cell(a.bundle_id), cell(a.team_id), cell(a.wildcard ? 'no (wildcard App ID)' : a.push_enabled ? 'enabled' : 'disabled'),
+    cell(String(a.certificates))))
+    : [none(4)]));
+  $('certificates').replaceChildren(...(data.certificates.length ? data.certificates.map(c => el('tr', {},
+    cell(c.serial, 'mono'), cell(c.bundle_id), cell(c.environment), cell(c.topics.join(', ')),
+    cell(c.not_after.slice(0, 10)), cell(c.status, c.status === 'valid' ? 'ok' : 'bad'))) : [none(6)]));
+  $('auth-keys').replaceChildren(...(data.auth_keys.length ? data.auth_keys.map(k => el('tr', {},
+    cell(k.key_id, 'mono'), cell(k.team_id), cell(k.environment), cell(k.status))) : [none(4)]));
+}
+
+async function loadClock() {
+  try {
+    const c = await getJSON('/_sim/clock');
+    $('clock').textContent = c.iso.replace('T', ' ').slice(0, 19) + (c.frozen ? ' (frozen)' : '');
+  } catch (e) { /* the simulator may be restarting */ }
+}
+
+// -- live updates -----------------------------------------------------------------------------------------
+
+async function loadJourneys() {
+  const items = await getJSON('/_sim/notifications');
+  const next = new Map();
+  for (const n of items) {
+    const known = journeys.get(n.apns_id);
+    if (known) n.journey = mergeStages(known.journey, n.journey);
+    next.set(n.apns_id, n);
+  }
+  journeys.clear();
+  for (const [id, n] of next) journeys.set(id, n);
+  renderAll();
+}
+
+function setConnection(text, cls) {
+  const node = $('connection');
+  node.textContent = text;
+  node.className = cls;
+}
+
+function connect() {
+  if (source) source.close();
+  source = new EventSource('/_sim/events');
+  source.addEventListener('ready', () => {
+    setConnection('live', 'live');
+    // A reconnect may have missed stages: read the whole log again, then keep applying events.
+    loadJourneys().catch(() => {});
+    loadPhones();
+    loadPortal();
+  });
+  source.addEventListener('stage', event => onStage(JSON.parse(event.data)));
+  source.addEventListener('overflow', () => { source.close(); setTimeout(connect, 500); });
+  source.onerror = () => {
+    setConnection('reconnecting…', 'down');
+    if (source.readyState === EventSource.CLOSED) setTimeout(connect, 2000);
+  };
+}
+
+// -- the console form ---------------------------------------------------------------------------------------
+
+function checkPayload() {
+  const area = $('push-payload');
+  const error = $('payload-error');
+  $('payload-size').textContent = String(new TextEncoder().encode(area.value).length);
+  try {
+    const value = JSON.parse(area.value);
+    area.removeAttribute('aria-invalid');
+    error.hidden = true;
+    error.textContent = '';
+    return {ok: true, value};
+  } catch (e) {
+    area.setAttribute('aria-invalid', 'true');
+    error.hidden = false;
+    error.textContent = 'The payload is not valid JSON: ' + e.message;
+    return {ok: false};
+  }
+}
+
+async function sendPush(event) {
+  event.preventDefault();
+  const result = $('push-result');
+  const payload = checkPayload();
+  if (!payload.ok) { $('push-payload').focus(); return; }
+  const token = $('push-token').value.trim();
+  if (!token) {
+    $('push-token').setAttribute('aria-invalid', 'true');
+    result.replaceChildren(el('p', {class: 'bad', text: 'Choose a phone’s app or type a device token.'}));
+    $('push-token').focus();
+    return;
+  }
+  $('push-token').removeAttribute('aria-invalid');
+  const body = {
+    environment: $('push-environment').value, device_token: token, topic: $('push-topic').value.trim(),
+    push_type: $('push-type').value, priority: $('push-priority').value,
+    expiration: $('push-expiration').value.trim(), collapse_id: $('push-collapse').value,
+    payload: payload.value && typeof payload.value === 'object' && !Array.isArray(payload.value)
+      ? payload.value : $('push-payload').value,
+  };
+  result.replaceChildren(el('p', {text: 'Sending…'}));
+  let answer;
+  try {
+    const response = await fetch('/_sim/console/push', {method: 'POST', headers: {'Content-Type': 'application/json'},
+      body: JSON.stringify(body)});
+    answer = await response.json();
+    if (!response.ok && answer.error) {
+      result.replaceChildren(el('p', {class: 'bad', text: 'Not sent: ' + answer.error}));
+      return;
+    }
+  } catch (e) {
+    result.replaceChildren(el('p', {class: 'bad', text: 'Could not reach the simulator: ' + e.message}));
+    return;
+  }
+  if (answer.status === 200) {
+    result.replaceChildren(el('p', {class: 'ok', 'data-status': '200', text: 'Accepted (200). apns-id ' + answer.apns_id}));
+  } else {
+    result.replaceChildren(el('p', {class: 'bad', 'data-status': String(answer.status),
+      text: 'Rejected: ' + answer.status + ' ' + answer.reason}), adviceBox(answer.reason));
+  }
+}
+
+function startForm() {
+  $('push-form').addEventListener('submit', sendPush);
+  $('push-payload').addEventListener('input', checkPayload);
+  $('push-format').addEventListener('click', () => {
+    const checked = checkPayload();
+    if (checked.ok) $('push-payload').value = JSON.stringify(checked.value, null, 2);
+    checkPayload();
+  });
+  $('push-target').addEventListener('change', () => chooseTarget($('push-target').value, false));
+  $('push-type').addEventListener('change', () => {
+    const t = phoneTargets.get($('push-token').value.trim());
+    if (t) $('push-topic').value = t.bundle_id + (TOPIC_SUFFIX[$('push-type').value] || '');
+  });
+  checkPayload();
+}
+
+async function start() {
+  startForm();
+  try {
+    for (const r of (await getJSON('/_sim/reasons')).reasons) advice.set(r.reason, r);
+  } catch (e) { /* advice is a help, not a requirement */ }
+  connect();
+  loadClock();
+  setInterval(loadClock, 1000);
+  setInterval(() => schedulePhones(0), 3000);  // online state changes without a journey stage
+  setInterval(loadPortal, 10000);
+}
+
+document.addEventListener('DOMContentLoaded', start);

@@ -1,0 +1,97 @@
+"""The dashboard's read models and console form, as pure code: registry in memory, journeys, no sockets."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from apns_sim.clock import Clock
+from apns_sim.console import ConsoleError, parse_console_push
+from apns_sim.delivery import Delivery
+from apns_sim.events import Journey, JourneyLog
+from apns_sim.phone_view import phones_view
+from apns_sim.portal_view import certificate_status, key_status
+from apns_sim.records import AuthKeyRecord, CertificateRecord
+from apns_sim.registry import Registry
+
+NOW = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def certificate(**kw: object) -> CertificateRecord:
+    values: dict[str, object] = {
+        "serial": 1, "bundle_id": "com.example.app", "team_id": "ABCDE12345", "environment": "sandbox",
+        "topics": ("com.example.app",), "not_before": NOW - timedelta(days=1), "not_after": NOW + timedelta(days=1),
+        "fingerprint_sha256": "00", "der": b"", "revoked_at": None, **kw}
+    return CertificateRecord(**values)  # type: ignore[arg-type]
+
+
+def test_certificate_status_on_the_simulator_clock() -> None:
+    """apns-protocol.md §6: expired or revoked certificates are refused; revocation is what the portal shows."""
+    assert certificate_status(certificate(), NOW) == "valid"
+    assert certificate_status(certificate(), NOW + timedelta(days=2)) == "expired"
+    assert certificate_status(certificate(), NOW - timedelta(days=2)) == "not yet valid"
+    revoked = certificate(revoked_at=NOW - timedelta(hours=1))
+    assert certificate_status(revoked, NOW + timedelta(days=2)) == "revoked"
+    assert certificate_status(certificate(revoked_at=NOW + timedelta(hours=1)), NOW) == "valid"  # not yet
+
+
+def test_key_status() -> None:
+    """apns-protocol.md §5: keys do not expire; a revoked key's tokens are refused."""
+    key = AuthKeyRecord(key_id="K", team_id="T", public_key_pem=b"", environment=None, created_at=NOW,
+                        revoked_at=None)
+    assert key_status(key, NOW + timedelta(days=3650)) == "valid"
+    assert key_status(AuthKeyRecord(**{**key.__dict__, "revoked_at": NOW}), NOW) == "revoked"
+
+
+def test_phone_view_reports_badge_and_permission_only_from_what_the_phone_said() -> None:
+    """device-side.md §2: the badge is absolute (a number sets it, absent leaves it); APNs is told no permission."""
+    registry = Registry(None)
+    clock = Clock()
+    journeys = JourneyLog(clock.time)
+    delivery = Delivery(registry, journeys, clock)
+    registry.activate_device("DEV-1", "Test iPhone", NOW)
+    token = registry.app_token("DEV-1", "com.example.app", "sandbox", NOW).token
+    [phone] = phones_view(registry, delivery, journeys)["phones"]
+    assert phone["online"] == {"sandbox": False, "production": False}
+    [app] = phone["apps"]
+    assert (app["badge"], app["permission"], app["last_notification"]) == (None, "unknown", None)
+
+    def push(apns_id: str, *stages: tuple[str, dict[str, object]]) -> None:
+        journeys.begin(Journey(apns_id=apns_id, token=token.upper(), topic="com.example.app",
+                               environment="sandbox", status=200), "accepted")
+        for stage, detail in stages:
+            journeys.add(apns_id, stage, **detail)
+
+    push("a", ("not_presented", {"why": "the app did not register for alerts"}))
+    [app] = phones_view(registry, delivery, journeys)["phones"][0]["apps"]
+    assert app["badge"] is None and "did not register for alerts" in app["permission"]
+    push("b", ("presented", {"alert": "x", "sound": None, "badge": 4}))
+    push("c", ("presented", {"alert": "y", "sound": None, "badge": None}))  # no badge key: unchanged
+    delivery.attach("DEV-1", "sandbox", lambda message: None)
+    [phone] = phones_view(registry, delivery, journeys)["phones"]
+    [app] = phone["apps"]
+    assert (app["badge"], app["badge_note"]) == (4, "last number a push set")
+    assert app["permission"].startswith("allows") and app["last_notification"]["apns_id"] == "c"
+    assert phone["online"] == {"sandbox": True, "production": False}
+    registry.close()
+
+
+@pytest.mark.parametrize(("body", "says"), [
+    ("x", "JSON object"), ({"device_token": 1}, "device_token"), ({"device_token": "ab", "topic": True}, "topic"),
+    ({"device_token": "ab", "payload": [1]}, "payload"), ({"device_token": "ab", "environment": None}, "environment"),
+])
+def test_console_form_errors_say_which_field(body: object, says: str) -> None:
+    with pytest.raises(ConsoleError, match=says):
+        parse_console_push(body)
+
+
+def test_console_form_becomes_the_request_a_provider_would_send() -> None:
+    """apns-protocol.md §2.1: the same path and apns-* headers; an object payload is sent as compact JSON."""
+    push = parse_console_push({"device_token": " AB12 ", "topic": "com.example.app", "priority": 5,
+                               "expiration": 0, "collapse_id": "", "payload": {"aps": {"alert": "é"}}})
+    request = push.to_request()
+    assert (push.environment, request.path, request.body) == ("sandbox", "/3/device/AB12",
+                                                              '{"aps":{"alert":"é"}}'.encode())
+    assert dict(request.headers) == {"apns-topic": "com.example.app", "apns-priority": "5", "apns-expiration": "0"}
+    assert parse_console_push({"device_token": "ab", "payload": "not json"}).payload == b"not json"
