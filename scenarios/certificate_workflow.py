@@ -49,10 +49,10 @@ async def run(story: Story) -> None:
         async with Simulator(work / "apns") as sim:
             endpoints = sim.endpoints
             portal = portal_of(sim)
-            story.stage("Setup: the simulated Apple is running")
+            await story.stage("Setup: the simulated Apple is running")
             story.step(f"provider API (sandbox) at {endpoints['sandbox']}; trust anchor {endpoints['ca_file']}")
 
-            story.stage("Step 1: Keychain Access makes a key pair, a CSR and Push.p12")
+            await story.stage("Step 1: Keychain Access makes a key pair, a CSR and Push.p12", "portal")
             request = portal.make_csr("developer@example.com", "PushChat Developer", PASSWORD)
             csr_path, p12_path = keychain / request.csr_filename, keychain / request.p12_filename
             pki.write_public(csr_path, request.csr_pem)
@@ -62,7 +62,7 @@ async def run(story: Story) -> None:
                         "the CSR is signed by the key it carries (the portal checks that)")
             story.check(p12_path.stat().st_mode & 0o777 == 0o600, "Push.p12 is readable by its owner only")
 
-            story.stage("Step 2: the portal: an explicit App ID for push; a wildcard one refused")
+            await story.stage("Step 2: the portal: an explicit App ID for push; a wildcard one refused", "portal")
             story.step(portal.create_app_id(BUNDLE_ID, TEAM_ID).summary)
             wildcard = portal.create_app_id(WILDCARD_ID, TEAM_ID)
             story.step(wildcard.summary)
@@ -77,7 +77,7 @@ async def run(story: Story) -> None:
             story.check("explicit App ID" in refusal and "topic" in refusal,
                         "the portal refuses push for a wildcard App ID and says why (APNs routes by exact topic)")
 
-            story.stage("Step 3: the Development Push SSL Certificate (aps_development.cer)")
+            await story.stage("Step 3: the Development Push SSL Certificate (aps_development.cer)", "portal")
             issued = portal.issue_certificate(BUNDLE_ID, request.csr_pem, "sandbox")
             cer_path = downloads / issued.filename
             pki.write_public(cer_path, issued.der)
@@ -97,7 +97,7 @@ async def run(story: Story) -> None:
                         and (cert.not_valid_after_utc - cert.not_valid_before_utc).days == 365,
                         "sandbox environment extension present; valid for one year")
 
-            story.stage("Step 4: openssl's job: .cer + Push.p12 to PEM for the provider")
+            await story.stage("Step 4: openssl's job: .cer + Push.p12 to PEM for the provider", "provider")
             converted = export.convert(export.Inputs(cer=cer_path.read_bytes(), cer_name=cer_path.name,
                                                      p12=p12_path.read_bytes(), p12_name=p12_path.name,
                                                      password=PASSWORD), "pem")
@@ -112,14 +112,14 @@ async def run(story: Story) -> None:
             story.check(credentials.bundle_id == BUNDLE_ID and credentials.certificate == cert,
                         "the provider reads cert.pem + key.pem: the same certificate, with its matching key")
 
-            story.stage("Step 5: the iPhone app registers for alert, sound and badge")
+            await story.stage("Step 5: the iPhone app registers for alert, sound and badge", "app")
             async with Phone.open(endpoints, state_dir=work / "iphone", name="Tutorial iPhone") as phone:
                 app = phone.install_app(BUNDLE_ID, environment="development", types=("alert", "sound", "badge"))
                 token = await app.register()
                 story.step(f"{BUNDLE_ID} got its device token {token[:16]}… and would send it to the provider")
                 story.check(len(token) == 64, "a 32-byte device token, as hex")
 
-                story.stage("Step 6: the push, over mutual TLS with the converted PEM")
+                await story.stage("Step 6: the push, over mutual TLS with the converted PEM", "provider")
                 payload = {"aps": {"alert": "Your certificates work!", "sound": "default", "badge": 1}}
                 async with APNsClient(credentials, environment="sandbox", endpoint=endpoints["sandbox"],
                                       ca_file=endpoints["ca_file"]) as client:

@@ -1,17 +1,35 @@
-"""Finding and running scenarios."""
+"""Finding and running scenarios: ``python -m scenarios [NAME] [--json] [--step]``."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import sys
 import traceback
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from scenarios.story import Story, StoryFailed
 
-ScenarioFn = Callable[[Story], Awaitable[None]]
+ScenarioFn = Callable[[Story], Coroutine[Any, Any, None]]
+
+# In the order a newcomer would read them: the happy path first, then each failure.
+MODULES = (
+    "three_stages",
+    "certificate_workflow",
+    "token_auth",
+    "offline_store_and_forward",
+    "expiration_and_collapse",
+    "uninstall_410",
+    "bad_requests_tour",
+    "wrong_environment",
+    "provider_retries",
+    "permission_denied",
+    "background_throttling",
+    "load_fleet",
+)
 
 
 @dataclass(frozen=True)
@@ -22,52 +40,52 @@ class Scenario:
 
 
 def catalogue() -> dict[str, Scenario]:
-    """Every scenario, by name (imported lazily so listing is instant)."""
-    from scenarios import certificate_workflow, three_stages
-
-    items = [three_stages.SCENARIO, certificate_workflow.SCENARIO]
+    """Every scenario, by name (imported here, not at import time, so ``scenarios.runner`` stays light)."""
+    items = [importlib.import_module(f"scenarios.{module}").SCENARIO for module in MODULES]
     return {s.name: s for s in items}
 
 
-async def run_scenario(name: str, story: Story) -> None:
-    scenario = catalogue()[name]
-    await scenario.run(story)
+def find(name: str) -> Scenario | None:
+    """One scenario by name, importing only its module (``three-stages`` lives in ``scenarios.three_stages``),
+    so running a story does not pay for importing every other one."""
+    module = name.replace("-", "_")
+    if module not in MODULES:
+        return None
+    scenario: Scenario = importlib.import_module(f"scenarios.{module}").SCENARIO
+    return scenario if scenario.name == name else None
+
+
+def execute(scenario: Scenario, story: Story) -> int:
+    """Run one story to its verdict: 0 when it holds, 1 with the failed claim (or the error) otherwise."""
+    try:
+        asyncio.run(scenario.run(story))
+    except StoryFailed as exc:
+        story.verdict(False, str(exc))
+        return 1
+    except Exception as exc:  # the story broke in an unplanned way: say where, exit non-zero
+        traceback.print_exc(file=sys.stderr)
+        story.verdict(False, f"{type(exc).__name__}: {exc}")
+        return 1
+    story.verdict(True)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scenarios", description="Runnable stories of the push flow.")
+    parser = argparse.ArgumentParser(prog="python -m scenarios", description="Runnable, narrated stories of the "
+                                     "push flow and its failures; each checks its own outcome.")
     parser.add_argument("name", nargs="?", help="scenario to run; omit to list them")
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of narration")
-    parser.add_argument("--step", action="store_true", help="pause between stages (for live demos)")
+    parser.add_argument("--json", action="store_true", help="one JSON object per line (steps, checks, verdict)")
+    parser.add_argument("--step", action="store_true", help="pause between stages until Enter (live demos)")
     args = parser.parse_args(argv)
-    scenarios = catalogue()
     if args.name is None:
+        scenarios = catalogue()
         width = max(len(n) for n in scenarios)
         for scenario in scenarios.values():
             print(f"{scenario.name:<{width}}  {scenario.summary}")
         return 0
-    if args.name not in scenarios:
+    found = find(args.name)
+    if found is None:
         print(f"scenarios: no scenario named {args.name!r}; run `python -m scenarios` to list them",
               file=sys.stderr)
         return 2
-    story = Story(args.name, quiet=args.json, pause=args.step)
-    try:
-        asyncio.run(run_scenario(args.name, story))
-    except StoryFailed as exc:
-        if args.json:
-            print(story.dumps(False, str(exc)))
-        else:
-            print(f"\nScenario {args.name} FAILED: {exc}", file=sys.stderr)
-        return 1
-    except Exception as exc:  # the story broke in an unplanned way: say so, exit non-zero
-        if args.json:
-            print(story.dumps(False, f"{type(exc).__name__}: {exc}"))
-        else:
-            traceback.print_exc()
-            print(f"\nScenario {args.name} FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
-    if args.json:
-        print(story.dumps(True))
-    else:
-        print(f"\nScenario {args.name} passed in {story.elapsed:.2f}s.")
-    return 0
+    return execute(found, Story(args.name, json_lines=args.json, pause=args.step))

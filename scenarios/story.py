@@ -1,80 +1,140 @@
-"""Narration for scenarios: each step is told as it happens, each claim is checked.
+"""A story: each step is told as it happens, each claim is checked.
 
 A scenario is a story a person can follow ("the portal turns a CSR into a push certificate...") that
-also asserts its own outcome, so the same story is a demo, a lesson and a test.
+also asserts its own outcome, so the same story is a demo, a lesson and a test. The story records what
+happened; a narrator (:mod:`scenarios.narration`) tells it, richly for people or as JSON lines for CI.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
+import contextlib
 import sys
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
+
+from scenarios.narration import Bar, JsonNarrator, Narrator, RichNarrator
+
+ACTORS = ("provider", "apns", "device", "app", "portal", "story")
 
 
 class StoryFailed(AssertionError):
     """The story did not hold: a check failed."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Step:
     stage: str
+    actor: str
     text: str
     at: float
     detail: dict[str, Any] = field(default_factory=dict)
 
 
 class Story:
-    """Collects and prints the steps of one scenario run."""
+    """Collects the steps and checks of one scenario run and hands them to its narrator.
 
-    def __init__(self, name: str, *, out: TextIO | None = None, quiet: bool = False, pause: bool = False) -> None:
+    ``pause`` (``--step``): before each stage after the first, wait for a line on ``stdin`` (Enter), so a
+    presenter sets the pace; at end of input the story stops pausing instead of hanging.
+    """
+
+    def __init__(self, name: str, *, out: TextIO | None = None, json_lines: bool = False, pause: bool = False,
+                 stdin: TextIO | None = None) -> None:
         self.name = name
         self.out = out or sys.stdout
-        self.quiet = quiet
         self.pause = pause
+        self.stdin = stdin or sys.stdin
+        self.narrator: Narrator = JsonNarrator(self.out, sys.stderr) if json_lines else RichNarrator(self.out)
         self.steps: list[Step] = []
         self.checks: list[dict[str, Any]] = []
+        self.pauses = 0
         self._start = time.monotonic()
         self._stage = ""
-
-    def stage(self, title: str) -> None:
-        """Start a new part of the story (for example "Stage 1: provider to APNs")."""
-        if self.pause and self.steps and sys.stdin.isatty():
-            input("  (press Enter to continue) ")
-        self._stage = title
-        if not self.quiet:
-            print(f"\n== {title} ==", file=self.out, flush=True)
-
-    def step(self, text: str, **detail: Any) -> None:
-        elapsed = time.monotonic() - self._start
-        self.steps.append(Step(self._stage, text, round(elapsed, 3), detail))
-        if not self.quiet:
-            print(f"  [{elapsed:6.2f}s] {text}", file=self.out, flush=True)
-
-    def check(self, condition: bool, claim: str) -> None:
-        """Assert a claim of the story; a false claim ends the scenario with a non-zero exit."""
-        self.checks.append({"claim": claim, "ok": bool(condition)})
-        if not condition:
-            if not self.quiet:
-                print(f"  FAILED: {claim}", file=self.out, flush=True)
-            raise StoryFailed(claim)
-        if not self.quiet:
-            print(f"  ✓ {claim}", file=self.out, flush=True)
+        self._actor = "story"
 
     @property
     def elapsed(self) -> float:
         return time.monotonic() - self._start
 
-    def as_json(self, ok: bool, error: str | None = None) -> dict[str, Any]:
-        return {
-            "scenario": self.name,
-            "ok": ok,
-            "error": error,
-            "seconds": round(self.elapsed, 3),
-            "steps": [{"stage": s.stage, "text": s.text, "at": s.at, **s.detail} for s in self.steps],
-            "checks": self.checks,
-        }
+    async def stage(self, title: str, actor: str = "story") -> None:
+        """Start a new part of the story; ``actor`` (provider, apns, device, app, portal) acts in it."""
+        if self.pause and self.steps:
+            self.narrator.prompt(f"next: {title} (press Enter) ")
+            # In a thread: the simulator, phones and provider keep running (keep-alives) while we wait.
+            line = await asyncio.to_thread(self.stdin.readline)
+            if line:
+                self.pauses += 1
+            else:
+                self.pause = False  # no more input: carry on without pausing
+        self._stage = title
+        self._actor = _check_actor(actor)
+        self.narrator.stage(title, self._actor)
 
-    def dumps(self, ok: bool, error: str | None = None) -> str:
-        return json.dumps(self.as_json(ok, error), default=str)
+    def step(self, text: str, *, actor: str | None = None, **detail: Any) -> None:
+        """One thing that happened; ``detail`` goes to the JSON line only (facts a CI job may want)."""
+        who = _check_actor(actor) if actor is not None else self._actor
+        at = round(self.elapsed, 3)
+        self.steps.append(Step(self._stage, who, text, at, detail))
+        self.narrator.step({"stage": self._stage, "actor": who, "text": text, "at": at, **detail})
+
+    def check(self, condition: bool, claim: str) -> None:
+        """Assert a claim of the story; a false claim ends the scenario with a non-zero exit."""
+        self.checks.append({"claim": claim, "ok": bool(condition)})
+        self.narrator.check(claim, bool(condition))
+        if not condition:
+            raise StoryFailed(claim)
+
+    def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        self.narrator.table(title, columns, rows)
+
+    def tracker(self, description: str, total: int) -> Tracker:
+        """A progress bar to drive from callbacks (``update(done)``) and ``close()`` when the wait is over."""
+        return Tracker(self.narrator, description, total)
+
+    @contextlib.contextmanager
+    def progress(self, description: str, total: int) -> Iterator[Tracker]:
+        """A progress bar while the story loops or waits; ``bar.advance()`` per unit done."""
+        tracker = self.tracker(description, total)
+        try:
+            yield tracker
+        finally:
+            tracker.close()
+
+    def verdict(self, ok: bool, error: str | None = None) -> None:
+        self.narrator.verdict(self.name, ok, error, self.elapsed, len(self.checks), len(self.steps))
+
+
+class Tracker:
+    """One progress bar: counts what is done and settles into one line (or one JSON record) when closed."""
+
+    def __init__(self, narrator: Narrator, description: str, total: int) -> None:
+        self._narrator = narrator
+        self.description = description
+        self.total = total
+        self.completed = 0
+        self._bar: Bar | None = narrator.progress_start(description, total)
+        self._started = time.monotonic()
+
+    def advance(self, amount: int = 1) -> None:
+        self.completed += amount
+        if self._bar is not None:
+            self._bar.advance(amount)
+
+    def update(self, done: int) -> None:
+        """Set the count (for callbacks that report a running total)."""
+        if done > self.completed:
+            self.advance(done - self.completed)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar = None
+            self._narrator.progress_end(self.description, self.completed, self.total,
+                                        time.monotonic() - self._started)
+
+
+def _check_actor(actor: str) -> str:
+    if actor not in ACTORS:
+        raise ValueError(f"actor must be one of {', '.join(ACTORS)}, got {actor!r}")
+    return actor

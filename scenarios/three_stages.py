@@ -31,11 +31,11 @@ class TokenForwarder:
 
     def did_register_for_remote_notifications(self, token: str) -> None:
         self.token = token
-        self.story.step(f"app callback did_register_for_remote_notifications(token={token[:16]}…)")
+        self.story.step(f"app callback did_register_for_remote_notifications(token={token[:16]}…)", actor="app")
 
     def did_fail_to_register_for_remote_notifications(self, error: Any) -> None:
         self.error = error
-        self.story.step(f"app callback did_fail_to_register_for_remote_notifications({error})")
+        self.story.step(f"app callback did_fail_to_register_for_remote_notifications({error})", actor="app")
 
 
 async def run(story: Story) -> None:
@@ -43,11 +43,11 @@ async def run(story: Story) -> None:
         work = Path(tmp)
         async with Simulator(work / "apns") as sim:
             endpoints = sim.endpoints
-            story.stage("Setup: the simulated Apple is running")
+            await story.stage("Setup: the simulated Apple is running")
             story.step(f"provider API (sandbox) at {endpoints['sandbox']}, production at {endpoints['production']}")
             story.step(f"device gateway at {endpoints['gateway']}, admin and dashboard at {endpoints['admin']}")
 
-            story.stage("Certificates: Keychain, App ID, push certificate")
+            await story.stage("Certificates: Keychain, App ID, push certificate", "portal")
             portal = portal_of(sim)
             request = portal.make_csr("developer@example.com", "PushChat Developer", PASSWORD)
             csr_path, p12_path = work / request.csr_filename, work / request.p12_filename
@@ -65,9 +65,9 @@ async def run(story: Story) -> None:
             story.check(credentials.bundle_id == BUNDLE_ID, "the provider reads the .cer + Push.p12 pair")
 
             async with provider_service(sim, credentials, work) as provider_url:
-                story.step(f"provider service listening at {provider_url}")
+                story.step(f"provider service listening at {provider_url}", actor="provider")
 
-                story.stage("The iPhone: activation and the persistent connection to APNs")
+                await story.stage("The iPhone: activation and the persistent connection to APNs", "device")
                 async with Phone.open(endpoints, state_dir=work / "iphone", name="Demo iPhone") as phone:
                     story.step(f"iPhone activated: device certificate for {phone.device_id}")
                     story.step("iPhone connected to APNs over TLS (courier) and authenticated with it")
@@ -75,7 +75,7 @@ async def run(story: Story) -> None:
                     delegate = TokenForwarder(story)
                     app = phone.install_app(BUNDLE_ID, environment="development",
                                             types=("alert", "sound", "badge"), delegate=delegate)
-                    story.step(f"app {BUNDLE_ID} installed; it registers for alert, sound and badge")
+                    story.step(f"app {BUNDLE_ID} installed; it registers for alert, sound and badge", actor="app")
                     token = await app.register()
                     story.check(delegate.token == token and len(token) == 64,
                                 "the app received its device token through did_register…")
@@ -85,22 +85,24 @@ async def run(story: Story) -> None:
                     })
                     story.check(status in (200, 201), f"the app sent its token to the provider (HTTP {status})")
 
-                    story.stage("Stage 1: the provider sends the notification to APNs (HTTP/2, mutual TLS)")
+                    await story.stage("Stage 1: the provider sends the notification to APNs (HTTP/2, mutual TLS)",
+                                      "provider")
                     payload = {"aps": {"alert": {"title": "PushChat", "body": "Hello from your provider"},
                                        "sound": "default", "badge": 1}}
                     status, body = await post_json(f"{provider_url}/v1/notifications",
                                                    {"bundle_id": BUNDLE_ID, "user_id": "alice", "payload": payload})
                     results = body.get("results", []) if isinstance(body, dict) else []
                     story.check(status == 200 and len(results) == 1 and results[0]["status"] == 200,
-                                f"APNs accepted the notification: {results}")
+                                f"APNs accepted the notification ({[r['status'] for r in results]})")
                     apns_id = results[0]["apns_id"]
                     story.step(f"APNs answered 200 with apns-id {apns_id}")
 
-                    story.stage("Stage 2 and 3: APNs delivers; the iPhone hands it to the app, which presents it")
+                    await story.stage("Stage 2 and 3: APNs delivers; the iPhone hands it to the app, which presents it",
+                                      "apns")
                     received = await app.next_notification(timeout=10)
-                    story.step(f"iPhone received {received.apns_id} and handed it to {BUNDLE_ID}")
+                    story.step(f"iPhone received {received.apns_id} and handed it to {BUNDLE_ID}", actor="device")
                     presented = received.presentation
-                    story.step(f"presented: alert={presented.alert!r}, sound={presented.sound!r}, "
+                    story.step(actor="app", text=f"presented: alert={presented.alert!r}, sound={presented.sound!r}, "
                                f"badge={presented.badge!r}")
                     story.check(received.apns_id.lower() == apns_id.lower(), "the same apns-id end to end")
                     story.check(presented.alert is not None and presented.sound == "default" and presented.badge == 1,

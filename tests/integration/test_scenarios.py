@@ -1,35 +1,133 @@
-"""Every scenario runs in the test suite (DESIGN.md contract 6): the stories must hold."""
+"""Every scenario runs in the test suite (DESIGN.md contract 6): the stories must hold, and say so.
+
+Scenarios run in process (``scenarios.runner.main``, the same code as ``python -m scenarios``) to keep this
+module fast; a few tests run the real command in a subprocess for the exit status, the plain (non-TTY)
+narration and ``--step`` on stdin. Each scenario's Apple rules, with their reference sections, are cited in its
+module docstring and checked by the scenario itself.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
 import subprocess
 import sys
+import time
+from typing import Any
 
 import pytest
 
-from scenarios.runner import catalogue
+from scenarios import bad_requests_tour, three_stages
+from scenarios.runner import catalogue, execute, find, main
+from scenarios.story import Story
+
+RECORD_TYPES = {"stage", "step", "check", "table", "progress", "verdict"}
+EXPECTED = {"three-stages", "certificate-workflow", "token-auth", "offline-store-and-forward",
+            "expiration-and-collapse", "uninstall-410", "bad-requests-tour", "wrong-environment", "provider-retries",
+            "permission-denied", "background-throttling", "load-fleet"}
 
 
-def test_listing_names_every_scenario() -> None:
-    out = subprocess.run([sys.executable, "-m", "scenarios"], capture_output=True, text=True, timeout=60, check=True)
-    listed = [line.split()[0] for line in out.stdout.splitlines() if line.strip()]
-    assert listed == list(catalogue())
-    assert "three-stages" in listed
+def _json_lines(text: str) -> list[dict[str, Any]]:
+    records = [json.loads(line) for line in text.splitlines() if line.strip()]
+    assert records, "no JSON output"
+    assert {r["type"] for r in records} <= RECORD_TYPES
+    return records
 
 
-def test_unknown_scenario_is_a_clear_error() -> None:
-    out = subprocess.run([sys.executable, "-m", "scenarios", "no-such-story"], capture_output=True, text=True,
-                         timeout=60)
-    assert out.returncode == 2 and "no scenario named" in out.stderr
+def _run(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "scenarios", *argv], capture_output=True, text=True, timeout=120,
+                          **kwargs)
+
+
+def test_catalogue_has_every_story_of_issue_8() -> None:
+    scenarios = catalogue()
+    assert set(scenarios) >= EXPECTED
+    assert all(find(name) is scenario for name, scenario in scenarios.items())  # name <-> module convention
+
+
+def test_listing_names_every_scenario_with_a_summary() -> None:
+    out = _run([])
+    assert out.returncode == 0, out.stderr
+    lines = [line for line in out.stdout.splitlines() if line.strip()]
+    assert [line.split()[0] for line in lines] == list(catalogue())
+    assert all(len(line.split(maxsplit=1)) == 2 and len(line.split(maxsplit=1)[1]) > 20 for line in lines)
+
+
+def test_unknown_scenario_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["no-such-story"]) == 2
+    assert "no scenario named 'no-such-story'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name", list(catalogue()))
-def test_scenario_holds(name: str) -> None:
-    """Run as a user would (``python -m scenarios NAME --json``); each scenario asserts its own outcome."""
-    out = subprocess.run([sys.executable, "-m", "scenarios", name, "--json"], capture_output=True, text=True,
-                         timeout=300)
+def test_scenario_holds(name: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--json``: one JSON object per line (stages, steps, checks...), the last one the verdict."""
+    monkeypatch.setenv("PUSHSIM_FLEET", "20")  # load-fleet: a small fleet here; the demo default is 100
+    code = main([name, "--json"])
+    captured = capsys.readouterr()
+    records = _json_lines(captured.out)
+    verdict = records[-1]
+    assert code == 0, captured.out + captured.err
+    assert verdict == {**verdict, "type": "verdict", "scenario": name, "ok": True, "error": None}
+    checks = [r for r in records if r["type"] == "check"]
+    assert checks and all(c["ok"] for c in checks) and verdict["checks"] == len(checks)
+    steps = [r for r in records if r["type"] == "step"]
+    assert verdict["steps"] == len(steps) and all({"stage", "actor", "text", "at"} <= s.keys() for s in steps)
+    assert sum(r["type"] == "verdict" for r in records) == 1
+
+
+def test_quickstart_narration_is_fast_and_plain_off_a_terminal() -> None:
+    """The Quickstart command: readable without a TTY (no colour codes), a verdict, about a second."""
+    started = time.monotonic()
+    out = _run(["three-stages"])
+    elapsed = time.monotonic() - started
     assert out.returncode == 0, out.stdout + out.stderr
-    result = json.loads(out.stdout)
-    assert result["ok"] is True and result["scenario"] == name
-    assert result["checks"] and all(c["ok"] for c in result["checks"])
+    assert "\x1b[" not in out.stdout
+    assert "Stage 1: the provider sends the notification to APNs" in out.stdout
+    assert "✓ the same apns-id end to end" in out.stdout
+    assert "✓ three-stages: the story holds" in out.stdout
+    assert elapsed < 15, f"the Quickstart demo took {elapsed:.1f} s"
+
+
+def test_step_mode_waits_for_enter_between_stages() -> None:
+    """``--step`` prompts before each stage after the first and reads a line from stdin for each."""
+    out = _run(["three-stages", "--step", "--json"], input="\n" * 10)
+    assert out.returncode == 0, out.stdout + out.stderr
+    stages = [r for r in _json_lines(out.stdout) if r["type"] == "stage"]
+    assert out.stderr.count("(press Enter)") == len(stages) - 1 >= 3
+    assert "next: Stage 1: the provider sends the notification" in out.stderr
+
+
+def test_step_mode_counts_pauses_and_stops_pausing_at_end_of_input() -> None:
+    stdin = io.StringIO("\n\n")
+    story = Story("three-stages", out=io.StringIO(), json_lines=True, pause=True, stdin=stdin)
+    assert execute(catalogue()["three-stages"], story) == 0
+    assert story.pauses == 2 and story.pause is False
+
+
+def test_a_story_that_does_not_hold_exits_1_with_the_failed_claim(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A deliberately wrong expectation: the tour claims a GET gets 400 BadPath (Apple: 405, §4.2)."""
+    cases = list(bad_requests_tour.CASES)
+    cases[1] = dataclasses.replace(cases[1], status=400, reason="BadPath")
+    monkeypatch.setattr(bad_requests_tour, "CASES", cases)
+    code = main(["bad-requests-tour", "--json"])
+    records = _json_lines(capsys.readouterr().out)
+    assert code == 1
+    verdict = records[-1]
+    assert verdict["type"] == "verdict" and verdict["ok"] is False
+    assert verdict["error"] == ":method GET instead of POST: 400 BadPath expected, got 405 MethodNotAllowed"
+    assert [c["ok"] for c in records if c["type"] == "check"] == [True, False]
+
+
+def test_a_failing_story_is_narrated_as_failed() -> None:
+    async def broken(story: Story) -> None:
+        await story.stage("A stage", "provider")
+        story.step("something happens")
+        story.check(False, "the impossible claim")
+
+    out = io.StringIO()
+    story = Story("broken", out=out)
+    assert execute(dataclasses.replace(three_stages.SCENARIO, name="broken", run=broken), story) == 1
+    text = out.getvalue()
+    assert "✗ the impossible claim" in text and "✗ broken: FAILED" in text and "\x1b[" not in text

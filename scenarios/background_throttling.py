@@ -1,0 +1,101 @@
+"""Background pushes and their throttling: a few wakes an hour; over budget one is held, the newest.
+
+Apple (reference/device-side.md §2.4, §6 rules 20, 21 and 23): a background push (``content-available: 1``
+only, ``apns-push-type: background``, priority 5) wakes an app that has the ``remote-notification`` background
+mode, "two or three per hour"; beyond that the system holds one, a newer replacing it, and hands it over when
+the user launches the app. A force-quit app gets no background pushes until the user opens it again; alerts
+still show. APNs accepts every one of them (200): throttling happens on the phone. The phone's clock is the
+story's (STYLE.md habit 3): an hour passes without sleeping.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from device_sim import Phone
+from provider.apns import APNsClient, Notification, alert, background
+from scenarios.kit import push_certificate, world
+from scenarios.runner import Scenario
+from scenarios.story import Story
+
+BUNDLE_ID = "com.example.sync"
+BURST = 5  # one more than the default budget of three an hour, and one more to replace the held one
+
+
+class SyncDelegate:
+    """The app's fetch handler: records which background pushes woke it."""
+
+    def __init__(self) -> None:
+        self.fetched: list[Any] = []
+
+    def did_receive_remote_notification_fetch(self, payload: Any) -> str:
+        self.fetched.append(payload.get("n") if isinstance(payload, dict) else None)
+        return "new_data"
+
+
+async def run(story: Story) -> None:
+    async with world(story) as w:
+        await story.stage("An app with the remote-notification background mode", "app")
+        credentials = push_certificate(w.portal, w.work, BUNDLE_ID)
+        phone_now = [time.time()]
+        delegate = SyncDelegate()
+        async with Phone.open(w.endpoints, state_dir=w.work / "iphone", name="Background iPhone",
+                              clock=lambda: phone_now[0]) as phone, \
+                APNsClient(credentials, endpoint=w.endpoints["sandbox"], ca_file=w.endpoints["ca_file"]) as client:
+            app = phone.install_app(BUNDLE_ID, background_mode=True, delegate=delegate)
+            token = await app.register()
+            story.step(f"{BUNDLE_ID} registered (token {token[:16]}…), then suspended in the background; "
+                       "the phone's budget: 3 background wakes an hour (the default knob)")
+
+            async def send_background(n: int) -> str:
+                result = await client.send(Notification(token=token, topic=BUNDLE_ID, payload=background({"n": n}),
+                                                        push_type="background", priority=5))
+                story.check(result.status == 200 and result.apns_id is not None,
+                            f"APNs accepts background push #{n} (200)")
+                assert result.apns_id is not None
+                return result.apns_id
+
+            await story.stage(f"{BURST} background pushes within a minute", "provider")
+            rows = []
+            for n in range(1, BURST + 1):
+                apns_id = await send_background(n)
+                received = await app.next_notification(timeout=10)
+                story.check(received.apns_id == apns_id, f"the phone took push #{n}")
+                rows.append((n, "woke the app" if received.handed_to_app else
+                             ("held" if received.held else "dropped"), "; ".join(received.why_not) or "-"))
+                phone_now[0] += 10
+            story.table("What the phone did with each background push", ("#", "outcome", "why"), rows)
+            story.check(delegate.fetched == [1, 2, 3], "the first three woke the app's fetch handler")
+            story.check([r[1] for r in rows[3:]] == ["held", "held"] and app.held_background_push is not None
+                        and app.held_background_push.payload["n"] == BURST,
+                        "over budget, the phone holds one: the newest (#5 replaced #4)")
+
+            await story.stage("The user opens the app", "app")
+            app.launch()
+            story.step(f"app launched (state {app.state}); the held push is handed over")
+            story.check(delegate.fetched == [1, 2, 3, BURST] and app.held_background_push is None,
+                        "at launch the fetch handler gets the held push, #5; #4 never arrives")
+
+            await story.stage("An hour later, in the background again: the budget is back", "device")
+            app.move_to_background()
+            phone_now[0] += 3600
+            await send_background(6)
+            received = await app.next_notification(timeout=10)
+            story.check(received.handed_to_app and delegate.fetched[-1] == 6, "push #6 wakes the app again")
+
+            await story.stage("The user force-quits the app", "app")
+            app.force_quit()
+            phone_now[0] += 3600
+            await send_background(7)
+            dropped = await app.next_notification(timeout=10)
+            story.step(f"push #7: {'; '.join(dropped.why_not)}", actor="device")
+            story.check(not dropped.handed_to_app and not dropped.held and delegate.fetched[-1] == 6,
+                        "a force-quit app gets no background pushes, not even held")
+            result = await client.send(Notification(token=token, topic=BUNDLE_ID, payload=alert("Sync paused")))
+            shown = (await app.next_notification(timeout=10)).presentation
+            story.check(result.status == 200 and shown.alert == "Sync paused", "but its alerts still show")
+
+
+SCENARIO = Scenario("background-throttling", "background pushes: three wakes an hour, then the newest is held "
+                    "until launch; an hour later the budget is back; a force-quit app gets none", run)

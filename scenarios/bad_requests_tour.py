@@ -1,0 +1,148 @@
+"""A tour of bad requests: start from a valid push, break one thing at a time, read Apple's reason.
+
+Each row is a raw HTTP/2 request on the provider's connection (the provider's ``Notification`` refuses most of
+these before they leave, so the tour builds the headers itself). Statuses and reasons are Apple's table,
+reference/apns-protocol.md §4.2-§4.3; the header rules §2.1, payload limits §3, tokens §5. The tour starts from
+a valid request and breaks one thing each, as pushy's mock-server tests do (STYLE.md).
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from device_sim import Phone
+from provider.apns import TransportError
+from provider.apns.connection import Connection
+from provider.apns.credentials import CertificateCredentials
+from scenarios.kit import push_certificate, world
+from scenarios.runner import Scenario
+from scenarios.story import Story
+
+BUNDLE_ID = "com.example.tour"
+Headers = list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Request:
+    headers: Headers
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Case:
+    broken: str  # what this request gets wrong
+    change: Callable[[Request], Request]
+    status: int  # Apple's answer (§4.3)
+    reason: str | None
+    certificate: bool = True  # False: a TLS connection without a client certificate (token-auth style)
+
+
+def _set(name: str, value: str | None) -> Callable[[Request], Request]:
+    """Replace the header in place (pseudo-headers must stay first, RFC 9113 §8.3), or add it."""
+    def change(r: Request) -> Request:
+        if not any(k == name for k, _ in r.headers):
+            return Request(r.headers if value is None else [*r.headers, (name, value)], r.body)
+        if value is None:
+            return Request([(k, v) for k, v in r.headers if k != name], r.body)
+        return Request([(k, value if k == name else v) for k, v in r.headers], r.body)
+    return change
+
+
+def _add(name: str, value: str) -> Callable[[Request], Request]:
+    return lambda r: Request([*r.headers, (name, value)], r.body)
+
+
+def _body(body: bytes) -> Callable[[Request], Request]:
+    return lambda r: Request(r.headers, body)
+
+
+CASES: list[Case] = [
+    Case("nothing: the valid request", lambda r: r, 200, None),
+    Case(":method GET instead of POST", lambda r: _body(b"")(_set(":method", "GET")(r)), 405, "MethodNotAllowed"),
+    Case(":path /3/push/… (not /3/device/)", lambda r: _set(":path", r.headers[3][1].replace("device", "push"))(r),
+         404, "BadPath"),
+    Case(":path without a device token", _set(":path", "/3/device/"), 400, "MissingDeviceToken"),
+    Case("device token is not hex", _set(":path", "/3/device/not-a-token"), 400, "BadDeviceToken"),
+    Case("device token no phone ever had", _set(":path", "/3/device/" + "ab" * 32), 400, "BadDeviceToken"),
+    Case("apns-topic of an app the certificate is not for", _set("apns-topic", "com.example.other"), 400,
+         "TopicDisallowed"),
+    Case("apns-push-type fax", _set("apns-push-type", "fax"), 400, "InvalidPushType"),
+    Case("apns-priority 7", _set("apns-priority", "7"), 400, "BadPriority"),
+    Case("apns-id not a UUID", _set("apns-id", "not-a-uuid"), 400, "BadMessageId"),
+    Case("apns-expiration tomorrow", _set("apns-expiration", "tomorrow"), 400, "BadExpirationDate"),
+    Case("apns-collapse-id of 65 bytes", _set("apns-collapse-id", "x" * 65), 400, "BadCollapseId"),
+    Case("apns-topic twice", _add("apns-topic", BUNDLE_ID), 400, "DuplicateHeaders"),
+    Case("empty payload", _body(b""), 400, "PayloadEmpty"),
+    Case("payload of 4097 bytes (limit 4096)",
+         _body(json.dumps({"aps": {"alert": "x" * 4075}}).encode()), 413, "PayloadTooLarge"),
+    Case("no client certificate and no JWT", lambda r: r, 403, "MissingProviderToken", certificate=False),
+    Case("a JWT that is not one", _add("authorization", "bearer not.a.jwt"), 403, "InvalidProviderToken",
+         certificate=False),
+]
+
+
+def _plain_tls(ca_file: str) -> ssl.SSLContext:
+    """TLS trusting the simulator, with no client certificate: how a token-auth provider connects (§5)."""
+    context = ssl.create_default_context(cafile=ca_file)
+    context.set_alpn_protocols(["h2"])
+    return context
+
+
+async def run(story: Story) -> None:
+    async with world(story) as w:
+        await story.stage("A valid push to start from", "provider")
+        credentials = push_certificate(w.portal, w.work, BUNDLE_ID)
+        assert isinstance(credentials, CertificateCredentials)
+        host, port = w.endpoints["sandbox"].removeprefix("https://").rsplit(":", 1)
+        async with Phone.open(w.endpoints, state_dir=w.work / "iphone", name="Tour iPhone") as phone:
+            token = await phone.install_app(BUNDLE_ID).register()
+            story.step(f"{BUNDLE_ID} on an iPhone, token {token[:16]}…", actor="app")
+            valid = Request([(":method", "POST"), (":scheme", "https"), (":authority", f"{host}:{port}"),
+                             (":path", f"/3/device/{token}"), ("apns-topic", BUNDLE_ID), ("apns-push-type", "alert"),
+                             ("apns-priority", "10"), ("content-type", "application/json")],
+                            json.dumps({"aps": {"alert": "Hello"}}).encode())
+            story.step("POST /3/device/<token>, apns-topic, apns-push-type alert, apns-priority 10, "
+                       "{\"aps\":{\"alert\":\"Hello\"}}; one thing broken per request below")
+            mtls = await Connection.open(host, int(port), credentials.ssl_context(w.endpoints["ca_file"]))
+            bare = await Connection.open(host, int(port), _plain_tls(w.endpoints["ca_file"]))
+            rows: list[tuple[str, str, str, str]] = []
+            verdicts: list[tuple[bool, str]] = []
+            await story.stage("The tour: one thing broken per request", "apns")
+            try:
+                with story.progress("requests", len(CASES)) as bar:
+                    for case in CASES:
+                        request = case.change(valid)
+                        apns_id = str(uuid.uuid4())
+                        headers = request.headers
+                        if not any(k == "apns-id" for k, _ in headers):
+                            headers = [*headers, ("apns-id", apns_id)]
+                        conn = mtls if case.certificate else bare
+                        try:
+                            response = await conn.request(headers, request.body, timeout=10)
+                            reason = json.loads(response.body).get("reason") if response.body else None
+                            said = f"{response.status} {reason or ''}".strip()
+                            ok = (response.status, reason) == (case.status, case.reason)
+                        except TransportError as exc:  # no answer at all: a failed row, not a crash
+                            said, ok = f"no answer: {exc}", False
+                        expected = f"{case.status} {case.reason or ''}".strip()
+                        rows.append((case.broken, expected, said, "✓" if ok else "✗"))
+                        verdicts.append((ok, f"{case.broken}: {expected}" + ("" if ok else
+                                                                             f" expected, got {said}")))
+                        bar.advance()
+            finally:
+                await mtls.close()
+                await bare.close()
+            story.table("Bad requests and Apple's answers (§4.3)", ("broken", "Apple says", "simulator said", ""),
+                        rows)
+            for ok, claim in verdicts:  # after the table, so a mismatch is seen among all the answers
+                story.check(ok, claim)
+            received = await phone.app(BUNDLE_ID).next_notification(timeout=10)
+            story.check(received.payload == {"aps": {"alert": "Hello"}}, "only the valid request reached the app")
+
+
+SCENARIO = Scenario("bad-requests-tour", "a table of requests, each broken one way (method, path, token, topic, "
+                    "headers, payload, auth), with Apple's status and reason checked", run)
