@@ -9,8 +9,10 @@ Both programs use this one module (``device_sim`` may import it and nothing else
 only the standard library and ``cryptography``. Documented simulator choices, marked [sim] below:
 
 - Push item 0x15 carries the apns-id as a 16-byte UUID, 0x0D the priority, 0x1C the push type (applepy's
-  guesses, §1.4); ScopedTokenRequest item 3 carries the bundle id as UTF-8 (real APNs knows the topic from
-  its hash; we send the name so the simulator can mint the token without a topic table).
+  guesses, §1.4), 0x1E the apns-collapse-id as UTF-8 (unobserved: real phones must learn it somehow, since
+  they show pushes sharing it as one, apns-protocol.md §11); ScopedTokenRequest item 3 carries the bundle
+  id as UTF-8 (real APNs knows the topic from its hash; we send the name so the simulator can mint the token
+  without a topic table).
 - ConnectAck item 0x30 is a human-readable refusal reason.
 - Command 0x30 SimReport (device → APNs) reports what the phone did with a push ("handed_to_app",
   "presented", "not_presented"), so the journey log covers stage 3.
@@ -275,6 +277,7 @@ class Push:
     apns_id: str | None = None  # [sim] item 0x15, 16-byte UUID
     priority: int | None = None  # [sim] item 0x0D
     push_type: str | None = None  # [sim] item 0x1C
+    collapse_id: str | None = None  # [sim] item 0x1E: the phone shows pushes sharing it as one
 
     def encode(self) -> bytes:
         return _frame(Command.PUSH, [
@@ -284,6 +287,7 @@ class Push:
             (7, _uint(self.storage_flags, 1) if self.storage_flags else None),
             (0x0D, None if self.priority is None else _uint(self.priority, 1)),
             (0x15, None if self.apns_id is None else _uuid_bytes(self.apns_id)), (0x1C, _utf8(self.push_type)),
+            (0x1E, _utf8(self.collapse_id)),
         ])
 
     @classmethod
@@ -292,7 +296,7 @@ class Push:
             token=items.need(1), topic=items.need(2, TOPIC_HASH_SIZE), payload=items.need(3),
             message_id=items.need_int(4, 4), expiry=items.uint(5, 4), timestamp_ns=items.uint(6, 8),
             storage_flags=items.uint(7, 1, 0) or 0, apns_id=items.uuid(0x15), priority=items.uint(0x0D, 1),
-            push_type=items.text(0x1C),
+            push_type=items.text(0x1C), collapse_id=items.text(0x1E),
         )
 
     @property

@@ -405,7 +405,7 @@ class CourierConnection:
             expiry=None if message.expiration is None else min(message.expiration, 0xFFFFFFFF),
             timestamp_ns=int(message.accepted_at * 1e9), storage_flags=storage_flags,
             apns_id=apns_id if key is not None else None, priority=message.priority,
-            push_type=message.push_type,
+            push_type=message.push_type, collapse_id=message.collapse_id,
         )
         self._in_flight[self._next_id] = apns_id
         if key is not None:

@@ -62,6 +62,7 @@ class App(PushReceiver):
         self.installed = True
         self._inbox: deque[Notification] = deque(maxlen=HISTORY)
         self.history: deque[Notification] = deque(maxlen=HISTORY)
+        self._delivered: list[Notification] = []
         self._waiter: asyncio.Future[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -92,6 +93,16 @@ class App(PushReceiver):
     def badge(self) -> int:
         """The number on the app icon (0 = no badge)."""
         return self._record.badge
+
+    @property
+    def delivered_notifications(self) -> tuple[Notification, ...]:
+        """What Notification Center shows for the app, oldest first (``getDeliveredNotifications``): a push
+        sharing an earlier one's apns-collapse-id has replaced it; a tapped one is gone."""
+        return tuple(self._delivered)
+
+    def remove_all_delivered_notifications(self) -> None:
+        """``removeAllDeliveredNotifications``: clear the app's notifications from Notification Center."""
+        self._delivered.clear()
 
     @property
     def registered(self) -> bool:
@@ -210,6 +221,8 @@ class App(PushReceiver):
             why = "; ".join(notification.presentation.why_not) or "no alert"
             raise ValueError(f"nothing to tap: no alert was shown ({why})")
         launched = self._state not in policy.RUNNING
+        # Tapping opens the app and takes the notification out of Notification Center, as iOS does.
+        self._delivered[:] = [n for n in self._delivered if n.apns_id != notification.apns_id or not n.apns_id]
         self.launch()
         self._host._emit({"event": "tapped", "bundle_id": self.bundle_id, "apns_id": notification.apns_id})
         if launched:

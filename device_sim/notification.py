@@ -36,6 +36,7 @@ class Notification:
     raw: bytes
     push_type: str | None
     priority: int | None
+    collapse_id: str | None = None  # apns-collapse-id: shown as one with earlier pushes carrying it
     from_storage: bool
     presentation: Presentation
     received_at: float

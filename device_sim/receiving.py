@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("device_sim.app")
 _CENTER_METHODS = ("will_present", "did_receive_notification_response")
 BACKGROUND_NOTHING_TO_SHOW = "background notification: handed to the app, nothing to show"
+DELIVERED_LIMIT = 64  # [sim] alerts Notification Center keeps per app; iOS's own limit is unpublished
 
 @dataclass(frozen=True, kw_only=True)
 class AppConfig:
@@ -102,6 +103,7 @@ class PushReceiver:
     _throttle: policy.BackgroundThrottle[Notification]
     _inbox: deque[Notification]
     history: deque[Notification]
+    _delivered: list[Notification]  # what Notification Center shows for this app, oldest first
     _waiter: asyncio.Future[None] | None
     _tasks: set[asyncio.Task[Any]]
 
@@ -172,7 +174,8 @@ class PushReceiver:
             payload = None
         notification = Notification(
             apns_id=push.apns_id or "", bundle_id=self.bundle_id, payload=payload, raw=push.payload,
-            push_type=push.push_type, priority=push.priority, from_storage=push.from_storage,
+            push_type=push.push_type, priority=push.priority, collapse_id=push.collapse_id,
+            from_storage=push.from_storage,
             presentation=Presentation(), received_at=self._rules.clock(), _app=self._app)
         if policy.is_background_push(payload, push.push_type):
             return self._background(notification)
@@ -242,10 +245,13 @@ class PushReceiver:
         if new_badge != self._record.badge:
             self._record.badge = new_badge
             self._host._app_changed(self._app, filter_changed=False)
+        replaced = self._show(notification) if shown.alert is not None else None
         if notification.apns_id:
             if shown.presented:
                 detail: dict[str, Any] = shown.as_json()
                 detail["where"] = shown.where
+                if replaced is not None:
+                    detail["replaces"] = replaced.apns_id
                 if shown.why_not:
                     detail["partly_not_shown"] = list(shown.why_not)
                 if notification.extension_outcome is not None:
@@ -254,6 +260,20 @@ class PushReceiver:
             else:
                 self._host._report(self._app, notification.apns_id, "not_presented", {"why": "; ".join(shown.why_not)})
         return self._deliver(notification)
+
+    def _show(self, notification: Notification) -> Notification | None:
+        """Put a shown alert in Notification Center; one sharing its collapse id is replaced, not added
+        (apns-protocol.md §11: notifications sharing apns-collapse-id are shown as one). Returns the replaced one."""
+        replaced = None
+        if notification.collapse_id is not None:
+            for i, earlier in enumerate(self._delivered):
+                if earlier.collapse_id == notification.collapse_id:
+                    replaced = self._delivered.pop(i)
+                    break
+        self._delivered.append(notification)
+        if len(self._delivered) > DELIVERED_LIMIT:
+            del self._delivered[0]
+        return replaced
 
     def _background(self, notification: Notification) -> Notification:
         """A background push (rules 20, 21, 23): wake the app, hold it, or drop it."""

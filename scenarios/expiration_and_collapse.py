@@ -2,8 +2,8 @@
 
 Apple (reference/apns-protocol.md §2.1, §11): ``apns-expiration: 0`` means "deliver once, immediately, or
 not at all": never stored. A future expiration keeps the notification until then; past it APNs drops it.
-Notifications sharing an ``apns-collapse-id`` are shown as one; for an offline phone APNs keeps only the
-latest per app anyway (device-side.md §1.10). Time moves on the simulator's clock (admin API), not by
+Notifications sharing an ``apns-collapse-id`` are shown as one (the phone replaces the one on screen); for
+an offline phone APNs keeps only the latest per app anyway (device-side.md §1.10). Time moves on the simulator's clock (admin API), not by
 sleeping (STYLE.md habit 3).
 """
 
@@ -81,6 +81,14 @@ async def run(story: Story) -> None:
             story.step(f"the app received {received.payload['aps']['alert']!r}", actor="app")
             story.check(received.apns_id == second and await _nothing_arrives(app),
                         "the phone gets only the latest score")
+
+            await story.stage("apns-collapse-id on the phone: shown as one notification", "device")
+            third = await send("Score 3-1", collapse_id="match-42")
+            await app.next_notification(timeout=10)
+            shown = [(n.apns_id, n.payload["aps"]["alert"]) for n in app.delivered_notifications]
+            story.table("Notification Center for " + BUNDLE_ID, ("apns-id", "alert"), shown)
+            story.check(shown[-1] == (third, "Score 3-1") and all(a != second for a, _ in shown),
+                        "online, the new score replaces the one on screen instead of adding a second")
 
 
 async def _nothing_arrives(app: object) -> bool:

@@ -65,7 +65,8 @@ export function stepText(s) {
     case 'acknowledged': return 'Acknowledged by the phone';
     case 'refused': return 'Refused by the phone: ' + (s.detail || 'the app is not installed');
     case 'handed_to_app': return 'Handed to the app';
-    case 'presented': return 'Presented: ' + presentedText(s);
+    case 'presented': return 'Presented: ' + presentedText(s)
+        + (s.replaces ? ' (replaced ' + short(s.replaces, 8) + ', same collapse id)' : '');
     case 'not_presented': return 'Not presented: ' + (s.why || 'no reason given');
     case 'fault': return 'Fault injected: ' + (s.detail || s.kind);
     case 'batched': return 'Batched (priority ' + s.priority + '): ' + (s.detail || 'held for the next burst');

@@ -251,3 +251,25 @@ async def test_the_answer_survives_a_restart_and_a_quick_reinstall(sim: RunningS
 
 def events_named(events: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
     return [e for e in events if e["event"] == name]
+
+
+async def test_pushes_sharing_a_collapse_id_are_shown_as_one(sim: RunningSimulator, client: APNsClient) -> None:
+    """apns-protocol.md §11 (A-SEND): notifications sharing apns-collapse-id are shown as one on the device.
+    The phone is online for all three: the collapse happens on the phone, not in APNs' storage."""
+    async with Phone.open(sim.endpoints) as phone:
+        app = phone.install_app(BUNDLE)
+        await app.request_authorization()
+        token = await app.register(timeout=10)
+        first = await send(client, token, {"aps": {"alert": "Score 1-0"}}, collapse_id="match-42")
+        other = await send(client, token, {"aps": {"alert": "Kick-off in Rome"}}, collapse_id="match-43")
+        second = await send(client, token, {"aps": {"alert": "Score 2-0"}}, collapse_id="match-42")
+        for _ in range(3):
+            await app.next_notification(timeout=10)
+        shown = [(n.apns_id, n.presentation.alert) for n in app.delivered_notifications]
+        assert shown == [(other, "Kick-off in Rome"), (second, "Score 2-0")]
+        last = await final_stage(sim, second)
+        assert last["stage"] == "presented" and last["replaces"] == first
+        assert "replaces" not in await final_stage(sim, other)
+        # Tapping takes it out of Notification Center, as iOS does.
+        await app.delivered_notifications[1].tap()
+        assert [n.apns_id for n in app.delivered_notifications] == [other]
