@@ -36,6 +36,20 @@ class DeviceSimError(Exception):
     """A problem the user can fix (bad endpoints file, activation refused, phone in use); one line."""
 
 
+def exclusive_lock(path: Path, busy: str) -> int:
+    """Hold ``path`` locked (flock) for this process; ``busy`` is the error when another process holds it.
+    Returns the descriptor: closing it releases the lock, and the kernel releases it if the process dies."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        os.close(fd)
+        raise DeviceSimError(busy) from exc
+    return fd
+
+
 class InputError(DeviceSimError):
     """The user's input is wrong (endpoints file, CA file, bundle id): the CLI exits 2."""
 
@@ -176,16 +190,8 @@ class DeviceStore:
             self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
             raise DeviceSimError(f"cannot create the state dir {self.dir}: {exc.strerror or exc}") from exc
-        import fcntl
-
-        fd = os.open(self.dir / "phone.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            os.close(fd)
-            raise DeviceSimError(f"another device-sim process is using the phone in {self.dir}; stop it first "
-                                 "or pass a different --state-dir") from exc
-        self._lock_fd = fd
+        self._lock_fd = exclusive_lock(self.dir / "phone.lock", f"another device-sim process is using the phone "
+                                       f"in {self.dir}; stop it first or pass a different --state-dir")
 
     def unlock(self) -> None:
         if self._lock_fd is not None:

@@ -30,7 +30,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from device_sim.device import ACTIVATION_PATH, KEY_SIZE, DeviceSimError, Identity, _write, make_csr
+from device_sim.device import ACTIVATION_PATH, KEY_SIZE, DeviceSimError, Identity, _write, exclusive_lock, make_csr
 
 STATE_FILE = "phones.jsonl"
 LOCK_FILE = "fleet.lock"
@@ -96,17 +96,9 @@ class FleetStore:
 
     def lock(self) -> None:
         """One process per fleet, as one process per phone (two processes would be the same phones twice)."""
-        import fcntl
-
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            os.close(fd)
-            raise DeviceSimError(f"another process is running the fleet in {self.dir}; stop it first or pass "
-                                 "a different --state-dir") from exc
-        self._lock_fd = fd
+        self._lock_fd = exclusive_lock(self.dir / LOCK_FILE, f"another process is running the fleet in {self.dir}; "
+                                       "stop it first or pass a different --state-dir")
 
     def unlock(self) -> None:
         if self._lock_fd is not None:
