@@ -61,30 +61,48 @@ def _pushed(phone: FleetPhone, push: courier.Push) -> None:
 
 
 async def cmd_fleet(args: argparse.Namespace, bundles: list[str]) -> int:
+    """Exit 0 when every phone connected; 1 when some failed (see ``failed`` and ``errors``); 130 when
+    interrupted before the fleet was up (a cold start of 10,000 phones takes minutes: Ctrl-C must work)."""
     if args.count < 1 or args.concurrency < 1:
         raise ValueError("--count and --concurrency must be at least 1")
     stop = asyncio.Event()
+    setup: asyncio.Task[Any] | None = asyncio.current_task()
+
+    def on_signal() -> None:
+        if setup is not None:
+            setup.cancel()  # still making identities or connecting: abandon them, closing what is open
+        stop.set()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal)
     before = rss_kib()
-    async with Fleet.open(args.endpoints, count=args.count, app=bundles, environment=args.environment,
-                          state_dir=args.state_dir, concurrency=args.concurrency, keepalive_interval=args.keepalive,
-                          progress=_progress, on_push=_pushed) as fleet:
-        online_at = time.monotonic()
-        connected = fleet.connected
-        connect_s = fleet.timings.get("connect_s", 0.0)
-        rss = rss_kib()
-        if args.tokens_out:
-            Path(args.tokens_out).write_text("".join(t + "\n" for t in fleet.tokens), encoding="utf-8")
-        _print({"event": "online", "count": args.count, "connected": connected, "failed": fleet.failed,
-                "errors": fleet.errors, "identities_s": round(fleet.timings.get("identities_s", 0.0), 3),
-                "connect_s": round(connect_s, 3),
-                "connect_rate": round(connected / connect_s, 1) if connect_s > 0 else 0.0,
-                "rss_kib": rss, "memory_per_phone_kib": round((rss - before) / max(1, connected), 2)})
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), args.duration)
-        _print({"event": "stopped", "connected": fleet.connected, "received": fleet.received,
-                "uptime_s": round(time.monotonic() - online_at, 3)})
-    return 0
+    try:
+        async with Fleet.open(args.endpoints, count=args.count, app=bundles, environment=args.environment,
+                              state_dir=args.state_dir, concurrency=args.concurrency,
+                              keepalive_interval=args.keepalive, progress=_progress, on_push=_pushed) as fleet:
+            setup = None
+            online_at = time.monotonic()
+            connected = fleet.connected
+            connect_s = fleet.timings.get("connect_s", 0.0)
+            rss = rss_kib()
+            if args.tokens_out:
+                Path(args.tokens_out).write_text("".join(t + "\n" for t in fleet.tokens), encoding="utf-8")
+            _print({"event": "online", "count": args.count, "connected": connected, "failed": fleet.failed,
+                    "errors": fleet.errors, "identities_s": round(fleet.timings.get("identities_s", 0.0), 3),
+                    "connect_s": round(connect_s, 3),
+                    "connect_rate": round(connected / connect_s, 1) if connect_s > 0 else 0.0,
+                    "rss_kib": rss, "memory_per_phone_kib": round((rss - before) / max(1, connected), 2)})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), args.duration)
+            _print({"event": "stopped", "connected": fleet.connected, "received": fleet.received,
+                    "uptime_s": round(time.monotonic() - online_at, 3)})
+            return 1 if fleet.failed else 0
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if not stop.is_set() or task is None:
+            raise
+        task.uncancel()
+        _print({"event": "interrupted", "phase": "setup"})
+        return 130

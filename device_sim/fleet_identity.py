@@ -152,6 +152,10 @@ async def new_keys(count: int, workers: int, on_keys: Callable[[list[bytes]], Aw
         finally:
             for future in futures:
                 future.cancel()
+            # Cancelled (Ctrl-C) or failed: drop the queued jobs now. The asyncio futures' cancel reaches the
+            # pool only in a later loop iteration, and leaving this block joins the pool synchronously, so
+            # without this it would wait for every queued key (tens of seconds for thousands of phones).
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 def new_identity(key_der: bytes) -> PhoneIdentity:

@@ -159,3 +159,20 @@ async def test_cli_fleet_duration_and_bad_input(sim: tuple[Sim, Path], tmp_path:
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 2 and len(err.decode().strip().splitlines()) == 1 and not out
+
+
+async def test_cli_fleet_interrupted_while_starting_exits_130_at_once(sim: tuple[Sim, Path]) -> None:
+    """Ctrl-C while identities are still being made stops the fleet promptly (a cold start of thousands of
+    phones takes minutes), closes what it opened, and says so: exit 130, last line ``interrupted``."""
+    s, endpoints = sim
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "device_sim.cli", "fleet", "--endpoints", str(endpoints), "--count", "3000",
+        "--app", BUNDLE, env=_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    assert proc.stdout is not None
+    first = json.loads(await asyncio.wait_for(proc.stdout.readline(), 60))
+    assert first["event"] == "progress" and first["phase"] == "identities" and first["done"] < 3000
+    proc.send_signal(signal.SIGINT)
+    out, err = await asyncio.wait_for(proc.communicate(), 10)  # ~1 s here; 3,000 keys would take ~40 s
+    assert proc.returncode == 130, err.decode()
+    assert json.loads(out.decode().splitlines()[-1]) == {"event": "interrupted", "phase": "setup"}
+    await wait_for(lambda: s.gateway.connection_count == 0)
