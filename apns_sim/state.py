@@ -49,6 +49,10 @@ class SimConfig:
                              f"not {self.replaced_token_reason!r}")
         if self.token_rate_limit < 0:
             raise ValueError("token_rate_limit must be 0 (off) or a positive number of pushes per second")
+        if self.max_concurrent_streams < 1:  # 0 would leave every push waiting for a stream that never comes
+            raise ValueError(f"max_concurrent_streams must be at least 1, not {self.max_concurrent_streams}")
+        if self.idle_timeout <= 0 or self.courier_idle_timeout <= 0:
+            raise ValueError("idle_timeout and courier_idle_timeout must be more than 0 seconds")
 
 
 class SimState:

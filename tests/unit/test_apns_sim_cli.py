@@ -38,6 +38,8 @@ def test_every_knob_flag_lands_in_the_config() -> None:
     ("--courier-idle-timeout", "0", "--courier-idle-timeout must be more than 0 seconds, not 0"),
     ("--token-rate-limit", "-2", "--token-rate-limit must be 0 (off) or more, not -2"),
     ("--storage-limit", "-5", "storage_limit and unregister_delay must not be negative"),
+    ("--max-concurrent-streams", "0", "max_concurrent_streams must be at least 1, not 0"),
+    ("--idle-timeout", "0", "idle_timeout and courier_idle_timeout must be more than 0 seconds"),
 ])
 def test_bad_values_exit_2_with_one_line(capsys: pytest.CaptureFixture[str], flag: str, value: str,
                                          message: str) -> None:
