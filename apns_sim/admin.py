@@ -269,7 +269,7 @@ async def devices(request: web.Request) -> web.Response:
 
 def _token_json(t: Any) -> dict[str, Any]:
     return {
-        "token": t.token, "bundle_id": t.bundle_id, "environment": t.environment, "state": t.state,
+        "token": t.token, "bundle_id": t.bundle_id, "kind": t.kind, "environment": t.environment, "state": t.state,
         "issued_at": t.issued_at.isoformat(),
         "unregistered_at": None if t.unregistered_at is None else t.unregistered_at.isoformat(),
     }

@@ -12,7 +12,8 @@ only the standard library and ``cryptography``. Documented simulator choices, ma
   guesses, §1.4), 0x1E the apns-collapse-id as UTF-8 (unobserved: real phones must learn it somehow, since
   they show pushes sharing it as one, apns-protocol.md §11); ScopedTokenRequest item 3 carries the bundle
   id as UTF-8 (real APNs knows the topic from its hash; we send the name so the simulator can mint the token
-  without a topic table).
+  without a topic table), and item 0x1C ``voip`` asks for a PushKit token for the topic ``<bundle>.voip``
+  (device-side.md §2.7; without it an app whose bundle id ends in ".voip" could not be told from a VoIP topic).
 - ConnectAck item 0x30 is a human-readable refusal reason.
 - Command 0x30 SimReport (device → APNs) reports what the phone did with a push ("handed_to_app",
   "presented", "not_presented"), so the journey log covers stage 3.
@@ -346,21 +347,28 @@ class KeepAliveAck:
 
 @dataclass(frozen=True, kw_only=True)
 class ScopedTokenRequest:
-    """0x11, device → APNs: mint (or return) the app's token for this topic (§1.7)."""
+    """0x11, device → APNs: mint (or return) the app's token for this topic (§1.7).
+
+    ``push_type`` "voip" asks for the app's PushKit token: ``bundle_id`` (item 3) is then the VoIP topic
+    ``<bundle>.voip`` and ``topic`` its SHA-1, as for every topic on the wire (device-side.md §2.7).
+    """
 
     topic: bytes
-    bundle_id: str  # [sim] item 3 as UTF-8
+    bundle_id: str  # [sim] item 3 as UTF-8: the topic's text
     base_token: bytes | None = None
+    push_type: str | None = None  # [sim] item 0x1C: "voip" for a PushKit token; absent: the APNs token
 
     def encode(self) -> bytes:
-        return _frame(Command.SCOPED_TOKEN_REQUEST, [(1, self.base_token), (2, self.topic), (3, _utf8(self.bundle_id))])
+        return _frame(Command.SCOPED_TOKEN_REQUEST, [(1, self.base_token), (2, self.topic), (3, _utf8(self.bundle_id)),
+                                                     (0x1C, _utf8(self.push_type))])
 
     @classmethod
     def decode(cls, items: _Items) -> ScopedTokenRequest:
         bundle_id = items.text(3)
         if not bundle_id:
             raise CourierProtocolError("SCOPED_TOKEN_REQUEST lacks the bundle id (item 3)")
-        return cls(base_token=items.get(1), topic=items.need(2, TOPIC_HASH_SIZE), bundle_id=bundle_id)
+        return cls(base_token=items.get(1), topic=items.need(2, TOPIC_HASH_SIZE), bundle_id=bundle_id,
+                   push_type=items.text(0x1C))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -43,7 +43,7 @@ from apns_sim.courier import (
 from apns_sim.delivery import PushMessage
 from apns_sim.faults import FAULT_STAGE, PHONE_OFFLINE, FaultRule
 from apns_sim.gateway_tls import TlsEdge, remember_sni
-from apns_sim.registry import ACTIVE
+from apns_sim.registry import ACTIVE, VOIP, VOIP_SUFFIX
 from apns_sim.state import SimState
 
 log = logging.getLogger("apns_sim.gateway")
@@ -326,20 +326,32 @@ class CourierConnection:
         for token in state.registry.list_tokens(device_id):
             if token.environment != env or token.state != ACTIVE:
                 continue
-            if courier.topic_hash(token.bundle_id) not in self._topics and state.registry.mark_uninstalled(
+            # token.topic: a PushKit token goes with <bundle>.voip, which leaves the filter on uninstall too
+            if courier.topic_hash(token.topic) not in self._topics and state.registry.mark_uninstalled(
                     token.token, now, later):
                 log.info("courier: %s dropped topic %s from its filter: token %s… marked uninstalled",
-                         device_id, token.bundle_id, token.token[:12])
+                         device_id, token.topic, token.token[:12])
 
     def _on_scoped_token(self, message: courier.ScopedTokenRequest) -> None:
+        """Mint the app's token for a topic; push type "voip" is its PushKit token for ``<bundle>.voip``,
+        a separate token (device-side.md §2.7, §6 rule 28)."""
         state, device_id, env = self._state, self._device_id, self._environment
         assert device_id is not None and env is not None
-        bundle_id = message.bundle_id
-        if courier.topic_hash(bundle_id) != message.topic or "*" in bundle_id:
-            self._write(ScopedTokenAck(status=courier.STATUS_REFUSED, topic=message.topic,
-                                       reason=f"topic hash is not SHA-1 of {bundle_id!r}").encode())
+        topic = message.bundle_id
+        refusal = None
+        if courier.topic_hash(topic) != message.topic or "*" in topic:
+            refusal = f"topic hash is not SHA-1 of {topic!r}"
+        elif message.push_type not in (None, VOIP):
+            refusal = f"no tokens for push type {message.push_type!r} (only voip, or none for the APNs token)"
+        elif message.push_type == VOIP and (not topic.endswith(VOIP_SUFFIX) or topic == VOIP_SUFFIX):
+            refusal = f"a VoIP token is for the topic <bundle id>{VOIP_SUFFIX}, not {topic!r}"
+        if refusal is not None:
+            self._write(ScopedTokenAck(status=courier.STATUS_REFUSED, topic=message.topic, reason=refusal).encode())
             return
-        record = state.registry.app_token(device_id, bundle_id, env, state.clock.now())
+        if message.push_type == VOIP:
+            record = state.registry.app_token(device_id, topic[: -len(VOIP_SUFFIX)], env, state.clock.now(), VOIP)
+        else:
+            record = state.registry.app_token(device_id, topic, env, state.clock.now())
         self._write(ScopedTokenAck(status=courier.STATUS_OK, topic=message.topic,
                                    token=bytes.fromhex(record.token)).encode())
 

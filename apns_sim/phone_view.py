@@ -60,7 +60,8 @@ def phones_view(registry: Registry, delivery: Delivery, journeys: JourneyLog) ->
         for t in registry.list_tokens(device.device_id):
             seen = reported.get(t.token.lower())
             apps.append({
-                "bundle_id": t.bundle_id, "environment": t.environment, "token": t.token, "token_state": t.state,
+                "bundle_id": t.bundle_id, "kind": t.kind, "environment": t.environment, "token": t.token,
+                "token_state": t.state,
                 "issued_at": t.issued_at.isoformat(),
                 "unregistered_at": None if t.unregistered_at is None else t.unregistered_at.isoformat(),
                 "badge": None if seen is None else seen["badge"],

@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS devices (
     device_id TEXT PRIMARY KEY, name TEXT NOT NULL, base_token TEXT NOT NULL, activated_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS tokens (
     token TEXT PRIMARY KEY, device_id TEXT NOT NULL, bundle_id TEXT NOT NULL, environment TEXT NOT NULL,
-    issued_at REAL NOT NULL, state TEXT NOT NULL, changed_at REAL, unregistered_at REAL);
+    issued_at REAL NOT NULL, state TEXT NOT NULL, changed_at REAL, unregistered_at REAL,
+    kind TEXT NOT NULL DEFAULT 'app');
 CREATE INDEX IF NOT EXISTS tokens_by_app ON tokens (device_id, bundle_id, environment, state);
 CREATE TABLE IF NOT EXISTS stored (
     device_id TEXT NOT NULL, bundle_id TEXT NOT NULL, environment TEXT NOT NULL, apns_id TEXT NOT NULL,
@@ -47,6 +48,12 @@ CREATE TABLE IF NOT EXISTS stored (
 # APNs answers 410 Unregistered once ``unregistered_at`` has passed. "replaced": a token-change event
 # (reinstall, restore, erase) issued a newer token; the old one is no longer valid anywhere.
 ACTIVE, UNINSTALLED, REPLACED = "active", "uninstalled", "replaced"
+
+# Token kinds. "app": the APNs token of registerForRemoteNotifications, for the bundle id's topics. "voip": the
+# PushKit token of PKPushRegistry, for ``<bundle>.voip`` only (device-side.md §2.7, §6 rule 28).
+APP, VOIP = "app", "voip"
+VOIP_SUFFIX = ".voip"
+_TOKEN_COLUMNS = "token, device_id, bundle_id, environment, issued_at, state, changed_at, unregistered_at, kind"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,6 +74,12 @@ class TokenRecord:
     state: str
     changed_at: datetime | None
     unregistered_at: datetime | None
+    kind: str = APP
+
+    @property
+    def topic(self) -> str:
+        """The topic the phone lists in its filter for this token: the bundle id, or ``<bundle>.voip``."""
+        return self.bundle_id + VOIP_SUFFIX if self.kind == VOIP else self.bundle_id
 
 
 def _ts(value: datetime | None) -> float | None:
@@ -96,6 +109,22 @@ class Registry:
             self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring a data dir made by an older version up to this schema (``CREATE ... IF NOT EXISTS`` adds
+        tables, not columns). Every token of an older data dir is an APNs token: PushKit came later."""
+        with self._lock:
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(tokens)")}
+            if "kind" in columns:
+                return
+            try:
+                self._db.execute(f"ALTER TABLE tokens ADD COLUMN kind TEXT NOT NULL DEFAULT '{APP}'")
+            except sqlite3.OperationalError:
+                # The portal CLI in another process may have added it first; anything else is a real error.
+                columns = {row[1] for row in self._db.execute("PRAGMA table_info(tokens)")}
+                if "kind" not in columns:
+                    raise
 
     def close(self) -> None:
         self._db.close()
@@ -244,41 +273,46 @@ class Registry:
     def _token(row: tuple[Any, ...]) -> TokenRecord:
         return TokenRecord(
             token=row[0], device_id=row[1], bundle_id=row[2], environment=row[3], issued_at=_req_dt(row[4]),
-            state=row[5], changed_at=_dt(row[6]), unregistered_at=_dt(row[7]),
+            state=row[5], changed_at=_dt(row[6]), unregistered_at=_dt(row[7]), kind=row[8],
         )
 
-    def app_token(self, device_id: str, bundle_id: str, environment: str, now: datetime) -> TokenRecord:
+    def app_token(self, device_id: str, bundle_id: str, environment: str, now: datetime, kind: str = APP,
+                  ) -> TokenRecord:
         """The app's token: the same one on every registration until a token-change event (device-side §3).
 
-        An app registering again after an uninstall gets a new token, as on iOS 9 and later.
+        An app registering again after an uninstall gets a new token, as on iOS 9 and later. ``kind`` "voip"
+        is its PushKit token, a separate one with the same lifecycle (device-side §2.7, rule 28).
         """
+        if kind not in (APP, VOIP):
+            raise ValueError(f"token kind must be {APP!r} or {VOIP!r}, not {kind!r}")
         with self._tx() as db:
             row = db.execute(
-                "SELECT * FROM tokens WHERE device_id = ? AND bundle_id = ? AND environment = ? AND state = ?",
-                (device_id, bundle_id, environment, ACTIVE),
+                f"SELECT {_TOKEN_COLUMNS} FROM tokens WHERE device_id = ? AND bundle_id = ? AND environment = ? "
+                "AND state = ? AND kind = ?",
+                (device_id, bundle_id, environment, ACTIVE, kind),
             ).fetchone()
             if row is not None:
                 return self._token(row)
             token = secrets.token_hex(32)
             db.execute(
-                "INSERT INTO tokens VALUES (?, ?, ?, ?, ?, ?, NULL, NULL)",
-                (token, device_id, bundle_id, environment, now.timestamp(), ACTIVE),
+                f"INSERT INTO tokens ({_TOKEN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, ?)",
+                (token, device_id, bundle_id, environment, now.timestamp(), ACTIVE, kind),
             )
             self.token_version += 1
         return TokenRecord(
             token=token, device_id=device_id, bundle_id=bundle_id, environment=environment, issued_at=now,
-            state=ACTIVE, changed_at=None, unregistered_at=None,
+            state=ACTIVE, changed_at=None, unregistered_at=None, kind=kind,
         )
 
     def get_token(self, token_hex: str) -> TokenRecord | None:
-        row = self._one("SELECT * FROM tokens WHERE token = ?", token_hex.lower())
+        row = self._one(f"SELECT {_TOKEN_COLUMNS} FROM tokens WHERE token = ?", token_hex.lower())
         return None if row is None else self._token(row)
 
     def list_tokens(self, device_id: str | None = None) -> list[TokenRecord]:
         if device_id is None:
-            rows = self._all("SELECT * FROM tokens ORDER BY issued_at")
+            rows = self._all(f"SELECT {_TOKEN_COLUMNS} FROM tokens ORDER BY issued_at")
         else:
-            rows = self._all("SELECT * FROM tokens WHERE device_id = ? ORDER BY issued_at", device_id)
+            rows = self._all(f"SELECT {_TOKEN_COLUMNS} FROM tokens WHERE device_id = ? ORDER BY issued_at", device_id)
         return [self._token(r) for r in rows]
 
     def mark_uninstalled(self, token_hex: str, now: datetime, unregistered_at: datetime) -> bool:

@@ -21,6 +21,9 @@ Choices where Apple is silent (documented in the README's knob list when they be
 - An "uninstalled" token answers 200 until its ``unregistered_at`` (Apple's delay), then 410 with that
   moment as ``timestamp`` in ms (§4.1).
 - The payload is not parsed as JSON here: Apple documents no reason for bad JSON (§3, unconfirmed).
+- A VoIP push (``<bundle>.voip``) needs the app's PushKit token and the app's APNs token does not take one:
+  either mix-up answers ``DeviceTokenNotForTopic``, Apple's reason for a token that belongs to another topic
+  (§4.3; device-side.md §2.7). A VoIP push to the bare bundle topic stays ``TopicDisallowed`` (observed, §2.2).
 - ``background`` pushes with priority 10 are accepted: Apple calls it "an error" without a wire reason
   (§2.2, A-BG), and a real provider that sends them works against Apple.
 - An App ID created after a token connection's first push answers 403 ``InvalidProviderToken`` on that
@@ -37,7 +40,7 @@ from typing import Protocol
 from apns_sim.auth import CertificateIdentity, Identity, TokenIdentity
 from apns_sim.reasons import Reason
 from apns_sim.records import AppIdRecord
-from apns_sim.registry import REPLACED, UNINSTALLED, TokenRecord
+from apns_sim.registry import REPLACED, UNINSTALLED, VOIP, TokenRecord
 from apns_sim.request import Accepted, Outcome, PushRequest, Rejection
 
 MAX_TOKEN_BYTES = 100  # §8: tokens are variable length, up to 100 bytes
@@ -293,8 +296,13 @@ def check_device_token(d: Draft) -> Rejection | None:
 
 
 def check_token_topic(d: Draft) -> Rejection | None:
-    """§2.1, A-REG: a token belongs to one app; another app's topic is DeviceTokenNotForTopic."""
-    if d.record is not None and d.record.bundle_id != d.bundle_id:
+    """§2.1, A-REG: a token belongs to one app; another app's topic is DeviceTokenNotForTopic.
+
+    device-side.md §2.7, §6 rule 28: the app's PushKit token is a separate token for VoIP pushes to
+    ``<bundle>.voip`` only, and its APNs token is not for them; a mix-up is the same token/topic mismatch.
+    """
+    record = d.record
+    if record is not None and (record.bundle_id != d.bundle_id or (record.kind == VOIP) != (d.push_type == "voip")):
         return Rejection(Reason.DEVICE_TOKEN_NOT_FOR_TOPIC)
     return None
 

@@ -11,6 +11,7 @@ from device_sim.notification import NotificationResponse
 from device_sim.phone import Phone
 from device_sim.policy import BackgroundBudget
 from device_sim.presentation import Presentation, RegistrationError
+from device_sim.pushkit import IncomingCall, VoipPolicy
 
-__all__ = ["App", "Authorization", "BackgroundBudget", "DeviceSimError", "Endpoints", "Notification",
-           "NotificationResponse", "Phone", "Presentation", "RegistrationError"]
+__all__ = ["App", "Authorization", "BackgroundBudget", "DeviceSimError", "Endpoints", "IncomingCall", "Notification",
+           "NotificationResponse", "Phone", "Presentation", "RegistrationError", "VoipPolicy"]

@@ -16,7 +16,8 @@ until a token-change event); with no connection the cached token is handed over 
 registration waits until the phone is online (TN2265) or fails, as the phone's knob says.
 
 What happens to an arriving push (permission, foreground, background throttling, the service extension) is
-in ``device_sim.receiving``, this class's base.
+in ``device_sim.receiving``, this class's base; PushKit (the VoIP token, VoIP pushes, CallKit reports, rule 28)
+is in ``device_sim.pushkit_receiving``, the base in between.
 """
 
 from __future__ import annotations
@@ -37,12 +38,13 @@ from device_sim.presentation import (
     missing_entitlement_error,
     simulator_error,
 )
-from device_sim.receiving import AppConfig, AppHost, PhoneRules, PushReceiver
+from device_sim.pushkit_receiving import PushKitReceiver
+from device_sim.receiving import AppConfig, AppHost, PhoneRules
 
 HISTORY = 100  # notifications kept per app (memory stays bounded for fleets)
 
 
-class App(PushReceiver):
+class App(PushKitReceiver):
     """An installed app. Create it with ``phone.install_app(...)``."""
 
     def __init__(self, host: AppHost, record: AppRecord, delegate: Any = None, *, config: AppConfig | None = None,
@@ -65,6 +67,7 @@ class App(PushReceiver):
         self._delivered: list[Notification] = []
         self._waiter: asyncio.Future[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._init_pushkit()
 
     def __repr__(self) -> str:
         return f"<App {self.bundle_id} {self.environment or 'no entitlement'} token={self.token and self.token[:12]}>"

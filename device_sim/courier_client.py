@@ -138,7 +138,8 @@ class CourierClient:
         self._session: _Session | None = None
         self._task: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
-        self._token_waiters: dict[bytes, list[tuple[str, asyncio.Future[bytes]]]] = {}
+        # topic hash -> (topic text, push type, future) of each request still waiting for its answer
+        self._token_waiters: dict[bytes, list[tuple[str, str | None, asyncio.Future[bytes]]]] = {}
         self._pongs: deque[asyncio.Future[None] | None] = deque()  # None: the keep-alive timer's own ping
         self._timer: asyncio.TimerHandle | None = None
         # While the handler takes a push, its reports gather here (apns-id -> stages) and leave as one
@@ -179,18 +180,21 @@ class CourierClient:
 
     # -- requests ---------------------------------------------------------------------------------------
 
-    async def request_token(self, bundle_id: str) -> bytes:
-        """The app's token for ``bundle_id`` (0x11 → 0x12); waits for the connection if there is none."""
+    async def request_token(self, bundle_id: str, push_type: str | None = None) -> bytes:
+        """The app's token for ``bundle_id`` (0x11 → 0x12); waits for the connection if there is none.
+
+        ``push_type`` "voip" asks for a PushKit token, ``bundle_id`` then being the topic ``<bundle>.voip``.
+        """
         topic = courier.topic_hash(bundle_id)
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self._token_waiters.setdefault(topic, []).append((bundle_id, future))
+        self._token_waiters.setdefault(topic, []).append((bundle_id, push_type, future))
         if self.connected:
-            self._write(courier.ScopedTokenRequest(topic=topic, bundle_id=bundle_id,
-                                                   base_token=self._base_token()).encode())
+            self._write(courier.ScopedTokenRequest(topic=topic, bundle_id=bundle_id, base_token=self._base_token(),
+                                                   push_type=push_type).encode())
         try:
             return await future
         finally:
-            waiters = [w for w in self._token_waiters.get(topic, []) if w[1] is not future]
+            waiters = [w for w in self._token_waiters.get(topic, []) if w[2] is not future]
             if waiters:
                 self._token_waiters[topic] = waiters
             else:
@@ -290,7 +294,8 @@ class CourierClient:
         for topic, waiters in self._token_waiters.items():
             if waiters:
                 self._write(courier.ScopedTokenRequest(topic=topic, bundle_id=waiters[0][0],
-                                                       base_token=self._base_token()).encode())
+                                                       base_token=self._base_token(),
+                                                       push_type=waiters[0][1]).encode())
         self._schedule_keepalive()
 
     def _dispatch(self, message: courier.Message) -> None:
@@ -313,7 +318,7 @@ class CourierClient:
             elif not waiter.done():
                 waiter.set_result(None)
         elif isinstance(message, courier.ScopedTokenAck):
-            for _, future in self._token_waiters.get(message.topic, []):
+            for _, _, future in self._token_waiters.get(message.topic, []):
                 if future.done():
                     continue
                 if message.status == courier.STATUS_OK and message.token:

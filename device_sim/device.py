@@ -105,12 +105,20 @@ class AppRecord:
     registered: bool = False  # called registerForRemoteNotifications: its topic is in the filter
     token: str | None = None
     badge: int = 0
+    # PushKit (device-side.md §2.7, rule 28): registered for VoIP pushes (its <bundle>.voip topic is in the
+    # filter), the separate VoIP token, and how often the app failed to report a call. The count lives here
+    # so it outlasts a phone restart and ends with the install ([sim]: Apple does not say what resets it).
+    voip_registered: bool = False
+    voip_token: str | None = None
+    voip_failures: int = 0
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> AppRecord:
         return cls(bundle_id=str(data["bundle_id"]), environment=data.get("environment"),
                    types=tuple(data.get("types", ())), registered=bool(data.get("registered")),
-                   token=data.get("token"), badge=int(data.get("badge", 0)))
+                   token=data.get("token"), badge=int(data.get("badge", 0)),
+                   voip_registered=bool(data.get("voip_registered")), voip_token=data.get("voip_token"),
+                   voip_failures=int(data.get("voip_failures", 0)))
 
 
 @dataclass

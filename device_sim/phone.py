@@ -31,6 +31,7 @@ from device_sim.app import App, AppConfig, PhoneRules, check_types
 from device_sim.courier_client import ALPN, CourierClient, TokenRefused
 from device_sim.device import AppRecord, DeviceSimError, DeviceStore, Endpoints, Identity, InputError
 from device_sim.presentation import ENTITLEMENTS, RegistrationError, Switches, offline_error
+from device_sim.pushkit import VOIP, VoipPolicy, voip_topic
 from device_sim.service_extension import DEFAULT_TIME_LIMIT
 
 log = logging.getLogger("device_sim.phone")
@@ -107,19 +108,21 @@ class Phone:
                    name: str = "iPhone", *, keepalive_interval: float = 60.0, reactivate: bool = True,
                    clock: Callable[[], float] = time.time, offline_first_registration: str = "wait",
                    offline_grace: float = 5.0, legacy_simulator: bool = False,
-                   background_budget: policy.BackgroundBudget | None = None, under_xcode: bool = False
-                   ) -> AsyncIterator[Phone]:
+                   background_budget: policy.BackgroundBudget | None = None, under_xcode: bool = False,
+                   voip_policy: VoipPolicy | None = None) -> AsyncIterator[Phone]:
         """Activate (first time only) and bring the phone up; ``state_dir`` None = a throw-away phone.
 
         Knobs (device-side.md §7): ``clock`` (seconds; background budgets and the reinstall-within-a-day
         rule read it), ``offline_first_registration`` "wait" (no callback until connected, TN2265) or "fail"
         (``did_fail...`` when offline, or not connected within ``offline_grace`` s), ``legacy_simulator``
-        (registration fails with 3010), ``background_budget`` and ``under_xcode`` (no throttling).
+        (registration fails with 3010), ``background_budget`` and ``under_xcode`` (no throttling),
+        ``voip_policy`` (PushKit: failures to report a call before VoIP pushes stop, time to report, rule 28).
         """
         temp = tempfile.mkdtemp(prefix="device-sim-") if state_dir is None else None
         store = DeviceStore(temp or state_dir)  # type: ignore[arg-type]
         rules = PhoneRules(clock=clock, legacy_simulator=legacy_simulator, under_xcode=under_xcode,
-                           background_budget=background_budget or policy.BackgroundBudget())
+                           background_budget=background_budget or policy.BackgroundBudget(),
+                           voip=voip_policy or VoipPolicy())
         phone = cls(Endpoints.load(endpoints), store, keepalive_interval=keepalive_interval, reactivate=reactivate,
                     rules=rules, offline_first_registration=offline_first_registration, offline_grace=offline_grace)
         try:
@@ -142,7 +145,7 @@ class Phone:
             authorization = auth.Authorization.from_json(memory.get("authorization", {}))
             self._apps[record.bundle_id] = App(self, record, config=config, rules=self.rules,
                                                authorization=authorization)
-        for env in {a.courier_environment for a in self._apps.values() if a.registered}:
+        for env in {a.courier_environment for a in self._apps.values() if a.registered or a.voip_registered}:
             if env is not None:
                 self._client(env)
 
@@ -347,11 +350,12 @@ class Phone:
         token = self._state.base_token
         return None if token is None else bytes.fromhex(token)
 
-    async def _request_token(self, app: App) -> bytes | None:
+    async def _request_token(self, app: App, *, voip: bool = False) -> bytes | None:
+        """The app's APNs token, or with ``voip`` its PushKit token for ``<bundle>.voip`` (rule 28)."""
         env = app.courier_environment
         assert env is not None
         client = self._client(env)
-        if not client.connected and app.token is not None:
+        if not client.connected and (app.voip_token if voip else app.token) is not None:
             return None  # offline with a cached token: hand it over at once
         if not client.connected and self.offline_first_registration == "fail":
             if not self._online:
@@ -360,10 +364,11 @@ class Phone:
                 await client.wait_connected(self.offline_grace)
             except (TimeoutError, ConnectionError):
                 raise offline_error() from None
+        topic = voip_topic(app.bundle_id) if voip else app.bundle_id
         try:
-            return await client.request_token(app.bundle_id)
+            return await client.request_token(topic, VOIP if voip else None)
         except TokenRefused as exc:
-            raise RegistrationError(TOKEN_ERROR_DOMAIN, 2, f"APNs refused a token for {app.bundle_id}: {exc}") from exc
+            raise RegistrationError(TOKEN_ERROR_DOMAIN, 2, f"APNs refused a token for {topic}: {exc}") from exc
 
     def _app_changed(self, app: App, *, filter_changed: bool) -> None:
         if app.installed:
@@ -389,13 +394,21 @@ class Phone:
     # -- CourierHandler: what the phone decides for its connections -----------------------------------------
 
     def filter_topics(self, environment: str) -> Sequence[str]:
-        return [a.bundle_id for a in self._apps.values() if a.registered and a.courier_environment == environment]
+        """Each registered app's topic, and ``<bundle>.voip`` for each app registered with PushKit (rule 28)."""
+        apps = [a for a in self._apps.values() if a.courier_environment == environment]
+        return ([a.bundle_id for a in apps if a.registered]
+                + [voip_topic(a.bundle_id) for a in apps if a.voip_registered])
 
-    def _app_for(self, environment: str, push: courier.Push) -> App | None:
+    def _app_for(self, environment: str, push: courier.Push) -> tuple[App, bool] | None:
+        """The app the push's token belongs to, and whether it is the app's VoIP token (rules 14, 28)."""
         token = push.token.hex()
         for app in self._apps.values():
-            if app.token == token and app.courier_environment == environment:
-                return app
+            if app.courier_environment != environment:
+                continue
+            if app.token == token:
+                return app, False
+            if app.voip_token == token and app.voip_registered:
+                return app, True
         return None
 
     def push_status(self, environment: str, push: courier.Push) -> int:
@@ -406,9 +419,13 @@ class Phone:
         return courier.ACK_OK
 
     def push_acked(self, environment: str, push: courier.Push) -> None:
-        app = self._app_for(environment, push)
-        if app is not None:
-            app._receive(push)
+        found = self._app_for(environment, push)
+        if found is not None:
+            app, voip = found
+            if voip:
+                app._receive_voip(push)
+            else:
+                app._receive(push)
 
     def base_token_changed(self, token: bytes) -> None:
         self._state.base_token = token.hex()

@@ -39,6 +39,8 @@ from device_sim.presentation import (
     under_switches,
     with_options,
 )
+from device_sim.pushkit import DEFAULT_POLICY as DEFAULT_VOIP_POLICY
+from device_sim.pushkit import VoipPolicy
 from device_sim.service_extension import DEFAULT_TIME_LIMIT, extension_applies, run_extension
 
 if TYPE_CHECKING:
@@ -74,12 +76,13 @@ class PhoneRules:
     background_budget: policy.BackgroundBudget = field(default_factory=policy.BackgroundBudget)
     under_xcode: bool = False  # running under Xcode: no background throttling (§2.4)
     switches: Switches = field(default_factory=Switches)  # Focus and mute, which the user flips (rule 26)
+    voip: VoipPolicy = DEFAULT_VOIP_POLICY  # PushKit: failures allowed, time to report a call (rule 28)
 
 
 class AppHost(Protocol):
     """The phone, as an app sees it."""
 
-    async def _request_token(self, app: App) -> bytes | None: ...
+    async def _request_token(self, app: App, *, voip: bool = False) -> bytes | None: ...
 
     def _app_changed(self, app: App, *, filter_changed: bool) -> None: ...
 

@@ -293,14 +293,15 @@ async def test_stopping_the_simulator_does_not_wait_for_readers(tmp_path: Path) 
 
 async def test_export_as_apns_file_for_the_xcode_simulator(
         sim: RunningSimulator, http: aiohttp.ClientSession, phone_app: tuple[Phone, App, str]) -> None:
-    _, _, token = phone_app
+    _, app, token = phone_app
+    voip_token = await app.register_voip(timeout=5)  # VoIP pushes need the PushKit token (rule 28)
     sim.create_app_id(BUNDLE)
     key = sim.create_auth_key()
     payload = {"aps": {"alert": {"title": "Order", "body": "Shipped"}, "badge": 2}, "order": "A-1"}
     async with APNsClient(load_p8(key.p8_path, key.key_id, key.team_id), endpoint=sim.sandbox_url,
                           ca_file=sim.ca_file) as client:
         result = await push(client, token, payload=payload)
-        voip = await push(client, token, topic=f"{BUNDLE}.voip", push_type="voip",
+        voip = await push(client, voip_token, topic=f"{BUNDLE}.voip", push_type="voip",
                           payload={"aps": {}, "caller": "Alice"})
     assert result.status == voip.status == 200
     async with http.get(f"{sim.admin_url}/_sim/notifications/{(result.apns_id or '').lower()}/apns") as response:
@@ -444,7 +445,8 @@ async def test_console_push_goes_through_apples_rules_and_reaches_the_phone(
 async def test_console_push_types_use_their_topic_suffix(
         sim: RunningSimulator, http: aiohttp.ClientSession, phone_app: tuple[Phone, App, str]) -> None:
     """§2.2: a VoIP push goes to ``<bundle>.voip`` and is accepted; the account may push every push type."""
-    _, _, token = phone_app
+    _, app, _ = phone_app
+    token = await app.register_voip(timeout=5)  # VoIP pushes need the PushKit token (rule 28)
     status, answer = await console(http, sim, {"device_token": token, "topic": f"{BUNDLE}.voip", "push_type": "voip",
                                                 "payload": {"aps": {}, "caller": "Alice"}})
     assert (status, answer["status"]) == (200, 200)

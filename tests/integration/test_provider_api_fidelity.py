@@ -35,6 +35,7 @@ from apns_sim import pki
 from apns_sim.clock import Clock
 from apns_sim.portal import Portal
 from apns_sim.reasons import Reason
+from apns_sim.registry import VOIP
 from apns_sim.simulator import Simulator
 from apns_sim.state import SimConfig
 
@@ -463,11 +464,19 @@ async def test_tokens_of_up_to_100_bytes(world: World, monkeypatch: pytest.Monke
 # -- headers (§2.1, §2.2) and payload (§3) -------------------------------------------------------------
 
 
+def _voip_token(world: World) -> str:
+    """The app's PushKit token on dev-1: VoIP pushes need it (device-side.md §2.7, rule 28)."""
+    state = world.sim.state
+    assert state is not None
+    return state.registry.app_token("dev-1", BUNDLE, "sandbox", state.clock.now(), VOIP).token
+
+
 async def test_push_type_must_match_the_topic_suffix(world: World) -> None:
     """§2.2 (I-topic): voip needs <bundle>.voip, liveactivity <bundle>.push-type.liveactivity; a mismatch is
     TopicDisallowed; an unknown push type is InvalidPushType."""
+    voip = await _one(world, _voip_token(world), [("apns-topic", f"{BUNDLE}.voip"), ("apns-push-type", "voip")])
+    assert voip.status == "200"
     cases = [
-        ([("apns-topic", f"{BUNDLE}.voip"), ("apns-push-type", "voip")], "200", None),
         ([("apns-topic", BUNDLE), ("apns-push-type", "voip")], "400", "TopicDisallowed"),
         ([("apns-topic", f"{BUNDLE}.push-type.liveactivity"), ("apns-push-type", "liveactivity")], "200", None),
         ([("apns-topic", BUNDLE), ("apns-push-type", "liveactivity")], "400", "TopicDisallowed"),
@@ -496,7 +505,7 @@ async def test_payload_limits_4096_and_5120_for_voip(world: World) -> None:
     for headers, size in ((alert, 4096), (alert, 4097), (voip, 5120), (voip, 5121)):
         body = b'{"aps":{},"x":"' + b"y" * (size - 17) + b'"}'
         assert len(body) == size
-        answer = await _one(world, world.token, list(headers), body)
+        answer = await _one(world, _voip_token(world) if headers is voip else world.token, list(headers), body)
         got.append((answer.status, answer.json["reason"] if answer.data_frames else None))
     assert got == [("200", None), ("413", "PayloadTooLarge"), ("200", None), ("413", "PayloadTooLarge")]
     empty = await _one(world, world.token, alert, b"")
@@ -595,7 +604,7 @@ async def test_certificate_topics(world: World) -> None:
     universal, _ = _issue(world.portal, world.tmp, "universal", "universal")
     single = await _one(world, world.token, [("authorization", "bearer garbage")], cert=world.sandbox_cert)
     missing = await _one(world, world.token, [], cert=universal)
-    voip = await _one(world, world.token, [("apns-topic", f"{BUNDLE}.voip"), ("apns-push-type", "voip")],
+    voip = await _one(world, _voip_token(world), [("apns-topic", f"{BUNDLE}.voip"), ("apns-push-type", "voip")],
                       cert=universal)
     foreign = await _one(world, world.token, [("apns-topic", "com.example.other")], cert=universal)
     on_production = await _one(world, world.prod_token, [("apns-topic", BUNDLE)], environment="production",

@@ -15,7 +15,7 @@ import pytest
 from apns_sim.auth import CertificateIdentity, Identity, TokenIdentity
 from apns_sim.reasons import Reason
 from apns_sim.records import AppIdRecord
-from apns_sim.registry import ACTIVE, REPLACED, UNINSTALLED, TokenRecord
+from apns_sim.registry import ACTIVE, REPLACED, UNINSTALLED, VOIP, TokenRecord
 from apns_sim.request import Accepted, PushRequest, Rejection, parse_request
 from apns_sim.validation import Policy, check_route, echo_apns_id, validate
 
@@ -31,6 +31,7 @@ OTHER_APP_TOKEN = "03" * 32
 LONG_TOKEN = "04" * 100  # 100 bytes: the longest Apple allows (§8)
 VOIP_APP_TOKEN = "05" * 32  # a token of "com.example.voip", an app whose bundle id ends like a VoIP topic
 NEW_APP_TOKEN = "06" * 32  # a token of an App ID created after the connection's first push
+VOIP_TOKEN = "07" * 32  # the PushKit token of BUNDLE (device-side.md §2.7, rule 28)
 VOIP_APP = "com.example.voip"
 NEW_APP = "com.example.new"
 
@@ -41,10 +42,10 @@ JWT = TokenIdentity(team_id=TEAM, key_id="KEY1234567", issued_at=NOW.timestamp()
 
 
 def _token(token: str, *, bundle: str = BUNDLE, env: str = "sandbox", state: str = ACTIVE,
-           unregistered_at: datetime | None = None) -> TokenRecord:
+           unregistered_at: datetime | None = None, kind: str = "app") -> TokenRecord:
     return TokenRecord(token=token, device_id="dev-1", bundle_id=bundle, environment=env,
                        issued_at=NOW - timedelta(days=1), state=state, changed_at=None,
-                       unregistered_at=unregistered_at)
+                       unregistered_at=unregistered_at, kind=kind)
 
 
 def _app(bundle: str, team: str = TEAM, wildcard: bool = False, created_at: datetime = NOW - timedelta(days=30),
@@ -61,6 +62,7 @@ class FakeLookup:
         _token(LEAVING_TOKEN, state=UNINSTALLED, unregistered_at=NOW + timedelta(minutes=5)),
         _token(OTHER_APP_TOKEN, bundle="com.example.other"), _token(LONG_TOKEN),
         _token(VOIP_APP_TOKEN, bundle=VOIP_APP), _token(NEW_APP_TOKEN, bundle=NEW_APP),
+        _token(VOIP_TOKEN, kind=VOIP),
     ]})
     apps: dict[str, AppIdRecord] = field(default_factory=lambda: {a.bundle_id: a for a in [
         _app(BUNDLE), _app("com.example.other"), _app("com.rival.app", team="RIVAL12345"),
@@ -170,6 +172,26 @@ REJECTIONS: list[Case] = [
     ("token-not-for-cert-topic", lambda r: _attr(r, "token", OTHER_APP_TOKEN), SINGLE,
      Reason.DEVICE_TOKEN_NOT_FOR_TOPIC),
     ("uninstalled", lambda r: _attr(r, "token", GONE_TOKEN), SINGLE, Reason.UNREGISTERED),
+    # device-side.md §2.7, §6 rule 28: the PushKit token and the APNs token are not interchangeable
+    ("app-token-to-voip-topic", lambda r: r.set("apns-topic", f"{BUNDLE}.voip").set("apns-push-type", "voip"),
+     UNIVERSAL, Reason.DEVICE_TOKEN_NOT_FOR_TOPIC),
+    ("app-token-to-voip-topic-jwt", lambda r: r.set("apns-topic", f"{BUNDLE}.voip").set("apns-push-type", "voip"),
+     JWT, Reason.DEVICE_TOKEN_NOT_FOR_TOPIC),
+    ("app-token-to-inferred-voip", lambda r: r.set("apns-topic", f"{BUNDLE}.voip").set("apns-push-type", None),
+     UNIVERSAL, Reason.DEVICE_TOKEN_NOT_FOR_TOPIC),
+    ("voip-token-to-bundle-topic", lambda r: _attr(r, "token", VOIP_TOKEN), SINGLE, Reason.DEVICE_TOKEN_NOT_FOR_TOPIC),
+    ("voip-token-to-bundle-topic-jwt", lambda r: _attr(r, "token", VOIP_TOKEN), JWT,
+     Reason.DEVICE_TOKEN_NOT_FOR_TOPIC),
+    ("voip-token-background", lambda r: (_attr(r, "token", VOIP_TOKEN), r.set("apns-push-type", "background"),
+                                         r.set("apns-priority", "5")), SINGLE, Reason.DEVICE_TOKEN_NOT_FOR_TOPIC),
+    ("voip-token-complication", lambda r: (_attr(r, "token", VOIP_TOKEN), r.set("apns-push-type", "complication"),
+                                           r.set("apns-topic", f"{BUNDLE}.complication")), UNIVERSAL,
+     Reason.DEVICE_TOKEN_NOT_FOR_TOPIC),
+    ("voip-token-voip-type-bare-topic", lambda r: (_attr(r, "token", VOIP_TOKEN), r.set("apns-push-type", "voip")),
+     UNIVERSAL, Reason.TOPIC_DISALLOWED),  # §2.2 observed: the suffix rule answers first
+    ("voip-token-of-other-app", lambda r: (_attr(r, "token", VOIP_TOKEN), r.set("apns-push-type", "voip"),
+                                           r.set("apns-topic", "com.example.other.voip")), JWT,
+     Reason.DEVICE_TOKEN_NOT_FOR_TOPIC),
 ]
 
 
@@ -210,7 +232,12 @@ ACCEPTED: list[tuple[str, Callable[[Req], object], Identity]] = [
     # §3: exactly at the limits
     ("payload-4096", lambda r: _attr(r, "body", b"x" * 4096), SINGLE),
     ("voip-payload-5120", lambda r: (r.set("apns-topic", f"{BUNDLE}.voip").set("apns-push-type", "voip"),
-                                     _attr(r, "body", b"x" * 5120)), UNIVERSAL),
+                                     _attr(r, "token", VOIP_TOKEN), _attr(r, "body", b"x" * 5120)), UNIVERSAL),
+    # device-side.md §2.7, rule 28: the PushKit token takes VoIP pushes, by certificate or token auth
+    ("voip-token-cert", lambda r: (r.set("apns-topic", f"{BUNDLE}.voip").set("apns-push-type", "voip"),
+                                   _attr(r, "token", VOIP_TOKEN)), UNIVERSAL),
+    ("voip-token-jwt", lambda r: (r.set("apns-topic", f"{BUNDLE}.voip").set("apns-push-type", "voip"),
+                                  _attr(r, "token", VOIP_TOKEN)), JWT),
     # §2.2 suffix rules for token connections
     ("liveactivity", lambda r: r.set("apns-topic", f"{BUNDLE}.push-type.liveactivity").set(
         "apns-push-type", "liveactivity"), JWT),
@@ -240,7 +267,7 @@ def test_unregistered_carries_the_time_in_ms() -> None:
 
 def test_push_type_inferred_from_topic_suffix() -> None:
     """§2.2: without apns-push-type, a .voip topic is a VoIP push (and gets the 5120-byte limit, §3)."""
-    req = Req(body=b"x" * 5000).set("apns-push-type", None).set("apns-topic", f"{BUNDLE}.voip")
+    req = Req(token=VOIP_TOKEN, body=b"x" * 5000).set("apns-push-type", None).set("apns-topic", f"{BUNDLE}.voip")
     outcome = _run(req, UNIVERSAL)
     assert isinstance(outcome, Accepted)
     assert (outcome.push_type, outcome.bundle_id, outcome.topic) == ("voip", BUNDLE, f"{BUNDLE}.voip")
@@ -283,7 +310,8 @@ def test_topic_that_is_itself_a_bundle_id_is_not_inferred_as_voip() -> None:
     assert isinstance(outcome, Accepted), outcome
     assert (outcome.push_type, outcome.bundle_id) == ("alert", VOIP_APP)
     # a real VoIP topic of another app is still inferred as VoIP
-    voip = _run(Req(body=b"x" * 5000).set("apns-push-type", None).set("apns-topic", f"{BUNDLE}.voip"), JWT)
+    voip = _run(Req(token=VOIP_TOKEN, body=b"x" * 5000).set("apns-push-type", None).set("apns-topic",
+                                                                                      f"{BUNDLE}.voip"), JWT)
     assert isinstance(voip, Accepted) and voip.push_type == "voip"
 
 
