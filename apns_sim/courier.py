@@ -15,6 +15,11 @@ only the standard library and ``cryptography``. Documented simulator choices, ma
   without a topic table), and item 0x1C ``voip`` asks for a PushKit token for the topic ``<bundle>.voip``
   (device-side.md §2.7; without it an app whose bundle id ends in ".voip" could not be told from a VoIP topic).
 - ConnectAck item 0x30 is a human-readable refusal reason.
+- Connect item 0x31 names the base token the device gave up at a token-change event (restore from backup,
+  erase; device-side.md §3, §6 rule 29). Such a Connect has no item 1: the device forgot its push identity,
+  as a restored or erased iPhone has. Apple's own signal is unpublished; the named token makes the event
+  idempotent: APNs retires the device's tokens and issues a new base token only while the named one is still
+  current, so a second connection (the other environment) or a retry carrying it changes nothing.
 - Command 0x30 SimReport (device → APNs) reports what the phone did with a push ("handed_to_app",
   "presented", "not_presented"), so the journey log covers stage 3.
 - Status bytes: ConnectAck/ScopedTokenAck 2 = refused; PushAck 2 = app not installed (§6 rule 13).
@@ -206,11 +211,13 @@ class Connect:
     state: int = 1
     presence_flags: int = PRESENCE_USER
     protocol_version: int = PROTOCOL_VERSION
+    retired_base_token: bytes | None = None  # [sim] item 0x31: given up at a restore or erase (rule 29)
 
     def encode(self) -> bytes:
         return _frame(Command.CONNECT, [
             (1, self.base_token), (2, _uint(self.state, 1)), (5, _uint(self.presence_flags, 4)),
             (12, self.certificate), (13, self.nonce), (14, self.signature), (16, _uint(self.protocol_version, 2)),
+            (0x31, self.retired_base_token),
         ])
 
     @classmethod
@@ -218,7 +225,7 @@ class Connect:
         return cls(
             certificate=items.need(12), nonce=items.need(13), signature=items.need(14), base_token=items.get(1),
             state=items.uint(2, 1, 1) or 0, presence_flags=items.uint(5, 4, PRESENCE_USER) or 0,
-            protocol_version=items.uint(16, 2, PROTOCOL_VERSION) or 0,
+            protocol_version=items.uint(16, 2, PROTOCOL_VERSION) or 0, retired_base_token=items.get(0x31),
         )
 
 

@@ -7,6 +7,10 @@ or ``N-courier.sandbox.push.apple.com`` is the sandbox, ``courier.push.apple.com
 12-14, §1.5), not with a TLS client certificate. The bytes are :mod:`apns_sim.courier`'s; the decisions
 (store, deliver, acknowledge) are :mod:`apns_sim.delivery`'s; this module only connects them.
 
+A token-change event (restore from backup, erase: device-side.md §3, §6 rule 29) reaches APNs as a Connect
+without a base token that names the one the phone gave up ([sim] item 0x31): the device's tokens are replaced
+(the provider API then answers ``SimConfig.replaced_token_reason``) and the ConnectAck carries a new base token.
+
 Memory is the constraint (ten thousand phones in one process): one ``asyncio.Protocol`` per phone, TLS
 over memory BIOs (:mod:`apns_sim.gateway_tls`), one timer handle, no tasks.
 
@@ -297,6 +301,12 @@ class CourierConnection:
             if self._transport is not None:
                 self._transport.close()  # no ConnectAck: to the phone this is the network failing
             return
+        if message.retired_base_token is not None:
+            changed = state.registry.change_base_token(device_id, message.retired_base_token.hex(), now)
+            if changed is not None:
+                log.info("courier: phone %s was restored or erased: its tokens are replaced, new base token",
+                         device_id)
+                device = changed
         self._device_id = device_id
         self._write(ConnectAck(status=courier.STATUS_OK, base_token=bytes.fromhex(device.base_token),
                                max_message_size=MAX_MESSAGE_SIZE, server_time_ms=state.clock.millis()).encode())

@@ -13,7 +13,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -263,6 +263,22 @@ class Registry:
     def get_device(self, device_id: str) -> DeviceRecord | None:
         row = self._one("SELECT * FROM devices WHERE device_id = ?", device_id)
         return None if row is None else self._device(row)
+
+    def change_base_token(self, device_id: str, retired: str, now: datetime) -> DeviceRecord | None:
+        """A restore or erase (device-side §3, rule 29): if ``retired`` is still the device's base token,
+        every token of the device is replaced and a new base token issued, in one transaction. None when
+        ``retired`` is not current (the event was already handled, or the device never had it)."""
+        base = secrets.token_hex(32)
+        with self._tx() as db:
+            row = db.execute("SELECT * FROM devices WHERE device_id = ? AND base_token = ?",
+                             (device_id, retired.lower())).fetchone()
+            if row is None:
+                return None
+            db.execute("UPDATE devices SET base_token = ? WHERE device_id = ?", (base, device_id))
+            db.execute("UPDATE tokens SET state = ?, changed_at = ? WHERE device_id = ? AND state = ?",
+                       (REPLACED, now.timestamp(), device_id, ACTIVE))
+            self.token_version += 1
+        return replace(self._device(row), base_token=base)
 
     def list_devices(self) -> list[DeviceRecord]:
         return [self._device(r) for r in self._all("SELECT * FROM devices ORDER BY activated_at")]

@@ -57,7 +57,8 @@ class App(PushKitReceiver):
         self.config = config or AppConfig()
         self._rules = rules or PhoneRules()
         self._authorization = authorization or auth.Authorization()
-        self._asked = self._authorization.determined  # the app called requestAuthorization (modern API)
+        if record.modern_api is None:  # a device.json from before the field (see AppRecord.modern_api)
+            record.modern_api = self._authorization.status == auth.PROVISIONAL
         self._state = policy.check_state(state)
         self._throttle: policy.BackgroundThrottle[Notification] = policy.BackgroundThrottle(
             self._rules.background_budget, under_xcode=self._rules.under_xcode)
@@ -131,7 +132,9 @@ class App(PushKitReceiver):
     async def request_authorization(self, options: Sequence[str] = ("alert", "sound", "badge"),
                                     provisional: bool = False) -> bool:
         """``requestAuthorization(options:)``: the first call prompts (the preset answer), later ones don't."""
-        self._asked = True
+        if not self._record.modern_api:
+            self._record.modern_api = True  # saved: the app stays a modern one across restarts (rule 17)
+            self._host._app_changed(self, filter_changed=False)
         return self._authorize(options, provisional=provisional)
 
     def _authorize(self, options: Sequence[str], *, provisional: bool) -> bool:
@@ -200,6 +203,16 @@ class App(PushKitReceiver):
             self._host._emit({"event": "held_push_delivered", "bundle_id": self.bundle_id, "apns_id": held.apns_id})
             self._run_fetch(held.payload)
 
+    def _restored(self) -> None:
+        """The phone was restored from a backup (rule 29): the tokens belonged to the old push identity, so the
+        app learns new ones only at its next registration; the phone restarted, so the app is not running and
+        Notification Center and any held background push are gone. Settings and permission stay."""
+        self._record.token = None
+        self._record.voip_token = None
+        self._delivered.clear()
+        self._throttle.discard_held()
+        self._set_state(policy.NOT_RUNNING)
+
     def move_to_background(self) -> None:
         """The user leaves the app: it is suspended in the background."""
         if self._state == policy.FOREGROUND:
@@ -216,8 +229,11 @@ class App(PushKitReceiver):
     async def tap(self, notification: Notification) -> None:
         """The user taps a shown notification (rule 19): the app comes to the foreground, then
         ``center_delegate.did_receive_notification_response`` (modern) or, legacy,
-        ``did_receive_remote_notification`` (app was running) / ``did_finish_launching`` with the payload
-        under ``UIApplicationLaunchOptionsRemoteNotificationKey`` (app was not running)."""
+        ``did_receive_remote_notification`` or its fetch variant, once (app was running) /
+        ``did_finish_launching`` with the payload under ``UIApplicationLaunchOptionsRemoteNotificationKey``
+        (app was not running). They get the notification as shown (after a service extension): the tap acts
+        on the delivered notification, whose content is the extension's; on arrival the app delegate gets
+        the push as APNs sent it, since the extension only changes what is displayed (§2.2)."""
         if notification.bundle_id != self.bundle_id:
             raise ValueError(f"that notification belongs to {notification.bundle_id}, not {self.bundle_id}")
         if notification.presentation.alert is None:
@@ -235,7 +251,11 @@ class App(PushKitReceiver):
             await self._call_now("did_receive_notification_response", NotificationResponse(notification=notification),
                                  target=center)
         elif not launched:
-            await self._call_now("did_receive_remote_notification", notification.payload)
+            # A suspended app ran no code when the alert arrived (rule 18), so this is its one call for it; the
+            # fetch variant, when the delegate has it, replaces the legacy method here too (§2.1).
+            fetch = hasattr(self.delegate, "did_receive_remote_notification_fetch")
+            method = "did_receive_remote_notification_fetch" if fetch else "did_receive_remote_notification"
+            await self._call_now(method, notification.payload)
 
 def check_types(types: Sequence[str]) -> tuple[str, ...]:
     """The registered notification types, checked and de-duplicated."""

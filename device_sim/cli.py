@@ -4,6 +4,8 @@
     device-sim run       --endpoints FILE --app B1[,B2] [--types alert,sound,badge] [--provider URL]
                          [--environment sandbox|production] [--state-dir D]
     device-sim uninstall --endpoints FILE --app BUNDLE [--state-dir D]
+    device-sim restore   --endpoints FILE [--state-dir D]   (restore from backup: every app gets new tokens)
+    device-sim erase     --endpoints FILE [--state-dir D]   (Erase All Content and Settings)
     device-sim fleet     --endpoints FILE --count N --app BUNDLE [--environment ...] [--state-dir D]
                          [--concurrency C] [--duration S]   (many phones in one process: fleet_cli.py)
 
@@ -76,6 +78,13 @@ def _parser() -> argparse.ArgumentParser:
     common(uni)
     uni.add_argument("--app", required=True, help="bundle id")
     uni.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for APNs (default 10)")
+
+    for command, what in (("restore", "restore the phone from its backup: apps stay, APNs retires every token "
+                                      "(an app gets a new one at its next register)"),
+                          ("erase", "Erase All Content and Settings: every app removed, APNs retires every token")):
+        change = sub.add_parser(command, help=what)
+        common(change)
+        change.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for APNs (default 10)")
 
     fleet_cli.add_parser(sub)
     return parser
@@ -191,6 +200,22 @@ async def cmd_uninstall(args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_token_change(args: argparse.Namespace) -> int:
+    """``restore`` / ``erase`` (device-side.md §3, rule 29): one JSON line saying which apps and whether APNs knows."""
+    async with Phone.open(Endpoints.load(args.endpoints), _state_dir(args), name=args.name) as phone:
+        apps = sorted(phone.apps)
+        if args.command == "restore":
+            told = await phone.restore_from_backup(timeout=args.timeout)
+        else:
+            told = await phone.erase(timeout=args.timeout)
+        event: dict[str, Any] = {"event": "restored" if args.command == "restore" else "erased", "apps": apps,
+                                 "apns_notified": told}
+        if not told:
+            event["note"] = "APNs could not be reached; the phone tells it on its next connection"
+        _print(event)
+    return 0
+
+
 async def cmd_fleet(args: argparse.Namespace) -> int:
     bundles = _bundles(args.app)
     try:
@@ -199,7 +224,8 @@ async def cmd_fleet(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from exc
 
 
-COMMANDS = {"register": cmd_register, "run": cmd_run, "uninstall": cmd_uninstall, "fleet": cmd_fleet}
+COMMANDS = {"register": cmd_register, "run": cmd_run, "uninstall": cmd_uninstall, "restore": cmd_token_change,
+            "erase": cmd_token_change, "fleet": cmd_fleet}
 
 
 def main(argv: list[str] | None = None) -> int:

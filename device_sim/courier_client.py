@@ -128,8 +128,12 @@ class CourierClient:
 
     def __init__(self, *, environment: str, host: str, port: int, ssl_context: ssl.SSLContext,
                  identity: Callable[[], Identity], base_token: Callable[[], bytes | None], handler: CourierHandler,
-                 keepalive_interval: float = 60.0, keepalive_timeout: float = 15.0, max_backoff: float = 30.0) -> None:
+                 keepalive_interval: float = 60.0, keepalive_timeout: float = 15.0, max_backoff: float = 30.0,
+                 retired_base_token: Callable[[], bytes | None] | None = None) -> None:
         self.environment = environment
+        # Read at each Connect, like the base token: a phone that was restored or erased names the base token
+        # it gave up until APNs has answered (rule 29; [sim] Connect item 0x31).
+        self._retired_base_token = retired_base_token
         self.server_name = COURIER_SERVER_NAMES[environment]
         self._host, self._port, self._ssl = host, port, ssl_context
         self._identity, self._base_token, self._handler = identity, base_token, handler
@@ -273,8 +277,9 @@ class CourierClient:
     def _connect_frame(self) -> bytes:
         identity = self._identity()
         nonce, signature = courier.make_connect_proof(identity.key, int(time.time() * 1000))
+        retired = None if self._retired_base_token is None else self._retired_base_token()
         return courier.Connect(certificate=identity.certificate_der, nonce=nonce, signature=signature,
-                               base_token=self._base_token()).encode()
+                               base_token=self._base_token(), retired_base_token=retired).encode()
 
     def _on_connect_ack(self, session: _Session, message: courier.Message) -> None:
         if isinstance(message, courier.Unknown):

@@ -6,7 +6,8 @@ contract 3):
 - ``device-key.pem``  RSA-1024 private key (what pypush generates at activation), mode 0600;
 - ``device.csr``      the certificate signing request sent at activation (subject CN = the device UUID);
 - ``device-cert.pem`` the device certificate the activation service returned (``DeviceCertificate``);
-- ``device.json``     device id, name, cached base token, installed apps with their tokens and badges;
+- ``device.json``     device id, name, cached base token (and one given up at a restore or erase, until APNs
+  has heard of it), installed apps with their tokens and badges;
 - ``phone.lock``      held while a process uses the phone: one iPhone cannot run twice at once.
 """
 
@@ -111,6 +112,12 @@ class AppRecord:
     voip_registered: bool = False
     voip_token: str | None = None
     voip_failures: int = 0
+    # The app called requestAuthorization, i.e. it uses the UNUserNotificationCenter API (iOS 10+), which
+    # decides what a foreground push shows (rules 17, 24); otherwise it is a legacy app whose permission came
+    # from the prompt of its first register() (§2.1). None: a device.json from before this field; the app is
+    # then taken as legacy unless its stored permission is provisional, which only requestAuthorization grants
+    # (App resolves it and the next save writes the answer).
+    modern_api: bool | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> AppRecord:
@@ -118,7 +125,8 @@ class AppRecord:
                    types=tuple(data.get("types", ())), registered=bool(data.get("registered")),
                    token=data.get("token"), badge=int(data.get("badge", 0)),
                    voip_registered=bool(data.get("voip_registered")), voip_token=data.get("voip_token"),
-                   voip_failures=int(data.get("voip_failures", 0)))
+                   voip_failures=int(data.get("voip_failures", 0)),
+                   modern_api=None if data.get("modern_api") is None else bool(data["modern_api"]))
 
 
 @dataclass
@@ -128,6 +136,9 @@ class DeviceState:
     base_token: str | None = None
     apps: dict[str, AppRecord] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
+    # The base token given up at a restore or erase until APNs has answered a Connect naming it (rule 29,
+    # device_sim.token_change): a phone stopped before that tells APNs when it next runs.
+    retired_base_token: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -138,7 +149,8 @@ class DeviceState:
     def from_json(cls, data: Mapping[str, Any]) -> DeviceState:
         apps = {k: AppRecord.from_json(v) for k, v in dict(data.get("apps", {})).items()}
         return cls(device_id=str(data["device_id"]), name=str(data.get("name", "iPhone")),
-                   base_token=data.get("base_token"), apps=apps, settings=dict(data.get("settings", {})))
+                   base_token=data.get("base_token"), apps=apps, settings=dict(data.get("settings", {})),
+                   retired_base_token=data.get("retired_base_token"))
 
 
 @dataclass(frozen=True)

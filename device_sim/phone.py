@@ -33,6 +33,7 @@ from device_sim.device import AppRecord, DeviceSimError, DeviceStore, Endpoints,
 from device_sim.presentation import ENTITLEMENTS, RegistrationError, Switches, offline_error
 from device_sim.pushkit import VOIP, VoipPolicy, voip_topic
 from device_sim.service_extension import DEFAULT_TIME_LIMIT
+from device_sim.token_change import TokenChangeEvents
 
 log = logging.getLogger("device_sim.phone")
 Listener = Callable[[dict[str, Any]], None]
@@ -79,8 +80,9 @@ def check_bundle_id(bundle_id: str) -> str:
     return bundle_id
 
 
-class Phone:
-    """One simulated iPhone. Use ``async with Phone.open(...)``."""
+class Phone(TokenChangeEvents):
+    """One simulated iPhone. Use ``async with Phone.open(...)``; ``restore_from_backup()`` and ``erase()``
+    (token-change events, rule 29) are in :mod:`device_sim.token_change`."""
 
     def __init__(self, endpoints: Endpoints, store: DeviceStore, *, keepalive_interval: float = 60.0,
                  reactivate: bool = True, rules: PhoneRules | None = None, offline_first_registration: str = "wait",
@@ -148,6 +150,7 @@ class Phone:
         for env in {a.courier_environment for a in self._apps.values() if a.registered or a.voip_registered}:
             if env is not None:
                 self._client(env)
+        self._resume_token_change()
 
     async def close(self) -> None:
         for client in list(self._clients.values()):
@@ -304,6 +307,7 @@ class Phone:
     async def go_online(self, timeout: float | None = 10.0) -> None:
         """Back online: reconnect every environment in use (and wait for it, up to ``timeout``)."""
         self._online = True
+        self._resume_token_change()
         for client in self._clients.values():
             client.start()
         self._emit({"event": "online"})
@@ -336,7 +340,7 @@ class Phone:
             client = CourierClient(
                 environment=environment, host=self.endpoints.gateway_host, port=self.endpoints.gateway_port,
                 ssl_context=self._ssl, identity=self._get_identity, base_token=self._base_token, handler=self,
-                keepalive_interval=self._keepalive_interval)
+                keepalive_interval=self._keepalive_interval, retired_base_token=self._retired_base_token)
             self._clients[environment] = client
         if self._online:
             client.start()
@@ -429,6 +433,7 @@ class Phone:
 
     def base_token_changed(self, token: bytes) -> None:
         self._state.base_token = token.hex()
+        self._state.retired_base_token = None  # APNs answered a Connect naming it: the restore or erase is known
         self._store.save()
 
     def connection_changed(self, environment: str, connected: bool, error: str | None) -> None:

@@ -101,7 +101,6 @@ class PushReceiver:
     config: AppConfig
     _rules: PhoneRules
     _authorization: auth.Authorization
-    _asked: bool  # the app called requestAuthorization: it uses the modern API
     _state: str
     _throttle: policy.BackgroundThrottle[Notification]
     _inbox: deque[Notification]
@@ -113,6 +112,12 @@ class PushReceiver:
     @property
     def bundle_id(self) -> str:
         return self._record.bundle_id
+
+    @property
+    def _asked(self) -> bool:
+        """The app called requestAuthorization: it uses the modern API (kept in its record, so it survives a
+        phone restart and a reinstall's kept permission does not make a legacy app modern)."""
+        return bool(self._record.modern_api)
 
     @property
     def _app(self) -> App:
@@ -343,19 +348,23 @@ class PushReceiver:
                 log.exception("%s: delegate %s raised", self.bundle_id, method)
 
     def _call_receive(self, payload: Any) -> None:
-        """App code for a push that is not a pure background push, while the app runs.
+        """App code for a push that is not a pure background push, while the app runs (rules 17, 18).
 
-        The fetch variant, when the delegate has it (iOS then skips the legacy method), runs in the foreground,
-        or in the background only for ``content-available: 1`` with the background mode (§2.3: an alert does
-        not wake a suspended app). The legacy method keeps this simulator's original contract: it is called
-        for every push while the app runs, foreground or background.
+        In the foreground: the fetch variant when the delegate has it (iOS then skips the legacy method), else
+        ``did_receive_remote_notification`` (§2.1: called at once, the app shows its own UI). A suspended app
+        runs no code for it (§2.3: the system presents it; the app hears of it when the user taps), unless
+        ``content-available: 1`` with the background mode wakes the fetch variant (§2.2); the legacy method
+        cannot be woken, it has no completion handler to end the background run.
         """
-        if not hasattr(self.delegate, "did_receive_remote_notification_fetch"):
-            self._call("did_receive_remote_notification", payload)
+        fetch = hasattr(self.delegate, "did_receive_remote_notification_fetch")
+        if self._state == policy.FOREGROUND:
+            if fetch:
+                self._run_fetch(payload)
+            else:
+                self._call("did_receive_remote_notification", payload)
             return
         aps = payload.get("aps") if isinstance(payload, dict) else None
-        wakes = isinstance(aps, dict) and aps.get("content-available") == 1 and self.config.background_mode
-        if self._state == policy.FOREGROUND or wakes:
+        if fetch and isinstance(aps, dict) and aps.get("content-available") == 1 and self.config.background_mode:
             self._run_fetch(payload)
 
     def _run_fetch(self, payload: Any) -> None:

@@ -249,6 +249,52 @@ async def test_the_answer_survives_a_restart_and_a_quick_reinstall(sim: RunningS
         assert await later.request_authorization() is True and len(events_named(events, "authorization_prompt")) == 1
 
 
+class LegacyDelegate:
+    """An iOS 3-9 style UIApplicationDelegate: registerForRemoteNotificationTypes: and didReceiveRemoteNotification:."""
+
+    def __init__(self) -> None:
+        self.payloads: list[Any] = []
+
+    def did_receive_remote_notification(self, payload: Any) -> None:
+        self.payloads.append(payload)
+
+
+async def test_legacy_app_stays_legacy_across_a_restart_and_a_quick_reinstall(sim: RunningSimulator,
+                                                                              client: APNsClient,
+                                                                              tmp_path: Path) -> None:
+    """device-side.md §2.1, §6 rules 17 and 24: a legacy app (permission from register()'s prompt, never
+    requestAuthorization) shows nothing in the foreground and gets didReceiveRemoteNotification:; a phone
+    restart on the same state dir, or a reinstall within a day that keeps the answer, does not make it modern."""
+    clock, state_dir = Clock(), tmp_path / "phone"
+    nothing = {"alert": None, "sound": None, "badge": None}
+
+    async def foreground_push(app: Any, delegate: LegacyDelegate) -> None:
+        app.launch()
+        apns_id = await send(client, app.token, ALERT)
+        got = await app.next_notification(timeout=10)
+        assert got.apns_id == apns_id and got.presentation.as_json() == nothing
+        assert delegate.payloads[-1] == ALERT
+        assert "legacy API" in (await final_stage(sim, apns_id))["why"]
+
+    delegate = LegacyDelegate()
+    async with Phone.open(sim.endpoints, state_dir=state_dir, clock=clock) as phone:
+        app = phone.install_app(BUNDLE, delegate=delegate)
+        await app.register(timeout=10)
+        assert app.authorization.status == "authorized"
+        await foreground_push(app, delegate)
+    async with Phone.open(sim.endpoints, state_dir=state_dir, clock=clock) as phone:
+        app = phone.install_app(BUNDLE, delegate=delegate)  # the same build, launched again: same App
+        await app.register(timeout=10)
+        await foreground_push(app, delegate)
+        assert await phone.uninstall(BUNDLE)
+        clock.now += 3600
+        again = phone.install_app(BUNDLE, delegate=delegate)
+        assert again.authorization.status == "authorized"  # kept for a day (§2.6)
+        await again.register(timeout=10)
+        await foreground_push(again, delegate)
+    assert len(delegate.payloads) == 3
+
+
 def events_named(events: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
     return [e for e in events if e["event"] == name]
 

@@ -132,7 +132,7 @@ async def test_activate_connect_register_deliver_present(sim: Sim, tmp_path: Pat
         assert received.apns_id.upper() == apns_id
         assert received.payload == ALERT and not received.from_storage
         assert received.presentation.as_json() == {"alert": ALERT["aps"]["alert"], "sound": "default", "badge": 1}
-        assert app.badge == 1 and delegate.payloads == [ALERT]
+        assert app.badge == 1 and delegate.payloads == []  # suspended: shown by the system, no app code (rule 18)
         await wait_for(lambda: "presented" in stages(sim, apns_id))
         assert stages(sim, apns_id) == ["accepted", "delivered", "acknowledged", "handed_to_app", "presented"]
         presented = sim.state.journeys.get(apns_id).stages[-1]  # type: ignore[union-attr]

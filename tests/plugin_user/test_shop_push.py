@@ -49,7 +49,9 @@ async def test_order_shipped_reaches_the_app(apns_simulator, iphone_factory) -> 
 
     received = await app.next_notification(timeout=10)
     assert received.apns_id == apns_id
-    assert delegate.payloads == [received.payload]
+    assert delegate.payloads == []  # the app is suspended in the background: iOS shows the alert, runs no app code
+    await received.tap()  # the user taps it: the app comes forward and gets the payload, once
+    assert delegate.payloads == [received.payload] and app.state == "foreground"
     assert received.payload["order_id"] == "A-1001"
     assert received.presentation.alert == {"title": "Shipped", "body": "Order A-1001 is on its way"}
     assert (received.presentation.sound, received.presentation.badge, app.badge) == ("default", 1, 1)

@@ -212,7 +212,7 @@ def test_tampered_nonce_or_signature_fails(device_key: rsa.RSAPrivateKey) -> Non
     with pytest.raises(ConnectProofError, match="does not match"):
         courier.verify_connect_proof(cert, tampered, signature, NOW_MS, 60_000)
     with pytest.raises(ConnectProofError, match="does not match"):
-        courier.verify_connect_proof(cert, nonce, signature[:-1] + b"\x00", NOW_MS, 60_000)
+        courier.verify_connect_proof(cert, nonce, signature[:-1] + bytes([signature[-1] ^ 1]), NOW_MS, 60_000)
     with pytest.raises(ConnectProofError, match="01 01"):
         courier.verify_connect_proof(cert, nonce, b"\x01\x02" + signature[2:], NOW_MS, 60_000)
     with pytest.raises(ConnectProofError, match="17 bytes"):

@@ -136,7 +136,11 @@ async def test_denied_still_gets_a_token_and_pushes_arrive_silently() -> None:
     got = await app.next_notification(timeout=1)
     assert got.presentation.as_json() == NOTHING and app.badge == 0
     assert host.stages(apns_id)[-1] == ("not_presented", {"why": "permission denied: delivered silently"})
-    assert ("receive", ALERT) in delegate.calls  # the running app still gets the payload
+    assert delegate.calls == [("register", token)]  # suspended: no app code runs for it (rule 18)
+    app.launch()
+    push(app)
+    await app.next_notification(timeout=1)
+    assert delegate.calls[-1] == ("receive", ALERT)  # in the foreground the app still gets the payload (§2.6)
 
 
 async def test_legacy_register_implies_a_request_for_its_types() -> None:
@@ -258,6 +262,85 @@ async def test_legacy_tap_launching_a_not_running_app_passes_launch_options() ->
     push(app, {"aps": {"badge": 1}})
     with pytest.raises(ValueError, match="nothing to tap"):
         await (await app.next_notification(timeout=1)).tap()
+
+
+async def test_legacy_app_in_background_runs_no_code_until_the_tap_then_gets_the_payload_once() -> None:
+    """device-side.md §2.1, §2.3, §6 rules 18-19: a suspended legacy app's alert is shown by the system and
+    didReceiveRemoteNotification: is not called; the user's tap brings the app forward and calls it, once."""
+    delegate = Recorder()
+    app, _ = make_app(delegate)
+    token = await app.register()
+    push(app)
+    got = await app.next_notification(timeout=1)
+    assert app.state == "background" and got.presentation.as_json() == SHOWN
+    assert delegate.calls == [("register", token)]
+    await got.tap()
+    assert delegate.calls == [("register", token), ("receive", ALERT)] and app.state == "foreground"
+
+
+async def test_tap_calls_the_fetch_variant_instead_of_the_legacy_method() -> None:
+    """device-side.md §2.1: a delegate with both methods gets only the fetch variant, on a tap as well; an
+    alert without content-available runs nothing in the background (§2.2)."""
+    delegate = Fetcher()
+    app, _ = make_app(delegate, background_mode=True)
+    push(app)
+    got = await app.next_notification(timeout=1)
+    assert delegate.calls == []
+    await got.tap()
+    assert delegate.calls == [("fetch", ALERT)]
+
+
+async def test_legacy_app_in_the_foreground_gets_the_payload_and_shows_nothing() -> None:
+    """device-side.md §2.1, §6 rule 17: in the foreground the legacy method is called at once, nothing shows,
+    and the app is still legacy when rebuilt from its saved record (a phone restart)."""
+    delegate = Recorder()
+    app, host = make_app(delegate)
+    await app.register()  # the legacy prompt: permission determined, but no requestAuthorization
+    assert app._record.modern_api is False
+    rebuilt = App(host, app._record, delegate, config=app.config, rules=app._rules, authorization=app.authorization,
+                  state="foreground")
+    push(rebuilt)
+    assert (await rebuilt.next_notification(timeout=1)).presentation.as_json() == NOTHING
+    assert delegate.calls[-1] == ("receive", ALERT)
+
+
+def test_record_from_before_modern_api_is_legacy_unless_provisional() -> None:
+    """AppRecord.modern_api missing (an older device.json): legacy, unless the stored permission is provisional,
+    which only requestAuthorization grants."""
+    from device_sim import authorization as auth
+
+    def rebuilt(status: str) -> App:
+        record = AppRecord.from_json({"bundle_id": BUNDLE, "environment": "development"})
+        assert record.modern_api is None
+        return App(FakeHost(), record, authorization=auth.Authorization(status=status, options=("alert",)))
+
+    assert not rebuilt("authorized")._asked and not rebuilt("denied")._asked
+    assert rebuilt("provisional")._asked
+
+
+async def test_tap_gets_the_extension_content_while_arrival_gets_what_apns_sent() -> None:
+    """device-side.md §2.2, §6 rules 19, 27: the extension changes the displayed content; the app delegate on
+    arrival (foreground) gets the push as sent, and a tap, which acts on the displayed notification, gets the
+    extension's content, in didReceiveRemoteNotification: and in the launch options alike."""
+    changed = {**MUTABLE, "ct": "decrypted"}
+    delegate = Recorder()
+    app, _ = make_app(delegate, service_extension=lambda p: changed)
+    await app.register()
+    app.launch()
+    push(app, MUTABLE)
+    await app.wait_idle(timeout=1)
+    arrived = await app.next_notification(timeout=1)
+    assert delegate.calls[-1] == ("receive", MUTABLE) and arrived.payload == changed
+    app.move_to_background()
+    push(app, MUTABLE)
+    await app.wait_idle(timeout=1)
+    await (await app.next_notification(timeout=1)).tap()
+    assert delegate.calls[-1] == ("receive", changed)
+    app.force_quit()
+    push(app, MUTABLE)
+    await app.wait_idle(timeout=1)
+    await (await app.next_notification(timeout=1)).tap()
+    assert delegate.calls[-1] == ("launch", {LAUNCH_OPTIONS_REMOTE_NOTIFICATION: changed})
 
 
 # -- background pushes ----------------------------------------------------------------------------------------
