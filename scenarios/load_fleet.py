@@ -18,13 +18,26 @@ from device_sim.fleet import Fleet, FleetPhone, FleetProgress
 from provider.apns import APNsClient, Notification, alert
 from scenarios.kit import push_certificate, world
 from scenarios.runner import Scenario
-from scenarios.story import Story, Tracker
+from scenarios.story import Story, Tracker, UsageError
 
 BUNDLE_ID = "com.example.fleet"
 
 
+def fleet_size(raw: str | None) -> int:
+    """``PUSHSIM_FLEET``: how many phones, 100 when unset."""
+    if raw is None or not raw.strip():
+        return 100
+    try:
+        count = int(raw)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise UsageError(f"PUSHSIM_FLEET must be a whole number of phones, at least 1, not {raw!r}")
+    return count
+
+
 async def run(story: Story) -> None:
-    count = int(os.environ.get("PUSHSIM_FLEET", "100"))
+    count = fleet_size(os.environ.get("PUSHSIM_FLEET"))
     async with world(story) as w:
         await story.stage("The provider's certificate", "portal")
         credentials = push_certificate(w.portal, w.work, BUNDLE_ID)

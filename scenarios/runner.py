@@ -11,7 +11,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from scenarios.story import Story, StoryFailed
+from scenarios.story import Story, StoryFailed, UsageError
 
 ScenarioFn = Callable[[Story], Coroutine[Any, Any, None]]
 
@@ -62,6 +62,12 @@ def execute(scenario: Scenario, story: Story) -> int:
     except StoryFailed as exc:
         story.verdict(False, str(exc))
         return 1
+    except UsageError as exc:
+        print(f"scenarios: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # Ctrl-C, also at a --step prompt: a verdict line, then the shell's 130
+        story.verdict(False, "interrupted")
+        return 130
     except Exception as exc:  # the story broke in an unplanned way: say where, exit non-zero
         traceback.print_exc(file=sys.stderr)
         story.verdict(False, f"{type(exc).__name__}: {exc}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,28 @@ from typing import Any, TextIO
 from scenarios.narration import Bar, JsonNarrator, Narrator, RichNarrator
 
 ACTORS = ("provider", "apns", "device", "app", "portal", "story")
+
+
+async def _read_line(stream: TextIO) -> str:
+    """One line from ``stream`` without blocking the loop. A daemon thread, not ``asyncio.to_thread``: Ctrl-C
+    at a ``--step`` prompt must end the run at once, and the default executor's thread would be joined at exit,
+    waiting for an Enter that may never come."""
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[str] = loop.create_future()
+
+    def read() -> None:
+        try:
+            line = stream.readline()
+        except (OSError, ValueError):
+            line = ""
+        loop.call_soon_threadsafe(lambda: None if answer.done() else answer.set_result(line))
+
+    threading.Thread(target=read, name="scenario-step-prompt", daemon=True).start()
+    return await answer
+
+
+class UsageError(Exception):
+    """The story cannot start as asked (a bad environment variable): one line on stderr, exit 2."""
 
 
 class StoryFailed(AssertionError):
@@ -63,7 +86,7 @@ class Story:
         if self.pause and self.steps:
             self.narrator.prompt(f"next: {title} (press Enter) ")
             # In a thread: the simulator, phones and provider keep running (keep-alives) while we wait.
-            line = await asyncio.to_thread(self.stdin.readline)
+            line = await _read_line(self.stdin)
             if line:
                 self.pauses += 1
             else:

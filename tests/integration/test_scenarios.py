@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -96,6 +98,33 @@ def test_step_mode_waits_for_enter_between_stages() -> None:
     stages = [r for r in _json_lines(out.stdout) if r["type"] == "stage"]
     assert out.stderr.count("(press Enter)") == len(stages) - 1 >= 3
     assert "next: Stage 1: the provider sends the notification" in out.stderr
+
+
+def test_ctrl_c_at_a_step_prompt_ends_the_run_at_once() -> None:
+    """A live demo must stop on Ctrl-C while it waits for Enter: exit 130, an ``interrupted`` verdict."""
+    proc = subprocess.Popen([sys.executable, "-m", "scenarios", "three-stages", "--step", "--json"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        prompt = ""
+        while "(press Enter)" not in prompt:  # the prompt has no newline: read it character by character
+            char = proc.stderr.read(1)
+            assert char, "the run ended before prompting"
+            prompt += char
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=15)  # stdin stays open: no Enter ever comes
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    verdict = _json_lines(out)[-1]
+    assert verdict["type"] == "verdict" and verdict["ok"] is False and verdict["error"] == "interrupted"
+
+
+def test_bad_fleet_size_is_a_usage_error() -> None:
+    for raw in ("0", "-3", "many"):
+        out = _run(["load-fleet", "--json"], env={**os.environ, "PUSHSIM_FLEET": raw})
+        assert out.returncode == 2 and not out.stdout, out.stdout + out.stderr
+        assert out.stderr == f"scenarios: PUSHSIM_FLEET must be a whole number of phones, at least 1, not {raw!r}\n"
 
 
 def test_step_mode_counts_pauses_and_stops_pausing_at_end_of_input() -> None:
