@@ -22,6 +22,10 @@ only the standard library and ``cryptography``. Documented simulator choices, ma
   current, so a second connection (the other environment) or a retry carrying it changes nothing.
 - Command 0x30 SimReport (device → APNs) reports what the phone did with a push ("handed_to_app",
   "presented", "not_presented"), so the journey log covers stage 3.
+- Command 0x32 AppStatus (device → APNs) reports one app's notification permission and allowed options, its
+  badge number and its state, whenever one of them changes and after each (re)connect, so the dashboard can
+  show them. A real APNs is never told these (device-side.md §2.6: the provider cannot learn that the user
+  turned alerts off); only the simulator's own phones send it, and nothing but the dashboard reads it.
 - Status bytes: ConnectAck/ScopedTokenAck 2 = refused; PushAck 2 = app not installed (§6 rule 13).
 """
 
@@ -61,6 +65,9 @@ ACK_APP_NOT_INSTALLED = 2  # PushAck: no installed app for that token/topic [sim
 ACK_INVALID = 3  # PushAck: the push could not be read (pushproxy's "rejected as invalid")
 
 SIM_STAGES = ("handed_to_app", "presented", "not_presented")
+# [sim] AppStatus values: UNAuthorizationStatus and the app states of device-side.md §2.3 / §6 rule 16.
+PERMISSION_STATUSES = ("not_determined", "authorized", "denied", "provisional")
+APP_STATES = ("not_running", "background", "foreground", "force_quit")
 
 
 class Command(enum.IntEnum):
@@ -74,6 +81,7 @@ class Command(enum.IntEnum):
     SCOPED_TOKEN_REQUEST = 0x11
     SCOPED_TOKEN_ACK = 0x12
     SIM_REPORT = 0x30  # [sim] extension
+    APP_STATUS = 0x32  # [sim] extension
 
 
 # Seen in real traffic but not modelled (§1.3): decoded as Unknown so a newer peer does not break us.
@@ -446,6 +454,49 @@ class SimReport:
 
 
 @dataclass(frozen=True, kw_only=True)
+class AppStatus:
+    """0x32 [sim], device → APNs: one app's permission, badge and state, for the dashboard (never Apple's).
+
+    Items: 1 = bundle id, 2 = environment ("sandbox"/"production", the connection's own), 3 = permission
+    status (one of PERMISSION_STATUSES), 4 (repeated) = an allowed option ("alert", "sound", "badge"), 5 =
+    badge number (4 bytes), 6 = app state (one of APP_STATES); strings UTF-8. The phone sends the whole
+    status each time, so the latest frame is all APNs needs to keep.
+    """
+
+    bundle_id: str
+    environment: str
+    permission: str
+    options: tuple[str, ...] = ()
+    badge: int = 0
+    state: str
+
+    def encode(self) -> bytes:
+        items: list[tuple[int, bytes | None]] = [(1, _utf8(self.bundle_id)), (2, _utf8(self.environment)),
+                                                 (3, _utf8(self.permission))]
+        items += [(4, _utf8(option)) for option in self.options]
+        items += [(5, _uint(self.badge, 4)), (6, _utf8(self.state))]
+        return _frame(Command.APP_STATUS, items)
+
+    @classmethod
+    def decode(cls, items: _Items) -> AppStatus:
+        bundle_id, environment = items.text(1), items.text(2)
+        permission, state = items.text(3), items.text(6)
+        if not bundle_id or not environment:
+            raise CourierProtocolError("APP_STATUS needs a bundle id (item 1) and an environment (item 2)")
+        if permission not in PERMISSION_STATUSES:
+            raise CourierProtocolError(f"APP_STATUS permission (item 3) {permission!r} is not one of "
+                                       f"{PERMISSION_STATUSES}")
+        if state not in APP_STATES:
+            raise CourierProtocolError(f"APP_STATUS app state (item 6) {state!r} is not one of {APP_STATES}")
+        try:
+            options = tuple(option.decode("utf-8") for option in items.all(4))
+        except UnicodeDecodeError as exc:
+            raise CourierProtocolError("APP_STATUS option (item 4) is not UTF-8") from exc
+        return cls(bundle_id=bundle_id, environment=environment, permission=permission, options=options,
+                   badge=items.need_int(5, 4), state=state)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Unknown:
     """A command seen in real traffic that we do not model (0x0E, 0x0F, 0x14, ...); safe to ignore."""
 
@@ -454,13 +505,13 @@ class Unknown:
 
 
 Message: TypeAlias = (Connect | ConnectAck | Filter | Push | PushAck | KeepAlive | KeepAliveAck
-                      | ScopedTokenRequest | ScopedTokenAck | SimReport | Unknown)
+                      | ScopedTokenRequest | ScopedTokenAck | SimReport | AppStatus | Unknown)
 
 _DECODERS: dict[int, Any] = {
     Command.CONNECT: Connect, Command.CONNECT_ACK: ConnectAck, Command.FILTER: Filter, Command.PUSH: Push,
     Command.PUSH_ACK: PushAck, Command.KEEP_ALIVE: KeepAlive, Command.KEEP_ALIVE_ACK: KeepAliveAck,
     Command.SCOPED_TOKEN_REQUEST: ScopedTokenRequest, Command.SCOPED_TOKEN_ACK: ScopedTokenAck,
-    Command.SIM_REPORT: SimReport,
+    Command.SIM_REPORT: SimReport, Command.APP_STATUS: AppStatus,
 }
 
 

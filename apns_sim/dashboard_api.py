@@ -1,7 +1,8 @@
 """The dashboard's own routes on the admin server: read models, the test-push console and static assets.
 
-- ``GET /_sim/phones``: phones with their apps, tokens, online state, badge and permission
-  (:mod:`apns_sim.phone_view`; "unknown" where APNs cannot know).
+- ``GET /_sim/phones``: phones with their apps, tokens, online state, badge, permission and app state
+  (:mod:`apns_sim.phone_view`; as our phones report them, [sim] ``"reported": true``, else "unknown" where
+  APNs cannot know).
 - ``GET /_sim/portal``: App IDs, certificates and keys with a status on the simulator's clock, no key material
   (:mod:`apns_sim.portal_view`).
 - ``GET /_sim/reasons``: every rejection reason with its status, meaning and plain-words advice
@@ -41,7 +42,7 @@ def dashboard_routes(state: SimState) -> web.RouteTableDef:
 
     @routes.get("/_sim/phones")
     async def phones(request: web.Request) -> web.Response:
-        return _json(phones_view(state.registry, state.delivery, state.journeys))
+        return _json(phones_view(state.registry, state.delivery, state.journeys, state.app_reports))
 
     @routes.get("/_sim/portal")
     async def portal(request: web.Request) -> web.Response:

@@ -11,6 +11,10 @@ A token-change event (restore from backup, erase: device-side.md §3, §6 rule 2
 without a base token that names the one the phone gave up ([sim] item 0x31): the device's tokens are replaced
 (the provider API then answers ``SimConfig.replaced_token_reason``) and the ConnectAck carries a new base token.
 
+A phone of ours also reports each app's permission, badge and state ([sim] AppStatus, 0x32), which a real APNs
+never learns; the gateway keeps the latest per app in ``SimState.app_reports`` for the dashboard only, and
+forgets it when the app leaves the filter (deleted) or the device's tokens are replaced (restore, erase).
+
 Memory is the constraint (ten thousand phones in one process): one ``asyncio.Protocol`` per phone, TLS
 over memory BIOs (:mod:`apns_sim.gateway_tls`), one timer handle, no tasks.
 
@@ -268,6 +272,8 @@ class CourierConnection:
             self._on_push_ack(message)
         elif isinstance(message, courier.SimReport):
             self._on_report(message)
+        elif isinstance(message, courier.AppStatus):
+            self._on_app_status(message)
         else:
             raise CourierProtocolError(f"{type(message).__name__} is not something a phone sends")
 
@@ -307,6 +313,7 @@ class CourierConnection:
                 log.info("courier: phone %s was restored or erased: its tokens are replaced, new base token",
                          device_id)
                 device = changed
+                state.app_reports.forget_device(device_id)  # the phone reports afresh after the ConnectAck
         self._device_id = device_id
         self._write(ConnectAck(status=courier.STATUS_OK, base_token=bytes.fromhex(device.base_token),
                                max_message_size=MAX_MESSAGE_SIZE, server_time_ms=state.clock.millis()).encode())
@@ -341,6 +348,8 @@ class CourierConnection:
                     token.token, now, later):
                 log.info("courier: %s dropped topic %s from its filter: token %s… marked uninstalled",
                          device_id, token.topic, token.token[:12])
+                if token.topic == token.bundle_id:  # the app itself is gone, not only its PushKit topic
+                    state.app_reports.forget(device_id, token.bundle_id, token.environment)
 
     def _on_scoped_token(self, message: courier.ScopedTokenRequest) -> None:
         """Mint the app's token for a topic; push type "voip" is its PushKit token for ``<bundle>.voip``,
@@ -405,6 +414,13 @@ class CourierConnection:
             if stage in _FINAL_STAGES:
                 self._forget(apns_id, key)
             delivery.report(apns_id, stage, {k: v for k, v in detail.items() if k not in ("stage", "at")})
+
+    def _on_app_status(self, message: courier.AppStatus) -> None:
+        """[sim] Keep the app's latest permission, badge and state for the dashboard (nothing else reads it)."""
+        if message.environment != self._environment:
+            raise CourierProtocolError(f"APP_STATUS for {message.environment} on a {self._environment} connection")
+        assert self._device_id is not None
+        self._state.app_reports.record(self._device_id, message, self._state.clock.time())
 
     # -- pushes out --------------------------------------------------------------------------------------
 

@@ -6,6 +6,10 @@ the courier's SimReport: presented with which alert, sound and badge, or not and
 cannot know, it does not invent: the notification permission is only ever reported indirectly, and the
 badge only as the last number a push set (the app may have changed it since). Reference: device-side.md
 §2 (presentation and badge), §3 (token lifecycle); apns-protocol.md §8.
+
+Simulator-only: a phone of ours reports each app's permission, badge and state ([sim] courier AppStatus,
+:mod:`apns_sim.app_reports`). An app with such a report shows it, marked ``"reported": true``; the others
+(fleet phones, other clients, tokens no longer live) keep the hints above and ``"reported": false``.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ from __future__ import annotations
 from typing import Any
 
 from apns_sim import events
+from apns_sim.app_reports import AppReports, ReportedApp
 from apns_sim.delivery import Delivery
 from apns_sim.events import JourneyLog
-from apns_sim.registry import Registry
+from apns_sim.registry import ACTIVE, Registry
 
 UNKNOWN = "unknown"
 
@@ -50,7 +55,20 @@ def _permission(seen: dict[str, Any] | None) -> str:
     return f"{UNKNOWN} (nothing presented yet: {seen['why_not'] or 'no reason reported'})"
 
 
-def phones_view(registry: Registry, delivery: Delivery, journeys: JourneyLog) -> dict[str, Any]:
+def _status(seen: dict[str, Any] | None, status: ReportedApp | None) -> dict[str, Any]:
+    """Permission, badge and app state: as the phone reported them ([sim]), else APNs' own hints."""
+    if status is not None:
+        return {"badge": status.badge, "badge_note": "reported by the phone", "permission": status.permission,
+                "permission_options": list(status.options), "app_state": status.state, "reported": True,
+                "reported_at": status.at}
+    return {"badge": None if seen is None else seen["badge"],
+            "badge_note": "last number a push set" if seen and seen["badge"] is not None else UNKNOWN,
+            "permission": _permission(seen), "permission_options": None, "app_state": UNKNOWN, "reported": False,
+            "reported_at": None}
+
+
+def phones_view(registry: Registry, delivery: Delivery, journeys: JourneyLog,
+                app_reports: AppReports | None = None) -> dict[str, Any]:
     """``GET /_sim/phones``: each phone with its online state per environment and its apps."""
     online = set(delivery.online())
     reported = _reported(journeys)
@@ -59,14 +77,15 @@ def phones_view(registry: Registry, delivery: Delivery, journeys: JourneyLog) ->
         apps = []
         for t in registry.list_tokens(device.device_id):
             seen = reported.get(t.token.lower())
+            # A report describes the app installed now: an old token (deleted or replaced app) keeps the hints.
+            status = (app_reports.get(device.device_id, t.bundle_id, t.environment)
+                      if app_reports is not None and t.state == ACTIVE else None)
             apps.append({
                 "bundle_id": t.bundle_id, "kind": t.kind, "environment": t.environment, "token": t.token,
                 "token_state": t.state,
                 "issued_at": t.issued_at.isoformat(),
                 "unregistered_at": None if t.unregistered_at is None else t.unregistered_at.isoformat(),
-                "badge": None if seen is None else seen["badge"],
-                "badge_note": "last number a push set" if seen and seen["badge"] is not None else UNKNOWN,
-                "permission": _permission(seen),
+                **_status(seen, status),
                 "last_notification": None if seen is None else seen["last"],
             })
         phones.append({

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from apns_sim.app_reports import AppReports
 from apns_sim.clock import Clock
 from apns_sim.delivery import Delivery, DeliveryConfig
 from apns_sim.events import JourneyLog
@@ -68,6 +69,9 @@ class SimState:
         self.journeys = JourneyLog(self.clock.time)
         self.delivery = Delivery(self.registry, self.journeys, self.clock, self.config.delivery)
         self.faults = FaultPlan(self.clock.time)  # fault injection (apns_sim.faults), seed 0 until reseeded
+        # [sim] what the phones say about their apps (courier AppStatus): written by the gateway, read by the
+        # dashboard's phone view; here rather than on the gateway because the admin app only gets this object
+        self.app_reports = AppReports()
 
     @property
     def ca_file(self) -> Path:

@@ -196,7 +196,11 @@ class App(PushKitReceiver):
     # -- the user's actions on the app (rules 16, 19, 23) -----------------------------------------------------
 
     def launch(self) -> None:
-        """The user opens the app: foreground; ends a force-quit; hands over a held background push (§2.4)."""
+        """The user opens the app: foreground; ends a force-quit; hands over a held background push (§2.4).
+        On a locked phone the user unlocks it first (Face ID), as iOS asks before opening an app."""
+        if self._rules.switches.locked:
+            self._rules.switches.locked = False
+            self._host._emit({"event": "unlocked"})
         self._set_state(policy.FOREGROUND)
         held = self._throttle.take_held()
         if held is not None:

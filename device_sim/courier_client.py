@@ -227,6 +227,14 @@ class CourierClient:
         elif self.connected:
             self._write(courier.SimReport(apns_id=apns_id, stage=stage, detail=detail).encode())
 
+    def send_app_status(self, status: courier.AppStatus) -> bool:
+        """Tell the simulator an app's permission, badge and state ([sim] AppStatus, for its dashboard only).
+        False when there is no connection: the phone sends every app's status again after it reconnects."""
+        if not self.connected:
+            return False
+        self._write(status.encode())
+        return True
+
     # -- the connection loop ---------------------------------------------------------------------------
 
     async def _run(self) -> None:

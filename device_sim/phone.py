@@ -28,6 +28,7 @@ from apns_sim import courier
 from device_sim import authorization as auth
 from device_sim import policy
 from device_sim.app import App, AppConfig, PhoneRules, check_types
+from device_sim.app_status import StatusReporter
 from device_sim.courier_client import ALPN, CourierClient, TokenRefused
 from device_sim.device import AppRecord, DeviceSimError, DeviceStore, Endpoints, Identity, InputError
 from device_sim.presentation import ENTITLEMENTS, RegistrationError, Switches, offline_error
@@ -103,6 +104,7 @@ class Phone(TokenChangeEvents):
         self._listeners: list[Listener] = []
         self._online = True
         self._ssl: ssl.SSLContext | None = None
+        self._statuses = StatusReporter()  # [sim] permission, badge, state for the dashboard (app_status)
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -187,6 +189,10 @@ class Phone(TokenChangeEvents):
     @property
     def online(self) -> bool:
         return self._online
+
+    @property
+    def locked(self) -> bool:
+        return self.rules.switches.locked
 
     @property
     def apps(self) -> dict[str, App]:
@@ -297,6 +303,20 @@ class Phone(TokenChangeEvents):
             return False
         return True
 
+    def lock(self) -> None:
+        """The user presses the side button (rule 16, §2.3): an app in front moves to the background, as iOS
+        does, and alerts appear on the Lock Screen (Notification Center still keeps them; sound and badge as
+        usual). Launching or tapping into an app unlocks the phone, as Face ID would."""
+        self.rules.switches.locked = True
+        for app in self._apps.values():
+            app._set_state(policy.state_after_lock(app.state))
+        self._emit({"event": "locked"})
+
+    def unlock(self) -> None:
+        """The user unlocks the phone: alerts are banners again; the apps stay in the background."""
+        self.rules.switches.locked = False
+        self._emit({"event": "unlocked"})
+
     async def go_offline(self) -> None:
         """Airplane mode: drop every courier connection and stop reconnecting."""
         self._online = False
@@ -381,6 +401,11 @@ class Phone(TokenChangeEvents):
         env = app.courier_environment
         if filter_changed and env is not None:
             self._client(env).send_filter()
+        self._status_changed(app)
+
+    def _status_changed(self, app: App) -> None:
+        env = app.courier_environment
+        self._statuses.changed(app, None if env is None else self._clients.get(env))
 
     def _report(self, app: App, apns_id: str, stage: str, detail: dict[str, Any]) -> None:
         env = app.courier_environment
@@ -440,6 +465,8 @@ class Phone(TokenChangeEvents):
         event: dict[str, Any] = {"event": "connected" if connected else "disconnected", "environment": environment}
         if error:
             event["error"] = error
+        if connected:
+            self._statuses.connected(environment, list(self._apps.values()), self._clients[environment])
         self._emit(event)
 
     async def connect_refused(self, environment: str, reason: str) -> bool:

@@ -4,6 +4,7 @@ Sources: device-side.md §2.3 (delivery matrix), §2.4 (background pushes), §6 
 
 - An app is ``not_running``, ``background`` (suspended), ``foreground`` or ``force_quit`` (the user swiped it
   away: no background launches until the user opens it again or the device restarts; alerts still show).
+  Locking the phone sends the app in front to the background (iOS does; unlocking brings nothing back).
 - A background push (``aps`` holds nothing but ``content-available: 1``) reaches the app only if it has the
   ``remote-notification`` background mode and was not force-quit. In the background it is throttled: at most
   ``per_hour`` wakes in any hour and ``per_day`` in any day; over budget, the phone holds one (a newer one
@@ -37,6 +38,11 @@ def check_state(state: str) -> str:
     if state not in STATES:
         raise ValueError(f"app state must be one of {', '.join(STATES)}, not {state!r}")
     return state
+
+
+def state_after_lock(state: str) -> str:
+    """Locking the phone (rule 16, §2.3) sends the app in front to the background; the others keep their state."""
+    return BACKGROUND if state == FOREGROUND else state
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,4 +132,4 @@ class BackgroundThrottle(Generic[T]):
 
 __all__ = ["BACKGROUND", "DELIVER", "DROP", "FORCE_QUIT", "FOREGROUND", "HOLD", "NOT_RUNNING", "RUNNING",
            "STATES", "BackgroundBudget", "BackgroundDecision", "BackgroundThrottle", "check_state",
-           "is_background_push"]
+           "is_background_push", "state_after_lock"]

@@ -22,6 +22,7 @@ PRESENTATION_OPTIONS = ("banner", "list", "sound", "badge", "alert")
 INTERRUPTION_LEVELS = ("passive", "active", "time-sensitive", "critical")
 BANNER = "banner"
 NOTIFICATION_CENTER = "notification_center"
+LOCK_SCREEN = "lock_screen"
 
 
 class RegistrationError(Exception):
@@ -59,7 +60,8 @@ class Presentation:
     """What the user saw: ``alert`` (string or dictionary, as sent), ``sound`` (name), ``badge`` (the number
     the icon was set to; 0 = cleared); None for each part not shown, and ``why_not`` for each reason.
     ``notification_center_only``: the alert went to Notification Center without a banner (provisional
-    permission, a passive interruption level, or a foreground ``willPresent`` returning only ``list``)."""
+    permission, a passive interruption level, or a foreground ``willPresent`` returning only ``list``).
+    ``lock_screen``: the phone was locked, so the alert appeared on the Lock Screen instead of as a banner."""
 
     alert: Any = None
     sound: str | None = None
@@ -67,6 +69,7 @@ class Presentation:
     why_not: tuple[str, ...] = ()
     notification_center_only: bool = False
     interruption_level: str = "active"
+    lock_screen: bool = False
 
     @property
     def presented(self) -> bool:
@@ -74,10 +77,13 @@ class Presentation:
 
     @property
     def where(self) -> str | None:
-        """Where the alert appeared: "banner", "notification_center", or None (no alert shown)."""
+        """Where the alert appeared: "banner", "lock_screen", "notification_center", or None (no alert shown).
+        A quiet delivery stays in Notification Center even on a locked phone: it does not light the screen."""
         if self.alert is None:
             return None
-        return NOTIFICATION_CENTER if self.notification_center_only else BANNER
+        if self.notification_center_only:
+            return NOTIFICATION_CENTER
+        return LOCK_SCREEN if self.lock_screen else BANNER
 
     def as_json(self) -> dict[str, Any]:
         return {"alert": self.alert, "sound": self.sound, "badge": self.badge}
@@ -193,11 +199,21 @@ def with_options(p: Presentation, options: frozenset[str]) -> Presentation:
 
 @dataclass
 class Switches:
-    """The user's switches on the phone, flipped at any time: ``focus`` (a Focus / Do Not Disturb is on) and
-    ``muted`` (the ring/silent switch is on silent)."""
+    """The user's switches on the phone, flipped at any time: ``focus`` (a Focus / Do Not Disturb is on),
+    ``muted`` (the ring/silent switch is on silent) and ``locked`` (set by ``Phone.lock()``/``unlock()``,
+    which also move the app in front to the background)."""
 
     focus: bool = False
     muted: bool = False
+    locked: bool = False
+
+
+def on_lock_screen(p: Presentation, switches: Switches) -> Presentation:
+    """A locked phone shows an alert on the Lock Screen instead of as a banner (§2.3, rule 16); Notification
+    Center keeps it as usual, and sound and badge are unchanged (the lock is no Focus and no mute switch)."""
+    if not switches.locked or p.alert is None:
+        return p
+    return replace(p, lock_screen=True)
 
 
 def under_switches(p: Presentation, switches: Switches, *, critical_allowed: bool = False,

@@ -34,6 +34,7 @@ from device_sim.presentation import (
     check_presentation_options,
     denied,
     in_foreground_legacy,
+    on_lock_screen,
     present,
     provisional,
     under_switches,
@@ -85,6 +86,8 @@ class AppHost(Protocol):
     async def _request_token(self, app: App, *, voip: bool = False) -> bytes | None: ...
 
     def _app_changed(self, app: App, *, filter_changed: bool) -> None: ...
+
+    def _status_changed(self, app: App) -> None: ...
 
     def _report(self, app: App, apns_id: str, stage: str, detail: dict[str, Any]) -> None: ...
 
@@ -147,6 +150,7 @@ class PushReceiver:
         if state != self._state:
             self._state = state
             self._host._emit({"event": "app_state", "bundle_id": self.bundle_id, "state": state})
+            self._host._status_changed(self._app)  # [sim] the dashboard shows the app's state
 
     async def wait_idle(self, timeout: float | None = 10.0) -> None:
         """Wait for work still running on the phone for this app (service extension, async delegate calls)."""
@@ -210,6 +214,7 @@ class PushReceiver:
             shown = provisional(shown)
         shown = under_switches(shown, self._rules.switches, critical_allowed=self.config.critical_alerts,
                                time_sensitive_allowed=self.config.time_sensitive)
+        shown = on_lock_screen(shown, self._rules.switches)
         visible = present(notification.payload, NOTIFICATION_TYPES, push_type=notification.push_type).presented
         if self._state == policy.FOREGROUND and visible:  # willPresent sees it even when not allowed (§2.3)
             center = self.center_delegate

@@ -101,8 +101,9 @@ async function loadPhones() {
           el('dt', {text: 'Token'}), el('dd', {class: 'mono token', text: a.token}),
           el('dt', {text: 'Environment'}), el('dd', {text: a.environment}),
           el('dt', {text: 'Token state'}), el('dd', {text: a.token_state}),
-          el('dt', {text: 'Badge'}), el('dd', {text: a.badge === null ? 'unknown' : a.badge + ' (' + a.badge_note + ')'}),
-          el('dt', {text: 'Permission'}), el('dd', {text: a.permission}),
+          el('dt', {text: 'Badge'}), el('dd', {class: 'badge', text: a.badge === null ? 'unknown' : a.badge + ' (' + a.badge_note + ')'}),
+          el('dt', {text: 'Permission'}), el('dd', {class: 'permission', text: permissionText(a)}),
+          el('dt', {text: 'App state'}), el('dd', {class: 'app-state', text: a.app_state.replace(/_/g, ' ')}),
           el('dt', {text: 'Last push'}), el('dd', {text: a.last_notification
             ? a.last_notification.stage.replace(/_/g, ' ') + ' at ' + timeText(a.last_notification.at) : 'none yet'})),
         send));
@@ -116,6 +117,13 @@ async function loadPhones() {
   }
   $('no-phones').hidden = data.phones.length > 0;
   fillTargets();
+}
+
+// [sim] Our phones report the permission itself ("reported": true); otherwise it is APNs' own hint, as text.
+function permissionText(a) {
+  if (!a.reported) return a.permission;
+  const options = a.permission_options && a.permission_options.length ? ' (' + a.permission_options.join(', ') + ')' : '';
+  return a.permission.replace(/_/g, ' ') + options + ', reported by the phone';
 }
 
 function fillTargets() {

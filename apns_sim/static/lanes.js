@@ -48,7 +48,9 @@ export function alertText(alert) {
 }
 export function presentedText(s) {
   const parts = [];
-  if (s.alert !== null && s.alert !== undefined) parts.push('alert “' + alertText(s.alert) + '”');
+  if (s.alert !== null && s.alert !== undefined) {
+    parts.push('alert “' + alertText(s.alert) + '”' + (s.where === 'lock_screen' ? ' on the Lock Screen' : ''));
+  }
   if (s.sound !== null && s.sound !== undefined) parts.push('sound ' + (typeof s.sound === 'string' ? s.sound : 'critical'));
   if (s.badge !== null && s.badge !== undefined) parts.push('badge ' + s.badge);
   return parts.length ? parts.join(', ') : 'nothing visible';

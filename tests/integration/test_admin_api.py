@@ -513,10 +513,13 @@ async def test_console_refuses_a_malformed_form(sim: RunningSimulator, http: aio
         assert response.status == 400 and "JSON" in (await response.json())["error"]
 
 
-async def test_phones_show_tokens_online_state_badge_and_unknown_permission(
+async def test_phones_show_tokens_online_state_and_the_badge_and_permission_the_phone_reported(
         sim: RunningSimulator, http: aiohttp.ClientSession, phone_app: tuple[Phone, App, str],
         cert_client: APNsClient) -> None:
-    """device-side §2 (badge is absolute), §3 (tokens); nothing APNs cannot know is invented."""
+    """device-side §2 (badge is absolute), §3 (tokens); what APNs cannot know comes only from the phone's [sim]
+    AppStatus, marked "reported" (its hints without one are in tests/unit/test_dashboard_views.py). The status
+    leaves before the token request and the badge's before the push's report, on the same connection, so both
+    are there by the time register() returns and the push is reported presented."""
     phone, _, token = phone_app
 
     async def phones() -> list[dict[str, Any]]:
@@ -528,12 +531,13 @@ async def test_phones_show_tokens_online_state_badge_and_unknown_permission(
     assert card["online"] == {"sandbox": True, "production": False}
     [entry] = card["apps"]
     assert (entry["bundle_id"], entry["token"], entry["token_state"]) == (BUNDLE, token, "active")
-    assert (entry["badge"], entry["badge_note"], entry["permission"]) == (None, "unknown", "unknown")
+    assert (entry["badge"], entry["badge_note"], entry["permission"], entry["reported"]) == (
+        0, "reported by the phone", "authorized", True)  # a legacy app: register() prompted, the user allowed
     result = await push(cert_client, token, payload=alert("Badge", badge=5))
     await sim.wait_for_notification(apns_id=result.apns_id, stage="presented")
     [entry] = (await phones())[0]["apps"]
-    assert entry["badge"] == 5 and entry["badge_note"] == "last number a push set"
-    assert entry["permission"].startswith("allows") and entry["last_notification"]["stage"] == "presented"
+    assert entry["badge"] == 5 and entry["badge_note"] == "reported by the phone"
+    assert entry["permission"] == "authorized" and entry["last_notification"]["stage"] == "presented"
     await phone.go_offline()
     for _ in range(500):
         if not (await phones())[0]["online"]["sandbox"]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -14,6 +15,7 @@ from cryptography.x509.oid import NameOID
 
 from apns_sim import courier
 from apns_sim.courier import (
+    AppStatus,
     Command,
     Connect,
     ConnectAck,
@@ -57,6 +59,10 @@ MESSAGES: list[courier.Message] = [
     SimReport(apns_id=APNS_ID, stage="presented", detail={"alert": "hi", "sound": None, "badge": 1}),
     SimReport(apns_id=APNS_ID, stage="handed_to_app", detail={"bundle_id": "com.example.app"},
               later=(("presented", {"alert": "hi"}),)),
+    AppStatus(bundle_id="com.example.app", environment="sandbox", permission="authorized",
+              options=("alert", "sound", "badge"), badge=3, state="foreground"),
+    AppStatus(bundle_id="com.example.app", environment="production", permission="not_determined",
+              state="force_quit"),
 ]
 
 
@@ -131,6 +137,19 @@ def test_oversized_frame_is_refused_before_it_is_buffered() -> None:
 def test_malformed_items_are_protocol_errors(frame: bytes, match: str) -> None:
     with pytest.raises(CourierProtocolError, match=match):
         Decoder().feed(frame)
+
+
+@pytest.mark.parametrize(("change", "match"), [
+    ({"permission": "maybe"}, "permission"),
+    ({"state": "asleep"}, "app state"),
+    ({"bundle_id": ""}, "bundle id"),
+])
+def test_app_status_refuses_values_outside_its_tables(change: dict[str, str], match: str) -> None:
+    """[sim] 0x32: the gateway only keeps statuses it can show (the permission and state tables)."""
+    fields: dict[str, Any] = {"bundle_id": "com.example.app", "environment": "sandbox", "permission": "denied",
+                              "state": "background", **change}
+    with pytest.raises(CourierProtocolError, match=match):
+        Decoder().feed(AppStatus(**fields).encode())
 
 
 def test_sim_report_detail_must_be_a_json_object() -> None:

@@ -6,8 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from apns_sim.app_reports import AppReports
 from apns_sim.clock import Clock
 from apns_sim.console import ConsoleError, parse_console_push
+from apns_sim.courier import AppStatus
 from apns_sim.delivery import Delivery
 from apns_sim.events import Journey, JourneyLog
 from apns_sim.phone_view import phones_view
@@ -75,6 +77,60 @@ def test_phone_view_reports_badge_and_permission_only_from_what_the_phone_said()
     assert app["permission"].startswith("allows") and app["last_notification"]["apns_id"] == "c"
     assert phone["online"] == {"sandbox": True, "production": False}
     registry.close()
+
+
+def test_phone_view_shows_what_the_phone_reported_and_marks_it_simulator_only() -> None:
+    """[sim] AppStatus (0x32): the reported permission, options, badge and state replace APNs' hints, for the
+    app's live token only; another app, or a deleted copy's token, keeps the hints (device-side.md §2.6)."""
+    registry = Registry(None)
+    clock = Clock()
+    journeys = JourneyLog(clock.time)
+    delivery = Delivery(registry, journeys, clock)
+    reports = AppReports()
+    registry.activate_device("DEV-1", "Test iPhone", NOW)
+    registry.app_token("DEV-1", "com.example.app", "sandbox", NOW)
+    registry.app_token("DEV-1", "com.example.other", "sandbox", NOW)
+    reports.record("DEV-1", AppStatus(bundle_id="com.example.app", environment="sandbox", permission="authorized",
+                                      options=("alert", "badge"), badge=3, state="foreground"), 1234.5)
+    reports.record("DEV-1", AppStatus(bundle_id="com.example.app", environment="production", permission="denied",
+                                      state="background"), 1234.5)  # another build: not this token's environment
+    apps = {a["bundle_id"]: a for a in phones_view(registry, delivery, journeys, reports)["phones"][0]["apps"]}
+    mine, other = apps["com.example.app"], apps["com.example.other"]
+    assert (mine["permission"], mine["permission_options"], mine["badge"], mine["app_state"]) == (
+        "authorized", ["alert", "badge"], 3, "foreground")
+    assert (mine["reported"], mine["reported_at"], mine["badge_note"]) == (True, 1234.5, "reported by the phone")
+    assert (other["reported"], other["permission"], other["app_state"], other["permission_options"]) == (
+        False, "unknown", "unknown", None)
+    [unreported] = phones_view(registry, delivery, journeys)["phones"][0]["apps"][:1]  # no reports at all
+    assert unreported["reported"] is False
+
+    token = mine["token"]
+    registry.mark_uninstalled(token, NOW, NOW)
+    [gone] = [a for a in phones_view(registry, delivery, journeys, reports)["phones"][0]["apps"]
+              if a["token"] == token]
+    assert gone["reported"] is False  # the report describes the app installed now, not this old token
+    registry.close()
+
+
+def test_app_reports_keep_the_latest_bounded_and_forget_deleted_apps_and_replaced_devices() -> None:
+    reports = AppReports(limit=2)
+
+    def status(bundle: str, badge: int = 0) -> AppStatus:
+        return AppStatus(bundle_id=bundle, environment="sandbox", permission="denied", badge=badge, state="background")
+
+    reports.record("D1", status("a"), 1.0)
+    reports.record("D1", status("a", badge=5), 2.0)
+    entry = reports.get("D1", "a", "sandbox")
+    assert entry is not None and (entry.badge, entry.at) == (5, 2.0) and len(reports) == 1
+    reports.record("D2", status("b"), 3.0)
+    reports.record("D1", status("c"), 4.0)  # over the limit: the one reported longest ago goes
+    assert reports.get("D1", "a", "sandbox") is None and len(reports) == 2
+    reports.forget("D2", "b", "sandbox")
+    assert reports.get("D2", "b", "sandbox") is None
+    reports.forget_device("D1")
+    assert len(reports) == 0
+    with pytest.raises(ValueError, match="at least 1"):
+        AppReports(limit=0)
 
 
 @pytest.mark.parametrize(("body", "says"), [

@@ -108,6 +108,9 @@ class FakeHost:
     def _app_changed(self, app: App, *, filter_changed: bool) -> None:
         pass
 
+    def _status_changed(self, app: App) -> None:
+        pass
+
     def _report(self, app: App, apns_id: str, stage: str, detail: dict[str, Any]) -> None:
         self.reports.append((apns_id, stage, detail))
 

@@ -13,6 +13,7 @@ import pytest
 from apns_sim import courier
 from device_sim import policy
 from device_sim.app import App, AppConfig, PhoneRules
+from device_sim.app_status import StatusReporter, status_of
 from device_sim.device import AppRecord
 from device_sim.notification import DEFAULT_ACTION, LAUNCH_OPTIONS_REMOTE_NOTIFICATION, NotificationResponse
 from device_sim.presentation import RegistrationError, Switches
@@ -34,6 +35,9 @@ class FakeHost:
         return self.token
 
     def _app_changed(self, app: App, *, filter_changed: bool) -> None:
+        pass
+
+    def _status_changed(self, app: App) -> None:
         pass
 
     def _report(self, app: App, apns_id: str, stage: str, detail: dict[str, Any]) -> None:
@@ -141,6 +145,55 @@ async def test_denied_still_gets_a_token_and_pushes_arrive_silently() -> None:
     push(app)
     await app.next_notification(timeout=1)
     assert delegate.calls[-1] == ("receive", ALERT)  # in the foreground the app still gets the payload (§2.6)
+
+
+async def test_locked_phone_alert_on_the_lock_screen_kept_in_notification_center_launch_unlocks() -> None:
+    """device-side.md §6 rule 16, §2.3: locked, the alert is on the Lock Screen (and in Notification Center),
+    with sound and badge; opening the app unlocks the phone first."""
+    app, host = make_app(Modern())
+    await app.request_authorization()
+    app._rules.switches.locked = True
+    apns_id = push(app)
+    got = await app.next_notification(timeout=1)
+    assert got.presentation.as_json() == SHOWN and got.presentation.where == "lock_screen"
+    assert host.stages(apns_id)[-1][1]["where"] == "lock_screen" and app.badge == 3
+    assert [n.apns_id for n in app.delivered_notifications] == [apns_id]
+    app.launch()
+    assert not app._rules.switches.locked and host.named("unlocked") and app.state == "foreground"
+
+
+class FakeClient:
+    def __init__(self, connected: bool = True) -> None:
+        self.sent: list[courier.AppStatus] = []
+        self.connected = connected
+
+    def send_app_status(self, status: courier.AppStatus) -> bool:
+        if self.connected:
+            self.sent.append(status)
+        return self.connected
+
+
+async def test_status_reports_only_changes_and_everything_again_after_a_reconnect() -> None:
+    """[sim] AppStatus: the whole status when a part changes, nothing for a registration-less app, all again
+    on each new connection (APNs keeps only the latest, in memory)."""
+    app, _ = make_app(user_response="deny")
+    reporter, client = StatusReporter(), FakeClient()
+    assert status_of(app) is None  # never registered: no token to show it under
+    await app.request_authorization()
+    await app.register()
+    reporter.changed(app, client)  # type: ignore[arg-type]
+    reporter.changed(app, client)  # type: ignore[arg-type]  # unchanged: not sent twice
+    app.launch()
+    reporter.changed(app, client)  # type: ignore[arg-type]
+    assert [(s.permission, s.options, s.badge, s.state, s.environment) for s in client.sent] == [
+        ("denied", (), 0, "background", "sandbox"), ("denied", (), 0, "foreground", "sandbox")]
+    offline = FakeClient(connected=False)
+    app.move_to_background()
+    reporter.changed(app, offline)  # type: ignore[arg-type]  # lost: the reconnect sends it
+    reporter.connected("sandbox", [app], client)  # type: ignore[arg-type]
+    assert client.sent[-1].state == "background" and len(client.sent) == 3
+    reporter.connected("sandbox", [app], client)  # type: ignore[arg-type]
+    assert len(client.sent) == 4  # a new connection: sent again even though unchanged
 
 
 async def test_legacy_register_implies_a_request_for_its_types() -> None:

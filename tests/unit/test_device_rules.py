@@ -16,6 +16,7 @@ from device_sim.presentation import (
     denied,
     in_foreground_legacy,
     offline_error,
+    on_lock_screen,
     present,
     provisional,
     simulator_error,
@@ -146,6 +147,31 @@ def test_focus_and_mute_against_interruption_levels(level: str, critical_allowed
     q = under_switches(p, switches, critical_allowed=critical_allowed)
     assert (q.sound, q.where) == (sound, where)
     assert q.alert == "x" and (q == p) is (sound == "default" and where == "banner")
+
+
+@pytest.mark.parametrize(("payload", "switches", "where"), [
+    (FULL, Switches(locked=True), "lock_screen"),
+    (FULL, Switches(), "banner"),
+    ({"aps": {"alert": "x", "interruption-level": "passive"}}, Switches(locked=True), "notification_center"),
+    (FULL, Switches(locked=True, focus=True), "notification_center"),
+    ({"aps": {"badge": 2}}, Switches(locked=True), None),
+])
+def test_a_locked_phone_shows_alerts_on_the_lock_screen(payload: dict[str, Any], switches: Switches,
+                                                        where: str | None) -> None:
+    """device-side.md §6 rule 16, §2.3: locked, an alert goes to the Lock Screen instead of a banner, with its
+    sound and badge as usual; a quiet delivery (passive, Focus) still only reaches Notification Center."""
+    p = on_lock_screen(under_switches(present(payload, ALL), switches), switches)
+    assert p.where == where
+    if payload is FULL and not switches.focus:
+        assert (p.sound, p.badge) == ("default", 3)
+
+
+@pytest.mark.parametrize(("state", "after"), [
+    ("foreground", "background"), ("background", "background"), ("not_running", "not_running"),
+    ("force_quit", "force_quit")])
+def test_locking_sends_the_app_in_front_to_the_background(state: str, after: str) -> None:
+    """device-side.md §6 rule 16, §2.3: iOS suspends the foreground app when the phone locks."""
+    assert policy.state_after_lock(state) == after
 
 
 def test_registration_errors_are_ios_errors() -> None:

@@ -120,6 +120,9 @@ class FakeHost:
     def _app_changed(self, app: App, *, filter_changed: bool) -> None:
         self.filter_changes += filter_changed
 
+    def _status_changed(self, app: App) -> None:
+        pass
+
     def _report(self, app: App, apns_id: str, stage: str, detail: dict[str, Any]) -> None:
         self.reports.append((apns_id, stage, detail))
 
