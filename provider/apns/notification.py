@@ -138,6 +138,9 @@ def _validate_aps(aps: Any) -> None:
             raise ValueError(f'"aps.{key}" must be a string')
 
 
+AUTO_PUSH_TYPE = "auto"
+
+
 def infer_push_type(payload: Mapping[str, Any]) -> str:
     """``background`` for a pure content-available payload, else ``alert`` (§2.2, §3)."""
     aps = payload.get("aps")
@@ -160,7 +163,7 @@ class Notification:
     token: str
     topic: str
     payload: Mapping[str, Any] = field(hash=False)
-    push_type: str | None = "alert"
+    push_type: str | None = "auto"  # "auto": background for a content-available-only payload, else alert
     priority: int | None = None
     expiration: int | None = None
     collapse_id: str | None = None
@@ -168,6 +171,13 @@ class Notification:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "token", normalize_token(self.token))
+        if self.push_type == AUTO_PUSH_TYPE:
+            if not isinstance(self.payload, Mapping):
+                raise ValueError("payload must be a JSON object")
+            object.__setattr__(self, "push_type", infer_push_type(self.payload))
+        if self.push_type == "background" and self.priority is None:
+            # Apple: background notifications must use priority 5; 10 "is an error" (§2.2).
+            object.__setattr__(self, "priority", 5)
         if not isinstance(self.topic, str) or not _TOPIC.fullmatch(self.topic):
             raise ValueError(f"topic must be a bundle id such as com.example.app, got {self.topic!r}")
         if self.push_type is not None and self.push_type not in PUSH_TYPES:

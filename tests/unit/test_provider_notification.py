@@ -141,6 +141,18 @@ def test_background_and_push_type_inference() -> None:
     assert infer_push_type({"custom": 1}) == "alert"
 
 
+def test_a_background_payload_goes_as_a_background_push_at_priority_5() -> None:
+    """§2.2: a content-available-only push must be push type background and priority 5 (10 is an error);
+    the default push type follows the payload, an explicit one is kept."""
+    silent = make(payload=background({"sync": 1}))
+    assert (silent.push_type, silent.priority) == ("background", 5)
+    assert (make().push_type, make().priority) == ("alert", None)
+    assert make(payload=background(), priority=1).priority == 1
+    assert make(payload=background(), push_type="alert").push_type == "alert"
+    assert make(push_type="background").priority == 5
+    assert make(push_type=None).push_type is None  # no header at all: APNs infers (its choice)
+
+
 def test_notifications_are_frozen_values() -> None:
     n = make()
     with pytest.raises(AttributeError):
