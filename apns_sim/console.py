@@ -95,6 +95,10 @@ def parse_console_push(body: Any) -> ConsolePush:
     if not isinstance(body, dict):
         raise ConsoleError('send a JSON object such as {"environment": "sandbox", "device_token": ..., '
                            '"topic": ..., "payload": {"aps": {"alert": "Hello"}}}')
+    try:  # JSON allows a lone surrogate ("\ud800"), which no header or UTF-8 payload can carry
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConsoleError("the form holds text that is not valid Unicode (a lone surrogate such as \\ud800)") from None
     unknown = sorted(set(body) - set(KEYS))
     if unknown:
         raise ConsoleError(f"unknown key(s) {', '.join(unknown)}: use {', '.join(KEYS)}")

@@ -28,6 +28,7 @@ from apns_sim.registry import Registry
 
 DEFAULT_STORAGE_LIMIT = 30 * 24 * 3600  # Apple: "up to 30 days" (apns-protocol.md §11)
 # Journey stages this module adds to those of apns_sim.events.
+_JOURNEY_KEYS = frozenset({"apns_id", "stage", "at"})  # set by the journey log, never by a phone's report
 BATCHED = "batched"  # priority 5/1 held for a burst to an online phone (apns-protocol.md §11)
 RESTORED = "restored"  # a stored notification read back from the data dir by a restarted simulator
 _JOURNEY_KEY = "journey"  # the stages so far, kept with a stored notification so a restart keeps its story
@@ -213,8 +214,12 @@ class Delivery:
             self.registry.mark_uninstalled(message.token, now, later)
 
     def report(self, apns_id: str, stage: str, detail: dict[str, Any]) -> None:
-        """The phone's account of what its app did with a notification (handed over, presented or not)."""
-        self.journeys.add(apns_id, stage, **detail)
+        """The phone's account of what its app did with a notification (handed over, presented or not).
+
+        ``detail`` comes off the network: keys the journey sets itself are dropped, so a phone cannot make
+        the log fail (a duplicate ``apns_id`` keyword) or rewrite a stage's name or time.
+        """
+        self.journeys.add(apns_id, stage, **{k: v for k, v in detail.items() if k not in _JOURNEY_KEYS})
 
     def flush_due(self) -> int:
         """Send every batch whose window has closed on the clock; returns how many notifications left."""
@@ -233,6 +238,9 @@ class Delivery:
     # -- internals -----------------------------------------------------------------------------------
 
     def _clock_changed(self) -> None:
+        # The clock jumped or changed pace: the timer's real-time delay no longer matches the batch's
+        # deadline on the simulated clock, even when the deadline itself is unchanged; re-arm it.
+        self._set_timer(None)
         self.flush_due()
 
     def _reschedule(self) -> None:

@@ -20,7 +20,7 @@ from apns_sim import events
 from apns_sim.app_reports import AppReports, ReportedApp
 from apns_sim.delivery import Delivery
 from apns_sim.events import JourneyLog
-from apns_sim.registry import ACTIVE, Registry
+from apns_sim.registry import ACTIVE, Registry, TokenRecord
 
 UNKNOWN = "unknown"
 
@@ -72,10 +72,13 @@ def phones_view(registry: Registry, delivery: Delivery, journeys: JourneyLog,
     """``GET /_sim/phones``: each phone with its online state per environment and its apps."""
     online = set(delivery.online())
     reported = _reported(journeys)
+    tokens: dict[str, list[TokenRecord]] = {}
+    for record in registry.list_tokens():  # one query, not one per device: the page polls this every 3 s
+        tokens.setdefault(record.device_id, []).append(record)
     phones = []
     for device in registry.list_devices():
         apps = []
-        for t in registry.list_tokens(device.device_id):
+        for t in tokens.get(device.device_id, ()):
             seen = reported.get(t.token.lower())
             # A report describes the app installed now: an old token (deleted or replaced app) keeps the hints.
             status = (app_reports.get(device.device_id, t.bundle_id, t.environment)

@@ -46,6 +46,11 @@ class StatusReporter:
         if self._sent.get(key) != status and client.send_app_status(status):
             self._sent[key] = status
 
+    def forget(self, environment: str, bundle_id: str) -> None:
+        """The app was deleted (APNs drops its report): a reinstall must report again even if its status is
+        the same as the old app's (a permission answer kept for a day, badge 0, background)."""
+        self._sent.pop((environment, bundle_id), None)
+
     def connected(self, environment: str, apps: Iterable[App], client: CourierClient) -> None:
         """A new connection (APNs may have restarted or forgotten the device): every app's status again."""
         for key in [k for k in self._sent if k[0] == environment]:

@@ -290,6 +290,8 @@ class Phone(TokenChangeEvents):
         del self._apps[bundle_id]
         del self._state.apps[bundle_id]
         self._memory(bundle_id)["uninstalled_at"] = self.rules.clock()  # the permission answer lasts a day
+        if env is not None:
+            self._statuses.forget(env, bundle_id)
         self._store.save()
         self._emit({"event": "uninstalled", "bundle_id": bundle_id})
         if env is None or not self._online:

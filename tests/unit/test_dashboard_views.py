@@ -136,6 +136,8 @@ def test_app_reports_keep_the_latest_bounded_and_forget_deleted_apps_and_replace
 @pytest.mark.parametrize(("body", "says"), [
     ("x", "JSON object"), ({"device_token": 1}, "device_token"), ({"device_token": "ab", "topic": True}, "topic"),
     ({"device_token": "ab", "payload": [1]}, "payload"), ({"device_token": "ab", "environment": None}, "environment"),
+    ({"device_token": "ab\ud800"}, "not valid Unicode"), ({"device_token": "ab", "payload": {"k": "\udfff"}},
+                                                          "not valid Unicode"),
 ])
 def test_console_form_errors_say_which_field(body: object, says: str) -> None:
     with pytest.raises(ConsoleError, match=says):

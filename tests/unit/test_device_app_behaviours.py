@@ -196,6 +196,19 @@ async def test_status_reports_only_changes_and_everything_again_after_a_reconnec
     assert len(client.sent) == 4  # a new connection: sent again even though unchanged
 
 
+async def test_a_forgotten_app_reports_again_even_when_its_status_is_unchanged() -> None:
+    """[sim] AppStatus: APNs drops the report of a deleted app, so a reinstall with the same status (an
+    answer kept for a day, badge 0, background) must be sent, not suppressed as a repeat."""
+    app, _ = make_app()
+    reporter, client = StatusReporter(), FakeClient()
+    await app.request_authorization()
+    await app.register()
+    reporter.changed(app, client)  # type: ignore[arg-type]
+    reporter.forget("sandbox", app.bundle_id)
+    reporter.changed(app, client)  # type: ignore[arg-type]
+    assert len(client.sent) == 2 and client.sent[0] == client.sent[1]
+
+
 async def test_legacy_register_implies_a_request_for_its_types() -> None:
     """device-side.md §2.1, §6 rule 24: registerForRemoteNotificationTypes: prompts once for those types."""
     app, host = make_app(user_response="deny")

@@ -117,3 +117,10 @@ def test_the_hpack_module_itself_is_not_patched() -> None:
     assert hpack.hpack.decode_huffman is hpack.huffman_table.decode_huffman
     assert hpack.Decoder._decode_literal is not CachingDecoder._decode_literal
     assert type(hpack.Decoder().header_table) is hpack.table.HeaderTable
+
+
+def test_the_private_decoder_methods_we_override_still_exist() -> None:
+    """The cache overrides three private methods of hpack's Decoder; if a new hpack renamed them, the
+    overrides would silently stop running and a cached block could outlive a table change."""
+    for name in ("_decode_literal", "_update_encoding_context", "_assert_valid_table_size"):
+        assert callable(getattr(hpack.Decoder, name, None)), f"hpack.Decoder.{name} is gone: review hpack_cache.py"

@@ -296,6 +296,39 @@ def test_the_scheduler_wakes_delivery_when_the_running_clock_reaches_the_window(
     delivery.close()
 
 
+def test_advancing_a_running_clock_re_arms_the_burst_timer(registry: Registry, clock: Clock) -> None:
+    """apns-protocol.md §11: the window closes on the simulator's clock; when that clock jumps ahead while
+    running, the real-time timer must shrink with it (it kept the old 30 s delay before)."""
+    timers: list[float] = []
+
+    class Loop:
+        def call_later(self, delay: float, callback: object) -> object:
+            timers.append(delay)
+            return type("Handle", (), {"cancel": lambda self: None})()
+
+    clock.unfreeze()
+    delivery, journeys, tok = _batching(registry, clock, interval=30)
+    delivery.scheduler = loop_scheduler(Loop())
+    delivery.attach("dev-1", "sandbox", lambda message: None)
+    _log(journeys, "p5", tok)
+    delivery.submit(_message(tok, "p5", priority=5, accepted_at=clock.time()))
+    clock.advance(20)
+    assert len(timers) == 2 and 29 < timers[0] <= 30 and 9 < timers[1] <= 10
+    delivery.close()
+
+
+def test_a_phone_report_cannot_set_the_journeys_own_keys(registry: Registry, clock: Clock) -> None:
+    """A SimReport's detail comes off the network: ``apns_id``, ``stage`` or ``at`` in it must neither
+    raise (it closed the phone's connection as an internal error) nor overwrite the recorded values."""
+    journeys = JourneyLog(clock.time)
+    delivery = Delivery(registry, journeys, clock)
+    tok = registry.app_token("dev-1", "com.example.app", "sandbox", NOW).token
+    _log(journeys, "n1", tok)
+    delivery.report("n1", events.PRESENTED, {"apns_id": "other", "stage": "x", "at": 1.0, "alert": "hi"})
+    last = journeys.get("n1").stages[-1]  # type: ignore[union-attr]
+    assert last == {"stage": events.PRESENTED, "at": clock.time(), "alert": "hi"}
+
+
 def test_a_stored_push_keeps_its_journey_across_a_restart(tmp_path: Path, clock: Clock) -> None:
     """apns-protocol.md §11 and DESIGN contract 1: a restart on the same data dir loses nothing, story included."""
     first = Registry(tmp_path / "db.sqlite3")
