@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import logging
 import uuid
 from collections import deque
@@ -147,15 +146,7 @@ class PushKitReceiver(PushReceiver):
 
     def _receive_voip(self, push: courier.Push) -> Notification | None:
         """The system takes a VoIP push for the app (rule 28): straight to the app, launched if need be."""
-        try:
-            payload: Any = json.loads(push.payload)
-        except ValueError:
-            payload = None
-        notification = Notification(
-            apns_id=push.apns_id or "", bundle_id=self.bundle_id, payload=payload, raw=push.payload,
-            push_type=push.push_type or VOIP, priority=push.priority, collapse_id=push.collapse_id,
-            from_storage=push.from_storage, presentation=Presentation(), received_at=self._rules.clock(),
-            _app=self._app)
+        notification = self._arrived(push, push.push_type or VOIP)
         if self.voip_stopped:
             why = self._rules.voip.stopped_why(self._record.voip_failures)
             if notification.apns_id:
@@ -177,7 +168,7 @@ class PushKitReceiver(PushReceiver):
         def completion() -> None:  # the handler's completion: calling it says the app is done with the push
             self._voip_done(pending)
 
-        result = self._guard(method, payload, completion)
+        result = self._guard(method, notification.payload, completion)
         if inspect.isawaitable(result):
             self._spawn(self._voip_within_limit(pending, result))
             return None

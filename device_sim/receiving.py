@@ -177,18 +177,23 @@ class PushReceiver:
                 self._waiter = None
         return self._inbox.popleft()
 
-    def _receive(self, push: courier.Push) -> Notification | None:
-        """The system takes a push for the app (the phone already acked it). Returns the notification, or
-        None while a service extension or an async ``will_present`` is still deciding."""
+    def _arrived(self, push: courier.Push, push_type: str | None) -> Notification:
+        """The push as the app will see it, nothing presented yet (the payload decoded, None if not JSON)."""
         try:
             payload: Any = json.loads(push.payload)
         except ValueError:
             payload = None
-        notification = Notification(
+        return Notification(
             apns_id=push.apns_id or "", bundle_id=self.bundle_id, payload=payload, raw=push.payload,
-            push_type=push.push_type, priority=push.priority, collapse_id=push.collapse_id,
-            from_storage=push.from_storage,
-            presentation=Presentation(), received_at=self._rules.clock(), _app=self._app)
+            push_type=push_type, priority=push.priority, collapse_id=push.collapse_id,
+            from_storage=push.from_storage, presentation=Presentation(), received_at=self._rules.clock(),
+            _app=self._app)
+
+    def _receive(self, push: courier.Push) -> Notification | None:
+        """The system takes a push for the app (the phone already acked it). Returns the notification, or
+        None while a service extension or an async ``will_present`` is still deciding."""
+        notification = self._arrived(push, push.push_type)
+        payload = notification.payload
         if policy.is_background_push(payload, push.push_type):
             return self._background(notification)
         if self.config.service_extension is not None and extension_applies(
