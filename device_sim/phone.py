@@ -24,13 +24,13 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from apns_sim import courier
 from device_sim import authorization as auth
 from device_sim import policy
 from device_sim.app import App, AppConfig, PhoneRules, check_types
 from device_sim.app_status import StatusReporter
 from device_sim.courier_client import ALPN, CourierClient, TokenRefused
-from device_sim.device import AppRecord, DeviceSimError, DeviceStore, Endpoints, Identity, InputError
+from device_sim.device import AppRecord, DeviceStore, Endpoints, Identity, InputError
+from device_sim.phone_courier import CourierSide
 from device_sim.presentation import ENTITLEMENTS, RegistrationError, Switches, offline_error
 from device_sim.pushkit import VOIP, VoipPolicy, voip_topic
 from device_sim.service_extension import DEFAULT_TIME_LIMIT
@@ -81,9 +81,10 @@ def check_bundle_id(bundle_id: str) -> str:
     return bundle_id
 
 
-class Phone(TokenChangeEvents):
+class Phone(TokenChangeEvents, CourierSide):
     """One simulated iPhone. Use ``async with Phone.open(...)``; ``restore_from_backup()`` and ``erase()``
-    (token-change events, rule 29) are in :mod:`device_sim.token_change`."""
+    (token-change events, rule 29) are in :mod:`device_sim.token_change`, what it decides for its courier
+    connections in :mod:`device_sim.phone_courier`."""
 
     def __init__(self, endpoints: Endpoints, store: DeviceStore, *, keepalive_interval: float = 60.0,
                  reactivate: bool = True, rules: PhoneRules | None = None, offline_first_registration: str = "wait",
@@ -421,68 +422,6 @@ class Phone(TokenChangeEvents):
                 listener(event)
             except Exception:
                 log.exception("event listener failed on %s", event.get("event"))
-
-    # -- CourierHandler: what the phone decides for its connections -----------------------------------------
-
-    def filter_topics(self, environment: str) -> Sequence[str]:
-        """Each registered app's topic, and ``<bundle>.voip`` for each app registered with PushKit (rule 28)."""
-        apps = [a for a in self._apps.values() if a.courier_environment == environment]
-        return ([a.bundle_id for a in apps if a.registered]
-                + [voip_topic(a.bundle_id) for a in apps if a.voip_registered])
-
-    def _app_for(self, environment: str, push: courier.Push) -> tuple[App, bool] | None:
-        """The app the push's token belongs to, and whether it is the app's VoIP token (rules 14, 28)."""
-        token = push.token.hex()
-        for app in self._apps.values():
-            if app.courier_environment != environment:
-                continue
-            if app.token == token:
-                return app, False
-            if app.voip_token == token and app.voip_registered:
-                return app, True
-        return None
-
-    def push_status(self, environment: str, push: courier.Push) -> int:
-        """0 for an installed app's token; 2 when no app has it any more (the app was deleted, §6 rule 13)."""
-        if self._app_for(environment, push) is None:
-            log.info("push %s for token %s…: no such app on this phone, refusing", push.apns_id, push.token.hex()[:12])
-            return courier.ACK_APP_NOT_INSTALLED
-        return courier.ACK_OK
-
-    def push_acked(self, environment: str, push: courier.Push) -> None:
-        found = self._app_for(environment, push)
-        if found is not None:
-            app, voip = found
-            if voip:
-                app._receive_voip(push)
-            else:
-                app._receive(push)
-
-    def base_token_changed(self, token: bytes) -> None:
-        self._state.base_token = token.hex()
-        self._state.retired_base_token = None  # APNs answered a Connect naming it: the restore or erase is known
-        self._store.save()
-
-    def connection_changed(self, environment: str, connected: bool, error: str | None) -> None:
-        event: dict[str, Any] = {"event": "connected" if connected else "disconnected", "environment": environment}
-        if error:
-            event["error"] = error
-        if connected:
-            self._statuses.connected(environment, list(self._apps.values()), self._clients[environment])
-        self._emit(event)
-
-    async def connect_refused(self, environment: str, reason: str) -> bool:
-        """A refused Connect: re-activate once (a new certificate for the same key), as rustpush does (§1.5)."""
-        if not self._reactivate or self._reactivated:
-            return False
-        self._reactivated = True
-        log.info("APNs refused %s (%s); activating the phone again", self.name, reason)
-        try:
-            self._identity = await self._store.identity(self.endpoints.admin, reactivate=True)
-        except DeviceSimError as exc:
-            log.warning("re-activation failed: %s", exc)
-            return False
-        return True
 
 
 __all__ = ["ENTITLEMENTS", "Phone", "entitlement_for"]
