@@ -13,6 +13,7 @@ from device_sim.app import App, check_types
 from device_sim.device import AppRecord, Endpoints, InputError
 from device_sim.phone import entitlement_for
 from device_sim.presentation import Presentation, RegistrationError, badge_after, present
+from tests.unit.fake_host import FakeHost
 
 ALL = ("alert", "sound", "badge")
 FULL = {"aps": {"alert": {"title": "Hi", "body": "there"}, "sound": "default", "badge": 3}}
@@ -94,28 +95,6 @@ def test_badge_not_authorized_leaves_the_icon_alone() -> None:
 
 
 # -- the app, with a fake phone --------------------------------------------------------------------------
-
-
-class FakeHost:
-    def __init__(self) -> None:
-        self.reports: list[tuple[str, str, dict[str, Any]]] = []
-        self.events: list[dict[str, Any]] = []
-        self.token = bytes(range(32))
-
-    async def _request_token(self, app: App) -> bytes | None:
-        return self.token
-
-    def _app_changed(self, app: App, *, filter_changed: bool) -> None:
-        pass
-
-    def _status_changed(self, app: App) -> None:
-        pass
-
-    def _report(self, app: App, apns_id: str, stage: str, detail: dict[str, Any]) -> None:
-        self.reports.append((apns_id, stage, detail))
-
-    def _emit(self, event: dict[str, Any]) -> None:
-        self.events.append(event)
 
 
 class Delegate:

@@ -17,40 +17,13 @@ from device_sim.app_status import StatusReporter, status_of
 from device_sim.device import AppRecord
 from device_sim.notification import DEFAULT_ACTION, LAUNCH_OPTIONS_REMOTE_NOTIFICATION, NotificationResponse
 from device_sim.presentation import RegistrationError, Switches
+from tests.unit.fake_host import FakeHost
 
 BUNDLE = "com.example.app"
 ALERT = {"aps": {"alert": {"title": "Hi", "body": "there"}, "sound": "default", "badge": 3}}
 SHOWN = {"alert": {"title": "Hi", "body": "there"}, "sound": "default", "badge": 3}
 NOTHING = {"alert": None, "sound": None, "badge": None}
 BACKGROUND = {"aps": {"content-available": 1}, "sync": 1}
-
-
-class FakeHost:
-    def __init__(self) -> None:
-        self.reports: list[tuple[str, str, dict[str, Any]]] = []
-        self.events: list[dict[str, Any]] = []
-        self.token = bytes(range(32))
-
-    async def _request_token(self, app: App) -> bytes | None:
-        return self.token
-
-    def _app_changed(self, app: App, *, filter_changed: bool) -> None:
-        pass
-
-    def _status_changed(self, app: App) -> None:
-        pass
-
-    def _report(self, app: App, apns_id: str, stage: str, detail: dict[str, Any]) -> None:
-        self.reports.append((apns_id, stage, detail))
-
-    def _emit(self, event: dict[str, Any]) -> None:
-        self.events.append(event)
-
-    def stages(self, apns_id: str) -> list[tuple[str, dict[str, Any]]]:
-        return [(stage, detail) for a, stage, detail in self.reports if a == apns_id]
-
-    def named(self, name: str) -> list[dict[str, Any]]:
-        return [e for e in self.events if e["event"] == name]
 
 
 class Clock:

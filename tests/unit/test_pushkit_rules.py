@@ -20,6 +20,7 @@ from device_sim.app import App, PhoneRules
 from device_sim.device import AppRecord
 from device_sim.presentation import RegistrationError
 from device_sim.pushkit import NEVER_DISPLAYED, VoipPolicy, voip_topic
+from tests.unit.fake_host import FakeHost
 
 BUNDLE = "com.example.calls"
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -106,34 +107,6 @@ def test_scoped_token_request_carries_the_voip_push_type() -> None:
 
 
 # -- the app's side, with a fake phone ------------------------------------------------------------------
-
-
-class FakeHost:
-    def __init__(self) -> None:
-        self.reports: list[tuple[str, str, dict[str, Any]]] = []
-        self.events: list[dict[str, Any]] = []
-        self.filter_changes = 0
-
-    async def _request_token(self, app: App, *, voip: bool = False) -> bytes | None:
-        return bytes([0xEE if voip else 0xAA]) * 32
-
-    def _app_changed(self, app: App, *, filter_changed: bool) -> None:
-        self.filter_changes += filter_changed
-
-    def _status_changed(self, app: App) -> None:
-        pass
-
-    def _report(self, app: App, apns_id: str, stage: str, detail: dict[str, Any]) -> None:
-        self.reports.append((apns_id, stage, detail))
-
-    def _emit(self, event: dict[str, Any]) -> None:
-        self.events.append(event)
-
-    def stages(self, apns_id: str) -> list[tuple[str, dict[str, Any]]]:
-        return [(stage, detail) for a, stage, detail in self.reports if a == apns_id]
-
-    def named(self, name: str) -> list[dict[str, Any]]:
-        return [e for e in self.events if e["event"] == name]
 
 
 class Caller:
