@@ -23,17 +23,14 @@ from typing import Any
 
 from apns_sim import events
 from apns_sim.auth import CertificateIdentity
-from apns_sim.delivery import PushMessage
-from apns_sim.events import Journey
-from apns_sim.reasons import Reason
+from apns_sim.intake import admit, policy_for, request_journey
 from apns_sim.request import Accepted, Outcome, PushRequest
 from apns_sim.state import SimState
-from apns_sim.validation import TOPIC_SUFFIXES, Policy, check_request, check_route
+from apns_sim.validation import TOPIC_SUFFIXES, check_request, check_route
 
 SOURCE = "console"
 ENVIRONMENTS = ("sandbox", "production")
 KEYS = ("environment", "device_token", "topic", "push_type", "priority", "expiration", "collapse_id", "payload")
-MAX_LOGGED_BODY = 5120  # as the provider API: a larger rejected body is not kept in the log
 _SUFFIXES = sorted((s for s in TOPIC_SUFFIXES.values() if s), key=len, reverse=True)
 
 
@@ -141,29 +138,17 @@ def send_console_push(state: SimState, push: ConsolePush) -> ConsoleResult:
     now = state.clock.time()
     apns_id = str(uuid.uuid4())
     request = push.to_request()
-    policy = Policy(replaced_token=Reason.from_wire(state.config.replaced_token_reason))
     outcome: Outcome = check_route(request) or check_request(
         request, account_identity(state, push), state.registry, environment=push.environment, now=now,
-        policy=policy)
+        policy=policy_for(state.config))
     if isinstance(outcome, Accepted):
-        state.journeys.begin(Journey(
-            apns_id=apns_id, token=outcome.token, topic=outcome.topic, environment=push.environment, status=200,
-            push_type=outcome.push_type, priority=outcome.priority, body=outcome.payload), events.ACCEPTED,
-            source=SOURCE)
-        state.delivery.submit(PushMessage(
-            apns_id=apns_id, token=outcome.token, device_id=outcome.device_id, bundle_id=outcome.bundle_id,
-            topic=outcome.topic, environment=push.environment, payload=outcome.payload,
-            push_type=outcome.push_type, priority=outcome.priority, expiration=outcome.expiration,
-            collapse_id=outcome.collapse_id, accepted_at=now))
+        admit(state, push.environment, apns_id, outcome, now, source=SOURCE)
         return ConsoleResult(apns_id=apns_id, status=200, reason=None, timestamp=None)
     reason = outcome.reason
     detail: dict[str, Any] = {"reason": reason.wire, "source": SOURCE}
     if outcome.timestamp is not None:
         detail["timestamp"] = outcome.timestamp
-    priority = push.priority if push.priority in ("1", "5", "10") else None
-    state.journeys.begin(Journey(
-        apns_id=apns_id, token=push.device_token.lower(), topic=push.topic or "", environment=push.environment,
-        status=reason.status, reason=reason.wire, timestamp=outcome.timestamp, push_type=push.push_type,
-        priority=int(priority) if priority else None,
-        body=push.payload if len(push.payload) <= MAX_LOGGED_BODY else None), events.REJECTED, **detail)
+    journey = request_journey(request, apns_id, push.environment, status=reason.status, reason=reason.wire,
+                              timestamp=outcome.timestamp)
+    state.journeys.begin(journey, events.REJECTED, **detail)
     return ConsoleResult(apns_id=apns_id, status=reason.status, reason=reason.wire, timestamp=outcome.timestamp)

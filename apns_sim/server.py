@@ -33,16 +33,15 @@ from typing import Any
 
 from apns_sim import events, faults
 from apns_sim.auth import ConnectionAuth, certificate_identity
-from apns_sim.delivery import PushMessage
-from apns_sim.events import Journey
 from apns_sim.faults import FAULT_STAGE, FaultRule, Injected
 from apns_sim.h2_connection import ProviderConnection
+from apns_sim.intake import admit, policy_for, request_journey
 from apns_sim.reasons import Reason
 from apns_sim.records import AppIdRecord
 from apns_sim.registry import Registry, TokenRecord
 from apns_sim.request import Accepted, Outcome, PushRequest, Rejection
 from apns_sim.state import SimState
-from apns_sim.validation import Policy, check_request, check_route
+from apns_sim.validation import check_request, check_route
 
 log = logging.getLogger(__name__)
 CLOSE_GRACE = 2.0  # seconds open connections get to finish after GOAWAY Shutdown
@@ -159,7 +158,7 @@ class ProviderService:
         self._rate_second = -1
         self._rate: dict[str, int] = {}
         self.tokens = TokenCache(state.registry)
-        self.policy = Policy(replaced_token=Reason.from_wire(state.config.replaced_token_reason))
+        self.policy = policy_for(state.config)
 
     def connect(self, peer_cert_der: bytes | None, alpn: str | None) -> ProviderConnection:
         """A new connection's core, refused at once (GOAWAY) for a bad or other-environment certificate."""
@@ -207,24 +206,16 @@ class ProviderService:
             rejection = Rejection(reason, timestamp)
             self.record(request, apns_id, rejection, now, fault=rule)
             return Injected(rule, rejection)
-        state.journeys.begin(self._request_journey(request, apns_id, status=0, reason=None, timestamp=None),
+        state.journeys.begin(request_journey(request, apns_id, self.environment, status=0, reason=None,
+                                             timestamp=None, stages=self._earlier_stages(apns_id)),
                              FAULT_STAGE, **rule.detail())
         return Injected(rule)
 
     def record(self, request: PushRequest, apns_id: str, outcome: Outcome, now: float,
                fault: FaultRule | None = None) -> None:
         """Begin the journey of every request (one per apns-id) and hand accepted ones to delivery."""
-        state = self.state
         if isinstance(outcome, Accepted):
-            state.journeys.begin(Journey(
-                apns_id=apns_id, token=outcome.token, topic=outcome.topic, environment=self.environment,
-                status=200, push_type=outcome.push_type, priority=outcome.priority,
-                body=outcome.payload, stages=self._earlier_stages(apns_id)), events.ACCEPTED)
-            state.delivery.submit(PushMessage(
-                apns_id=apns_id, token=outcome.token, device_id=outcome.device_id, bundle_id=outcome.bundle_id,
-                topic=outcome.topic, environment=self.environment, payload=outcome.payload,
-                push_type=outcome.push_type, priority=outcome.priority, expiration=outcome.expiration,
-                collapse_id=outcome.collapse_id, accepted_at=now))
+            admit(self.state, self.environment, apns_id, outcome, now, stages=self._earlier_stages(apns_id))
             return
         reason = outcome.reason
         detail: dict[str, Any] = {"reason": reason.wire}
@@ -234,20 +225,9 @@ class ProviderService:
         if fault is not None:  # the stage keeps what this attempt got: a retry may end differently
             status = fault.status or status
             detail.update(fault=fault.id, status=status)
-        state.journeys.begin(self._request_journey(request, apns_id, status=status, reason=reason.wire,
-                                                   timestamp=outcome.timestamp), events.REJECTED, **detail)
-
-    def _request_journey(self, request: PushRequest, apns_id: str, *, status: int, reason: str | None,
-                         timestamp: int | None) -> Journey:
-        """The journey of a request that was not accepted, from what its headers say."""
-        priority_header = request.header("apns-priority")
-        priority = int(priority_header) if priority_header in ("1", "5", "10") else None
-        return Journey(
-            apns_id=apns_id, token=(request.device_token or "").lower(), topic=request.header("apns-topic") or "",
-            environment=self.environment, status=status, reason=reason, timestamp=timestamp,
-            push_type=request.header("apns-push-type"), priority=priority,
-            body=request.body if request.body_size <= 5120 else None,
-            stages=self._earlier_stages(apns_id))
+        self.state.journeys.begin(request_journey(
+            request, apns_id, self.environment, status=status, reason=reason.wire, timestamp=outcome.timestamp,
+            stages=self._earlier_stages(apns_id)), events.REJECTED, **detail)
 
     def _earlier_stages(self, apns_id: str) -> list[dict[str, Any]]:
         """A retry (same apns-id) of a request a fault took over keeps that history: one id, one journey."""
