@@ -20,7 +20,7 @@ from apns_sim import pki
 from apns_sim.portal import Portal
 from apns_sim.simulator import Simulator
 from apns_sim.state import SimConfig
-from provider.apns import APNsClient, CertificateCredentials, load_cer_and_p12
+from provider.apns import APNsClient, CertificateCredentials, Notification, load_cer_and_p12
 from provider.apns.credentials import Credentials
 from provider.web import ServiceConfig, create_app
 
@@ -60,6 +60,16 @@ async def provider_service(sim: Simulator, credentials: Credentials, workdir: Pa
         yield f"http://127.0.0.1:{runner.addresses[0][1]}"
     finally:
         await runner.cleanup()
+
+
+async def send_all(story: Any, client: APNsClient, notifications: list[Notification], description: str) -> list[int]:
+    """Send them all at once on ``client``, a progress bar advancing per answer; the statuses, in order."""
+    with story.progress(description, len(notifications)) as bar:
+        async def one(notification: Notification) -> int:
+            result = await client.send(notification)
+            bar.advance()
+            return result.status
+        return list(await asyncio.gather(*(one(n) for n in notifications)))
 
 
 async def post_json(url: str, body: dict[str, Any]) -> tuple[int, Any]:

@@ -16,7 +16,7 @@ from collections import Counter
 
 from device_sim.fleet import Fleet, FleetPhone, FleetProgress
 from provider.apns import APNsClient, Notification, alert
-from scenarios.kit import push_certificate, world
+from scenarios.kit import push_certificate, send_all, world
 from scenarios.runner import Scenario
 from scenarios.story import Story, Tracker, UsageError
 
@@ -76,12 +76,7 @@ async def run(story: Story) -> None:
             async with APNsClient(credentials, endpoint=w.endpoints["sandbox"],
                                   ca_file=w.endpoints["ca_file"]) as client:
                 started = time.monotonic()
-                with story.progress("pushes accepted", count) as bar:
-                    async def one(n: Notification) -> int:
-                        result = await client.send(n)
-                        bar.advance()
-                        return result.status
-                    statuses = await asyncio.gather(*(one(n) for n in notifications))
+                statuses = await send_all(story, client, notifications, "pushes accepted")
                 send_s = time.monotonic() - started
             story.check(statuses == [200] * count, f"APNs accepted all {count}")
 

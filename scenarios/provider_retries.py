@@ -8,12 +8,11 @@ new connection. Every attempt carries the same ``apns-id``, so the notification 
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from device_sim import Phone
 from provider.apns import APNsClient, Notification, alert
-from scenarios.kit import push_certificate, world
+from scenarios.kit import push_certificate, send_all, world
 from scenarios.runner import Scenario
 from scenarios.story import Story
 
@@ -67,12 +66,7 @@ async def run(story: Story) -> None:
                        actor="apns")
             notifications = [Notification(token=token, topic=BUNDLE_ID, payload=alert(f"burst {i}")).with_apns_id()
                              for i in range(BURST)]
-            with story.progress("pushes accepted", BURST) as bar:
-                async def one(n: Notification) -> int:
-                    result = await client.send(n)
-                    bar.advance()
-                    return result.status
-                statuses = await asyncio.gather(*(one(n) for n in notifications))
+            statuses = await send_all(story, client, notifications, "pushes accepted")
             story.check(statuses == [200] * BURST, f"all {BURST} accepted in the end")
             sent = {n.apns_id for n in notifications}
             got: list[str] = []
