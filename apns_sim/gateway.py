@@ -413,7 +413,7 @@ class CourierConnection:
         for stage, detail in stages:
             if stage in _FINAL_STAGES:
                 self._forget(apns_id, key)
-            delivery.report(apns_id, stage, {k: v for k, v in detail.items() if k not in ("stage", "at")})
+            delivery.report(apns_id, stage, detail)  # Delivery.report drops the keys the journey sets itself
 
     def _on_app_status(self, message: courier.AppStatus) -> None:
         """[sim] Keep the app's latest permission, badge and state for the dashboard (nothing else reads it)."""
