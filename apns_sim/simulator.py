@@ -16,11 +16,11 @@ from typing import Any
 
 from aiohttp import web
 
-from apns_sim.admin import create_admin_app
-from apns_sim.clock import Clock
-from apns_sim.delivery import loop_scheduler
-from apns_sim.gateway import DeviceGateway
-from apns_sim.server import ProviderApiServer
+from apns_sim.admin.app import create_admin_app
+from apns_sim.delivery.store_and_forward import loop_scheduler
+from apns_sim.gateway.listener import DeviceGateway
+from apns_sim.model.clock import Clock
+from apns_sim.provider_api.listener import ProviderApiServer
 from apns_sim.state import SimConfig, SimState
 
 ENDPOINTS_FILE = "endpoints.json"

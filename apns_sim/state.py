@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from apns_sim.app_reports import AppReports
-from apns_sim.clock import Clock
-from apns_sim.delivery import Delivery, DeliveryConfig
-from apns_sim.events import JourneyLog
-from apns_sim.faults import FaultPlan
+from apns_sim.delivery.store_and_forward import Delivery, DeliveryConfig
+from apns_sim.faults.plan import FaultPlan
+from apns_sim.model.app_status import AppReports
+from apns_sim.model.clock import Clock
+from apns_sim.model.journeys import JourneyLog
+from apns_sim.model.registry import Registry
 from apns_sim.pki import Authority, load_or_create_authority
-from apns_sim.registry import Registry
 
 DB_NAME = "pushsim.sqlite3"
 REPLACED_TOKEN_REASONS = ("BadDeviceToken", "ExpiredToken")

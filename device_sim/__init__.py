@@ -4,14 +4,14 @@ Of our code it imports only the courier wire codec, ``apns_sim.courier``: the ph
 APNs over TLS, never by import.
 """
 
-from device_sim.app import App, Notification
-from device_sim.authorization import Authorization
-from device_sim.device import DeviceSimError, Endpoints
-from device_sim.notification import NotificationResponse
-from device_sim.phone import Phone
-from device_sim.policy import BackgroundBudget
-from device_sim.presentation import Presentation, RegistrationError
-from device_sim.pushkit import IncomingCall, VoipPolicy
+from device_sim.app.app import App, Notification
+from device_sim.app.notification import NotificationResponse
+from device_sim.identity.store import DeviceSimError, Endpoints
+from device_sim.phone.phone import Phone
+from device_sim.rules.authorization import Authorization
+from device_sim.rules.background import BackgroundBudget
+from device_sim.rules.presentation import Presentation, RegistrationError
+from device_sim.rules.voip import IncomingCall, VoipPolicy
 
 __all__ = ["App", "Authorization", "BackgroundBudget", "DeviceSimError", "Endpoints", "IncomingCall", "Notification",
            "NotificationResponse", "Phone", "Presentation", "RegistrationError", "VoipPolicy"]

@@ -29,17 +29,17 @@ from typing import Any, NoReturn
 
 import aiohttp
 
-from device_sim import fleet_cli
-from device_sim.app import App, check_types
-from device_sim.device import DeviceSimError, Endpoints, InputError
-from device_sim.phone import Phone, check_bundle_id
-from device_sim.presentation import RegistrationError
+from device_sim.app.app import App, check_types
+from device_sim.fleet import cli as fleet_cli
+from device_sim.identity.store import DeviceSimError, Endpoints, InputError
+from device_sim.phone.phone import Phone, check_bundle_id
+from device_sim.rules.presentation import RegistrationError
 
 ENTITLEMENT = {"sandbox": "development", "production": "production"}
 DEFAULT_STATE_SUBDIR = "device-sim"
 
 
-class UsageError(Exception):
+class UsageError(DeviceSimError):
     """Bad input: exit 2."""
 
 

@@ -26,14 +26,14 @@ from aiohttp import web
 
 from provider.apns.client import APNsClient, resolve_endpoint
 from provider.apns.credentials import Credentials, CredentialsError, load_certificate_credentials, load_p8
+from provider.apns.errors import ProviderError, TransportError
 from provider.apns.notification import Notification, alert, infer_push_type
-from provider.apns.protocol import TransportError
 from provider.web import ServiceConfig, create_app
 
 PROG = "apns-provider"
 
 
-class UsageError(Exception):
+class UsageError(ProviderError):
     """Bad input: reported on one line, exit code 2."""
 
 

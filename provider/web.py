@@ -26,8 +26,9 @@ from typing import Any, NoReturn, Protocol
 
 from aiohttp import web
 
+from provider.apns.errors import TransportError
 from provider.apns.notification import Notification, alert, infer_push_type, normalize_token
-from provider.apns.protocol import Result, TransportError
+from provider.apns.protocol import Result
 from provider.store import ENVIRONMENTS, Store
 
 log = logging.getLogger("provider.web")

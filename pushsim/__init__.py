@@ -17,7 +17,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from apns_sim.delivery import DeliveryConfig
+    from apns_sim.delivery.store_and_forward import DeliveryConfig
     from apns_sim.state import SimConfig
     from pushsim.harness import PASSWORD, TEAM_ID, AuthKey, CertificateBundle, RunningSimulator
     from pushsim.phones import IPhoneFactory
@@ -30,7 +30,7 @@ _EXPORTS = {
     "TEAM_ID": "pushsim.harness",
     "IPhoneFactory": "pushsim.phones",
     "SimConfig": "apns_sim.state",
-    "DeliveryConfig": "apns_sim.delivery",
+    "DeliveryConfig": "apns_sim.delivery.store_and_forward",
 }
 
 __all__ = ["PASSWORD", "TEAM_ID", "AuthKey", "CertificateBundle", "DeliveryConfig", "IPhoneFactory",

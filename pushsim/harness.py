@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from apns_sim import pki, readers
-from apns_sim.apns_file import build_apns_file
-from apns_sim.clock import Clock
-from apns_sim.portal import Portal
-from apns_sim.records import AppIdRecord
+from apns_sim import pki
+from apns_sim.admin import readers
+from apns_sim.admin.apns_file import build_apns_file
+from apns_sim.model.clock import Clock
+from apns_sim.model.records import AppIdRecord
+from apns_sim.portal.service import Portal
 from apns_sim.simulator import Simulator
 from apns_sim.state import SimConfig, SimState
 

@@ -16,8 +16,9 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from apns_sim import export, pki
-from apns_sim.portal import PortalError
+from apns_sim import pki
+from apns_sim.portal import formats
+from apns_sim.portal.service import PortalError
 from apns_sim.simulator import Simulator
 from device_sim import Phone
 from provider.apns import APNsClient, Notification, load_pem_pair
@@ -98,7 +99,7 @@ async def run(story: Story) -> None:
                         "sandbox environment extension present; valid for one year")
 
             await story.stage("Step 4: openssl's job: .cer + Push.p12 to PEM for the provider", "provider")
-            converted = export.convert(export.Inputs(cer=cer_path.read_bytes(), cer_name=cer_path.name,
+            converted = formats.convert(formats.Inputs(cer=cer_path.read_bytes(), cer_name=cer_path.name,
                                                      p12=p12_path.read_bytes(), p12_name=p12_path.name,
                                                      password=PASSWORD), "pem")
             paths: dict[str, Path] = {}

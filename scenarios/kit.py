@@ -17,7 +17,7 @@ import aiohttp
 from aiohttp import web
 
 from apns_sim import pki
-from apns_sim.portal import Portal
+from apns_sim.portal.service import Portal
 from apns_sim.simulator import Simulator
 from apns_sim.state import SimConfig
 from provider.apns import APNsClient, CertificateCredentials, Notification, load_cer_and_p12

@@ -14,7 +14,7 @@ import os
 import time
 from collections import Counter
 
-from device_sim.fleet import Fleet, FleetPhone, FleetProgress
+from device_sim.fleet.fleet import Fleet, FleetPhone, FleetProgress
 from provider.apns import APNsClient, Notification, alert
 from scenarios.kit import push_certificate, send_all, world
 from scenarios.runner import Scenario

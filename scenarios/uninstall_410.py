@@ -9,7 +9,7 @@ which the app sends to the provider as on first launch. The delay here is one da
 
 from __future__ import annotations
 
-from apns_sim.delivery import DeliveryConfig
+from apns_sim.delivery.store_and_forward import DeliveryConfig
 from apns_sim.state import SimConfig
 from device_sim import Phone
 from scenarios.kit import get_json, post_json, provider_service, push_certificate, world

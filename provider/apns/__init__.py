@@ -17,15 +17,9 @@ from provider.apns.credentials import (
     load_pem,
     load_pem_pair,
 )
+from provider.apns.errors import ConnectFailed, ConnectionLost, RequestTimeout, StreamRefused, TransportError
 from provider.apns.notification import Notification, alert, background, validate_payload
-from provider.apns.protocol import (
-    ConnectFailed,
-    ConnectionLost,
-    RequestTimeout,
-    Result,
-    StreamRefused,
-    TransportError,
-)
+from provider.apns.protocol import Result
 from provider.apns.reasons import Reason
 from provider.apns.tokens import TokenIssuer
 

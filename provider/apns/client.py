@@ -31,17 +31,10 @@ from urllib.parse import urlsplit
 
 from provider.apns.connection import Connection
 from provider.apns.credentials import CertificateCredentials, Credentials, PathLike, TokenCredentials
+from provider.apns.errors import StreamRefused, TransportError
 from provider.apns.notification import Notification
 from provider.apns.pool import ConnectionPool
-from provider.apns.protocol import (
-    Result,
-    StreamRefused,
-    TransportError,
-    authority,
-    goaway_result,
-    parse_response,
-    request_headers,
-)
+from provider.apns.protocol import Result, authority, goaway_result, parse_response, request_headers
 from provider.apns.reasons import Reason
 from provider.apns.tokens import DEFAULT_REFRESH, TokenIssuer
 

@@ -30,15 +30,9 @@ import h2.events
 import h2.exceptions
 import h2.settings
 
+from provider.apns.errors import ConnectFailed, ConnectionLost, RequestTimeout, StreamRefused, TransportError
 from provider.apns.header_encoder import HeaderEncoder
-from provider.apns.protocol import (
-    ConnectFailed,
-    ConnectionLost,
-    RequestTimeout,
-    StreamRefused,
-    TransportError,
-    goaway_reason,
-)
+from provider.apns.protocol import goaway_reason
 
 RECEIVE_WINDOW = 2**24  # 16 MiB for the connection and each stream
 _READ_SIZE = 65536

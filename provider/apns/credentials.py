@@ -30,12 +30,13 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
+from provider.apns.errors import ProviderError
 from provider.apns.tokens import DEFAULT_REFRESH, TokenIssuer
 
 PathLike = str | os.PathLike[str]
 
 
-class CredentialsError(Exception):
+class CredentialsError(ProviderError):
     """Credentials could not be loaded or do not fit together; the message says which file and why."""
 
 

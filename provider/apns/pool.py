@@ -19,7 +19,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 
 from provider.apns.connection import Connection
-from provider.apns.protocol import TransportError
+from provider.apns.errors import TransportError
 
 
 class ConnectionPool:

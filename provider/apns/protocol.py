@@ -56,38 +56,6 @@ class Result:
         return out
 
 
-class TransportError(Exception):
-    """The request got no answer from Apple (connection, TLS, HTTP/2 or timeout trouble).
-
-    ``retryable`` says whether sending again (on a new stream or connection) is sensible; ``reason`` carries a
-    GOAWAY's JSON reason when the server gave one (§7).
-    """
-
-    retryable = True
-
-    def __init__(self, message: str, *, reason: str | None = None, retryable: bool | None = None) -> None:
-        super().__init__(message)
-        self.reason = reason
-        if retryable is not None:
-            self.retryable = retryable
-
-
-class ConnectFailed(TransportError):
-    """No connection: refused, unreachable, TLS handshake failure or no ``h2`` from ALPN."""
-
-
-class ConnectionLost(TransportError):
-    """The connection closed while the request was in flight."""
-
-
-class StreamRefused(TransportError):
-    """The server did not process the stream (GOAWAY above it, RST_STREAM REFUSED_STREAM): safe to resend."""
-
-
-class RequestTimeout(TransportError):
-    """No answer within the per-request timeout."""
-
-
 def authority(host: str, port: int) -> str:
     """``:authority`` as a browser would write it: the port only when not 443 (IPv6 in brackets)."""
     h = f"[{host}]" if ":" in host else host

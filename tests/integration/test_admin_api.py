@@ -19,10 +19,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from apns_sim.apns_file import ApnsFileError, build_apns_file, target_bundle
-from apns_sim.events import Journey, JourneyLog
-from apns_sim.readers import OVERFLOW_FRAME, Readers, StageStream
-from apns_sim.reasons import Reason
+from apns_sim.admin.apns_file import ApnsFileError, build_apns_file, target_bundle
+from apns_sim.admin.readers import OVERFLOW_FRAME, Readers, StageStream
+from apns_sim.model.journeys import Journey, JourneyLog
+from apns_sim.push.reasons import Reason
 from device_sim import App, Phone
 from provider.apns import APNsClient, Notification, Result, alert, load_p8, load_pem_pair
 from pushsim import IPhoneFactory, RunningSimulator
@@ -394,7 +394,7 @@ async def test_certificate_issued_on_an_advanced_clock_is_accepted(tmp_path: Pat
     A certificate issued 400 days ahead of real time is not yet valid for OpenSSL's wall clock; the provider
     API must still accept it, because the simulator's clock says it is valid.
     """
-    from apns_sim.portal import Portal
+    from apns_sim.portal.service import Portal
     from apns_sim.simulator import Simulator
     from provider.apns import APNsClient, Notification
     from provider.apns.credentials import load_cer_and_p12

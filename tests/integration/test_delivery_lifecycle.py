@@ -21,13 +21,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from apns_sim import events
-from apns_sim.delivery import BATCHED, RESTORED, DeliveryConfig
-from apns_sim.portal import Portal
+from apns_sim.delivery.store_and_forward import BATCHED, RESTORED, DeliveryConfig
+from apns_sim.model import journeys
+from apns_sim.portal.service import Portal
 from apns_sim.simulator import Simulator
 from apns_sim.state import SimConfig
 from device_sim import Phone
-from device_sim.device import make_csr
+from device_sim.identity.store import make_csr
 from provider.apns import APNsClient, Notification
 from provider.apns.credentials import TokenCredentials, load_p8
 
@@ -159,9 +159,9 @@ async def test_a_silent_phone_is_dropped_and_nothing_sent_meanwhile_is_lost(
         cable.cut()  # no FIN, no RST: keep-alives and acks just stop arriving
         into_the_void = await provider.send(token, text="lost in the air?")
         await wait_for(lambda: not online(sim, phone), timeout=5)  # dropped after 0.5 s without a keep-alive
-        assert stages(sim, into_the_void) == [events.ACCEPTED, events.DELIVERED, events.STORED]
+        assert stages(sim, into_the_void) == [journeys.ACCEPTED, journeys.DELIVERED, journeys.STORED]
         after_drop = await provider.send(other_token, topic=OTHER, text="while dropped")
-        assert stages(sim, after_drop) == [events.ACCEPTED, events.STORED]
+        assert stages(sim, after_drop) == [journeys.ACCEPTED, journeys.STORED]
         assert sim.state is not None and sim.state.registry.count_stored() == 2
 
         await phone.go_offline()  # the phone notices its dead connection and dials again
@@ -171,7 +171,7 @@ async def test_a_silent_phone_is_dropped_and_nothing_sent_meanwhile_is_lost(
         assert again.apns_id.lower() == into_the_void.lower() and again.from_storage
         assert later.apns_id.lower() == after_drop.lower() and later.from_storage
         for apns_id in (into_the_void, after_drop):
-            await wait_for(lambda a=apns_id: stages(sim, a)[-1] == events.PRESENTED)  # type: ignore[misc]
+            await wait_for(lambda a=apns_id: stages(sim, a)[-1] == journeys.PRESENTED)  # type: ignore[misc]
         assert sim.state.registry.count_stored() == 0
 
 
@@ -189,7 +189,7 @@ async def test_restart_on_the_same_data_dir_loses_nothing(tmp_path: Path) -> Non
             await phone.go_offline()
             await wait_for(lambda: not online(sim, phone))
             stored = await provider.send(token, text="kept across a restart")
-            assert stages(sim, stored) == [events.ACCEPTED, events.STORED]
+            assert stages(sim, stored) == [journeys.ACCEPTED, journeys.STORED]
 
     async with Simulator(data_dir) as sim:
         endpoints = json.loads(sim.endpoints_file.read_text())
@@ -200,8 +200,8 @@ async def test_restart_on_the_same_data_dir_loses_nothing(tmp_path: Path) -> Non
             received = await app.next_notification(timeout=10)
             assert received.apns_id.lower() == stored.lower() and received.from_storage
             assert received.payload == {"aps": {"alert": "kept across a restart"}}
-            await wait_for(lambda: stages(sim, stored)[-1] == events.PRESENTED)
-            assert stages(sim, stored)[:4] == [events.ACCEPTED, events.STORED, RESTORED, events.DELIVERED]
+            await wait_for(lambda: stages(sim, stored)[-1] == journeys.PRESENTED)
+            assert stages(sim, stored)[:4] == [journeys.ACCEPTED, journeys.STORED, RESTORED, journeys.DELIVERED]
 
             assert await app.register(timeout=10) == token  # the same token after the restart (§3)
             fresh = await provider.send(token, text="after the restart")
@@ -222,14 +222,14 @@ async def test_priority_5_and_1_wait_for_the_burst_the_clock_releases(tmp_path: 
             token = await app.register(timeout=10)
             power_aware = await provider.send(token, text="p5", priority=5)
             opportunistic = await provider.send(token, text="p1", priority=1)
-            assert stages(sim, power_aware) == stages(sim, opportunistic) == [events.ACCEPTED, BATCHED]
+            assert stages(sim, power_aware) == stages(sim, opportunistic) == [journeys.ACCEPTED, BATCHED]
             with pytest.raises(TimeoutError):
                 await app.next_notification(timeout=0.3)
             async with http.post(sim.endpoints["admin"] + "/_sim/clock", json={"advance": 600}) as response:
                 assert response.status == 200
             got = [await app.next_notification(timeout=10) for _ in range(2)]
             assert [n.apns_id.lower() for n in got] == [power_aware.lower(), opportunistic.lower()]
-            assert stages(sim, power_aware)[:3] == [events.ACCEPTED, BATCHED, events.DELIVERED]
+            assert stages(sim, power_aware)[:3] == [journeys.ACCEPTED, BATCHED, journeys.DELIVERED]
 
             alone = await provider.send(token, text="p1 alone", priority=1)
             async with http.post(sim.endpoints["admin"] + "/_sim/clock", json={"advance": 1200}) as response:
@@ -239,7 +239,7 @@ async def test_priority_5_and_1_wait_for_the_burst_the_clock_releases(tmp_path: 
             urgent = await provider.send(token, text="p10")
             got = [await app.next_notification(timeout=10) for _ in range(2)]
             assert [n.apns_id.lower() for n in got] == [alone.lower(), urgent.lower()]
-            assert stages(sim, urgent)[:2] == [events.ACCEPTED, events.DELIVERED]
+            assert stages(sim, urgent)[:2] == [journeys.ACCEPTED, journeys.DELIVERED]
 
 
 async def test_a_batch_also_leaves_when_real_time_reaches_its_window(tmp_path: Path) -> None:
@@ -251,7 +251,7 @@ async def test_a_batch_also_leaves_when_real_time_reaches_its_window(tmp_path: P
             app = phone.install_app(APP, types=("alert",))
             token = await app.register(timeout=10)
             held = await provider.send(token, text="p5", priority=5)
-            assert stages(sim, held) == [events.ACCEPTED, BATCHED]
+            assert stages(sim, held) == [journeys.ACCEPTED, BATCHED]
             assert (await app.next_notification(timeout=10)).apns_id.lower() == held.lower()
 
 
@@ -265,7 +265,7 @@ async def test_a_phone_that_drops_while_a_batch_waits_gets_it_from_storage(tmp_p
             token = await app.register(timeout=10)
             held = await provider.send(token, text="p5", priority=5)
             await phone.go_offline()
-            await wait_for(lambda: stages(sim, held)[-1] == events.STORED)
+            await wait_for(lambda: stages(sim, held)[-1] == journeys.STORED)
             await phone.go_online(timeout=10)
             received = await app.next_notification(timeout=10)
             assert received.apns_id.lower() == held.lower() and received.from_storage

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from apns_sim.registry import ACTIVE, UNINSTALLED
+from apns_sim.model.registry import ACTIVE, UNINSTALLED
 from tests.integration.test_gateway_device import Sim, _start_sim, inject
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -24,9 +24,10 @@ from aiohttp import web
 from cryptography import x509
 
 from apns_sim import pki
-from apns_sim.events import Journey
-from apns_sim.faults_api import fault_routes
-from apns_sim.portal import Portal
+from apns_sim.admin.faults_api import fault_routes
+from apns_sim.admin.readers import wait_for_journey
+from apns_sim.model.journeys import Journey
+from apns_sim.portal.service import Portal
 from apns_sim.simulator import Simulator
 from device_sim import Phone
 from provider.apns import APNsClient, Notification, RequestTimeout, TransportError, load_cer_and_p12
@@ -74,14 +75,9 @@ class World:
 
     async def reach(self, apns_id: str, stage: str, timeout: float = 10.0) -> Journey:
         """The journey once it has ``stage`` (woken by the log, not a polling loop)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            journey = self.state.journeys.get(apns_id)
-            if journey is not None and any(s["stage"] == stage for s in journey.stages):
-                return journey
-            remaining = deadline - time.monotonic()
-            assert remaining > 0, f"{apns_id} never reached {stage}: {journey and journey.stages}"
-            await self.state.journeys.wait_changed(remaining)
+        journey = await wait_for_journey(self.state.journeys, apns_id=apns_id, stages=[stage], timeout=timeout)
+        assert journey is not None, f"{apns_id} never reached {stage}: {self.state.journeys.get(apns_id)}"
+        return journey
 
 
 async def settle() -> None:

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from apns_sim import courier
-from apns_sim.registry import ACTIVE
-from device_sim.device import DeviceSimError
-from device_sim.fleet import Fleet, FleetPhone, FleetProgress
+from apns_sim.model.registry import ACTIVE
+from device_sim.fleet.fleet import Fleet, FleetPhone, FleetProgress
+from device_sim.identity.store import DeviceSimError
 from tests.integration.test_gateway_device import Sim, _start_sim, inject, stages, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]

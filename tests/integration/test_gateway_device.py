@@ -22,17 +22,18 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from apns_sim import courier, events, pki
-from apns_sim.activation import activation_routes
-from apns_sim.delivery import PushMessage
-from apns_sim.events import Journey
-from apns_sim.gateway import DeviceGateway, environment_for_server_name
-from apns_sim.registry import ACTIVE, UNINSTALLED
+from apns_sim import courier, pki
+from apns_sim.delivery.store_and_forward import PushMessage
+from apns_sim.gateway.activation import activation_routes
+from apns_sim.gateway.listener import DeviceGateway, environment_for_server_name
+from apns_sim.model import journeys
+from apns_sim.model.journeys import Journey
+from apns_sim.model.registry import ACTIVE, UNINSTALLED
 from apns_sim.state import SimConfig, SimState
 from device_sim import Phone
-from device_sim.courier_client import CourierClient
-from device_sim.device import Identity, make_csr
-from device_sim.phone import courier_ssl_context
+from device_sim.connection.client import CourierClient
+from device_sim.identity.store import Identity, make_csr
+from device_sim.phone.phone import courier_ssl_context
 
 BUNDLE = "com.example.pushchat"
 ALERT = {"aps": {"alert": {"title": "PushChat", "body": "Hello"}, "sound": "default", "badge": 1}}
@@ -77,7 +78,7 @@ def inject(sim: Sim, token: str, payload: Any = ALERT, *, expiration: int | None
     assert record is not None
     apns_id = str(uuid.uuid4()).upper()
     sim.state.journeys.begin(Journey(apns_id=apns_id, token=token, topic=record.bundle_id,
-                                     environment=record.environment, status=200), events.ACCEPTED)
+                                     environment=record.environment, status=200), journeys.ACCEPTED)
     sim.state.delivery.submit(PushMessage(
         apns_id=apns_id, token=token, device_id=record.device_id, bundle_id=record.bundle_id, topic=record.bundle_id,
         environment=record.environment, payload=json.dumps(payload).encode(), push_type="alert", priority=10,
@@ -380,7 +381,7 @@ async def test_phone_activated_by_another_simulator_activates_again(tmp_path: Pa
 
 async def test_phone_sends_one_report_per_push_with_both_stages(sim: Sim, monkeypatch: pytest.MonkeyPatch) -> None:
     """[sim] SimReport: the phone reports handed_to_app and presented in one frame; the journey keeps both."""
-    from apns_sim.gateway import CourierConnection
+    from apns_sim.gateway.listener import CourierConnection
 
     reports: list[courier.SimReport] = []
     original = CourierConnection._on_report

@@ -28,8 +28,8 @@ from aioapns.connection import APNsDevelopmentClientProtocol
 from cryptography import x509
 
 from apns_sim import pki
-from apns_sim.portal import Portal
-from apns_sim.server import ProviderApiServer
+from apns_sim.portal.service import Portal
+from apns_sim.provider_api.listener import ProviderApiServer
 from apns_sim.state import SimConfig, SimState
 
 BUNDLE = "com.example.app"

@@ -32,10 +32,10 @@ import trustme
 from cryptography import x509
 
 from apns_sim import pki
-from apns_sim.clock import Clock
-from apns_sim.portal import Portal
-from apns_sim.reasons import Reason
-from apns_sim.registry import VOIP
+from apns_sim.model.clock import Clock
+from apns_sim.model.registry import VOIP
+from apns_sim.portal.service import Portal
+from apns_sim.push.reasons import Reason
 from apns_sim.simulator import Simulator
 from apns_sim.state import SimConfig
 
@@ -451,7 +451,7 @@ async def test_tokens_of_up_to_100_bytes(world: World, monkeypatch: pytest.Monke
     state = world.state
     now = state.clock.now()
     state.registry.activate_device("dev-2", "Long iPhone", now)
-    monkeypatch.setattr("apns_sim.registry.secrets", SimpleNamespace(token_hex=lambda n: "a1" * 100))
+    monkeypatch.setattr("apns_sim.model.registry.secrets", SimpleNamespace(token_hex=lambda n: "a1" * 100))
     long_token = state.registry.app_token("dev-2", BUNDLE, "sandbox", now).token
     monkeypatch.undo()
     assert len(long_token) == 200

@@ -16,8 +16,8 @@ from pathlib import Path
 import jwt
 import pytest
 
-from apns_sim.portal import Portal
-from apns_sim.registry import Registry
+from apns_sim.model.registry import Registry
+from apns_sim.portal.service import Portal
 from apns_sim.simulator import Simulator
 from apns_sim.state import DB_NAME, SimConfig
 

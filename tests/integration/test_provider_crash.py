@@ -34,7 +34,7 @@ import aiohttp
 import pytest
 import trustme
 
-from apns_sim.portal import Portal
+from apns_sim.portal.service import Portal
 from apns_sim.simulator import Simulator
 from device_sim import Phone
 

@@ -59,7 +59,7 @@ def new_token(sim: RunningSimulator, *, nbytes: int = 32, environment: str = "sa
     if nbytes != 32:
         assert monkeypatch is not None
         with monkeypatch.context() as m:  # the simulator issues 32 bytes; Apple may issue up to 100 (§8)
-            m.setattr("apns_sim.registry.secrets", SimpleNamespace(token_hex=lambda n: "c3" * nbytes))
+            m.setattr("apns_sim.model.registry.secrets", SimpleNamespace(token_hex=lambda n: "c3" * nbytes))
             return state.registry.app_token(device, BUNDLE, environment, now).token
     return state.registry.app_token(device, BUNDLE, environment, now).token
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from apns_sim.registry import UNINSTALLED, VOIP
+from apns_sim.model.registry import UNINSTALLED, VOIP
 from device_sim import App, Phone, VoipPolicy
 from provider.apns import APNsClient, load_p8, load_pem_pair
 from provider.apns.notification import Notification as Push

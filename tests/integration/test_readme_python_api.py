@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from apns_sim.portal import Portal
+from apns_sim.portal.service import Portal
 from apns_sim.simulator import Simulator
 from device_sim import Phone
 from provider.apns import APNsClient, Notification

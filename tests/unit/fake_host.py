@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from device_sim.app import App
+    from device_sim.app.app import App
 
 
 class FakeHost:

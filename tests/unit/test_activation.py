@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from apns_sim import pki
-from apns_sim.activation import ActivationError, activate
+from apns_sim.gateway.activation import ActivationError, activate
 from apns_sim.state import SimState
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from apns_sim.advice import ADVICE, DO_NOT_RETRY, RETRY_LATER, advice_for, advice_table
-from apns_sim.reasons import Reason
+from apns_sim.admin.advice import ADVICE, DO_NOT_RETRY, RETRY_LATER, advice_for, advice_table
+from apns_sim.push.reasons import Reason
 
 
 def test_every_reason_has_advice() -> None:

@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.x509.oid import NameOID
 
 from apns_sim import pki
-from apns_sim.auth import (
+from apns_sim.model.records import AuthKeyRecord, CertificateRecord
+from apns_sim.push.auth import (
     CertificateIdentity,
     ConnectionAuth,
     TokenIdentity,
@@ -28,8 +29,7 @@ from apns_sim.auth import (
     raw_signature,
     verify_provider_token,
 )
-from apns_sim.records import AuthKeyRecord, CertificateRecord
-from apns_sim.request import Rejection
+from apns_sim.push.request import Rejection
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 T0 = NOW.timestamp()

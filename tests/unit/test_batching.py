@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from apns_sim.batching import BatchPolicy
+from apns_sim.delivery.batching import BatchPolicy
 
 PHONE = ("dev-1", "sandbox")
 OTHER = ("dev-2", "sandbox")

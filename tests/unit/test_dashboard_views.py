@@ -6,16 +6,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from apns_sim.app_reports import AppReports
-from apns_sim.clock import Clock
-from apns_sim.console import ConsoleError, parse_console_push
+from apns_sim.admin.console import ConsoleError, parse_console_push
+from apns_sim.admin.phone_view import phones_view
+from apns_sim.admin.portal_view import certificate_status, key_status
 from apns_sim.courier import AppStatus
-from apns_sim.delivery import Delivery
-from apns_sim.events import Journey, JourneyLog
-from apns_sim.phone_view import phones_view
-from apns_sim.portal_view import certificate_status, key_status
-from apns_sim.records import AuthKeyRecord, CertificateRecord
-from apns_sim.registry import Registry
+from apns_sim.delivery.store_and_forward import Delivery
+from apns_sim.model.app_status import AppReports
+from apns_sim.model.clock import Clock
+from apns_sim.model.journeys import Journey, JourneyLog
+from apns_sim.model.records import AuthKeyRecord, CertificateRecord
+from apns_sim.model.registry import Registry
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from apns_sim import courier
-from device_sim.app import App, check_types
-from device_sim.device import AppRecord, Endpoints, InputError
-from device_sim.phone import entitlement_for
-from device_sim.presentation import Presentation, RegistrationError, badge_after, present
+from device_sim.app.app import App, check_types
+from device_sim.identity.store import AppRecord, Endpoints, InputError
+from device_sim.phone.phone import entitlement_for
+from device_sim.rules.presentation import Presentation, RegistrationError, badge_after, present
 from tests.unit.fake_host import FakeHost
 
 ALL = ("alert", "sound", "badge")

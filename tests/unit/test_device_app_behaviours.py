@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 
 from apns_sim import courier
-from device_sim import policy
-from device_sim.app import App, AppConfig, PhoneRules
-from device_sim.app_status import StatusReporter, status_of
-from device_sim.device import AppRecord
-from device_sim.notification import DEFAULT_ACTION, LAUNCH_OPTIONS_REMOTE_NOTIFICATION, NotificationResponse
-from device_sim.presentation import RegistrationError, Switches
+from device_sim.app.app import App, AppConfig, PhoneRules
+from device_sim.app.notification import DEFAULT_ACTION, LAUNCH_OPTIONS_REMOTE_NOTIFICATION, NotificationResponse
+from device_sim.identity.store import AppRecord
+from device_sim.phone.app_status import StatusReporter, status_of
+from device_sim.rules import background
+from device_sim.rules.presentation import RegistrationError, Switches
 from tests.unit.fake_host import FakeHost
 
 BUNDLE = "com.example.app"
@@ -72,7 +72,7 @@ class Fetcher(Recorder):
 def make_app(delegate: Any = None, *, clock: Clock | None = None, rules: PhoneRules | None = None,
              **config: Any) -> tuple[App, FakeHost]:
     host = FakeHost()
-    rules = rules or PhoneRules(clock=clock or Clock(), background_budget=policy.BackgroundBudget(per_hour=2))
+    rules = rules or PhoneRules(clock=clock or Clock(), background_budget=background.BackgroundBudget(per_hour=2))
     app = App(host, AppRecord(bundle_id=BUNDLE, environment="development"), delegate, config=AppConfig(**config),
               rules=rules)
     return app, host
@@ -346,7 +346,7 @@ async def test_legacy_app_in_the_foreground_gets_the_payload_and_shows_nothing()
 def test_record_from_before_modern_api_is_legacy_unless_provisional() -> None:
     """AppRecord.modern_api missing (an older device.json): legacy, unless the stored permission is provisional,
     which only requestAuthorization grants."""
-    from device_sim import authorization as auth
+    from device_sim.rules import authorization as auth
 
     def rebuilt(status: str) -> App:
         record = AppRecord.from_json({"bundle_id": BUNDLE, "environment": "development"})
@@ -436,7 +436,7 @@ async def test_not_running_app_is_launched_in_the_background_and_an_overrunning_
     app.force_quit()
     app.launch()
     app.move_to_background()
-    app._set_state(policy.NOT_RUNNING)
+    app._set_state(background.NOT_RUNNING)
     push(app, BACKGROUND)
     assert app.state == "background"
     await app.wait_idle(timeout=2)

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from device_sim import authorization as auth
-from device_sim import policy
-from device_sim.presentation import (
+from device_sim.app.service_extension import extension_applies
+from device_sim.rules import authorization as auth
+from device_sim.rules import background
+from device_sim.rules.presentation import (
     Presentation,
     Switches,
     check_presentation_options,
@@ -23,7 +24,6 @@ from device_sim.presentation import (
     under_switches,
     with_options,
 )
-from device_sim.service_extension import extension_applies
 
 ALL = ("alert", "sound", "badge")
 FULL = {"aps": {"alert": {"title": "Hi", "body": "there"}, "sound": "default", "badge": 3}}
@@ -171,7 +171,7 @@ def test_a_locked_phone_shows_alerts_on_the_lock_screen(payload: dict[str, Any],
     ("force_quit", "force_quit")])
 def test_locking_sends_the_app_in_front_to_the_background(state: str, after: str) -> None:
     """device-side.md §6 rule 16, §2.3: iOS suspends the foreground app when the phone locks."""
-    assert policy.state_after_lock(state) == after
+    assert background.state_after_lock(state) == after
 
 
 def test_registration_errors_are_ios_errors() -> None:
@@ -192,47 +192,47 @@ def test_registration_errors_are_ios_errors() -> None:
     ({"aps": {"content-available": 1}}, "alert", False), ({"aps": {}}, None, False), (None, None, False)])
 def test_what_is_a_background_push(payload: Any, push_type: str | None, expected: bool) -> None:
     """device-side.md §2.4: aps holds only content-available: 1."""
-    assert policy.is_background_push(payload, push_type) is expected
+    assert background.is_background_push(payload, push_type) is expected
 
 
 def test_background_push_needs_the_mode_and_no_force_quit() -> None:
     """device-side.md §6 rules 20 and 23: no background mode or a force-quit app ⇒ not delivered."""
-    throttle: policy.BackgroundThrottle[str] = policy.BackgroundThrottle()
-    no_mode = throttle.decide("a", state=policy.BACKGROUND, background_mode=False, now=0)
-    assert no_mode.action == policy.DROP and "background mode" in no_mode.why
-    quit_ = throttle.decide("a", state=policy.FORCE_QUIT, background_mode=True, now=0)
-    assert quit_.action == policy.DROP and "force-quit" in quit_.why
-    assert throttle.decide("a", state=policy.NOT_RUNNING, background_mode=True, now=0).action == policy.DELIVER
+    throttle: background.BackgroundThrottle[str] = background.BackgroundThrottle()
+    no_mode = throttle.decide("a", state=background.BACKGROUND, background_mode=False, now=0)
+    assert no_mode.action == background.DROP and "background mode" in no_mode.why
+    quit_ = throttle.decide("a", state=background.FORCE_QUIT, background_mode=True, now=0)
+    assert quit_.action == background.DROP and "force-quit" in quit_.why
+    assert throttle.decide("a", state=background.NOT_RUNNING, background_mode=True, now=0).action == background.DELIVER
 
 
 def test_throttle_holds_one_newest_wins_and_hands_it_over_at_launch() -> None:
     """device-side.md §6 rule 21, §2.4: over budget, hold one (a newer replaces it); launch delivers it."""
-    throttle: policy.BackgroundThrottle[str] = policy.BackgroundThrottle(policy.BackgroundBudget(per_hour=2))
-    decide = lambda item, now: throttle.decide(item, state=policy.BACKGROUND, background_mode=True, now=now)  # noqa: E731
-    assert [decide("1", 0).action, decide("2", 10).action] == [policy.DELIVER, policy.DELIVER]
+    throttle: background.BackgroundThrottle[str] = background.BackgroundThrottle(background.BackgroundBudget(per_hour=2))
+    decide = lambda item, now: throttle.decide(item, state=background.BACKGROUND, background_mode=True, now=now)  # noqa: E731
+    assert [decide("1", 0).action, decide("2", 10).action] == [background.DELIVER, background.DELIVER]
     third = decide("3", 20)
-    assert third.action == policy.HOLD and "2 background wakes in the last hour" in third.why and not third.replaced
+    assert third.action == background.HOLD and "2 background wakes in the last hour" in third.why and not third.replaced
     fourth = decide("4", 30)
-    assert fourth.action == policy.HOLD and fourth.replaced and throttle.held == "4"
+    assert fourth.action == background.HOLD and fourth.replaced and throttle.held == "4"
     assert throttle.take_held() == "4" and throttle.held is None
-    assert decide("5", 3601).action == policy.DELIVER  # an hour after the first wake, budget again
+    assert decide("5", 3601).action == background.DELIVER  # an hour after the first wake, budget again
 
 
 def test_throttle_daily_budget_and_foreground_and_xcode() -> None:
     """device-side.md §6 rule 21, §2.4: a daily budget too; the foreground spends none; Xcode disables it."""
-    throttle: policy.BackgroundThrottle[str] = policy.BackgroundThrottle(policy.BackgroundBudget(per_hour=5,
+    throttle: background.BackgroundThrottle[str] = background.BackgroundThrottle(background.BackgroundBudget(per_hour=5,
                                                                                                  per_day=2))
     for now in (0, 4000):
-        assert throttle.decide("x", state=policy.BACKGROUND, background_mode=True, now=now).action == policy.DELIVER
-    held = throttle.decide("x", state=policy.BACKGROUND, background_mode=True, now=8000)
-    assert held.action == policy.HOLD and "daily background budget of 2" in held.why
-    assert throttle.decide("y", state=policy.FOREGROUND, background_mode=True, now=8001).action == policy.DELIVER
-    assert throttle.decide("z", state=policy.BACKGROUND, background_mode=True, now=86_401).action == policy.DELIVER
-    xcode: policy.BackgroundThrottle[str] = policy.BackgroundThrottle(policy.BackgroundBudget(per_hour=0),
+        assert throttle.decide("x", state=background.BACKGROUND, background_mode=True, now=now).action == background.DELIVER
+    held = throttle.decide("x", state=background.BACKGROUND, background_mode=True, now=8000)
+    assert held.action == background.HOLD and "daily background budget of 2" in held.why
+    assert throttle.decide("y", state=background.FOREGROUND, background_mode=True, now=8001).action == background.DELIVER
+    assert throttle.decide("z", state=background.BACKGROUND, background_mode=True, now=86_401).action == background.DELIVER
+    xcode: background.BackgroundThrottle[str] = background.BackgroundThrottle(background.BackgroundBudget(per_hour=0),
                                                                      under_xcode=True)
-    assert xcode.decide("x", state=policy.BACKGROUND, background_mode=True, now=0).action == policy.DELIVER
+    assert xcode.decide("x", state=background.BACKGROUND, background_mode=True, now=0).action == background.DELIVER
     with pytest.raises(ValueError):
-        policy.check_state("asleep")
+        background.check_state("asleep")
 
 
 # -- the service extension's trigger (rule 27) -------------------------------------------------------------

@@ -19,7 +19,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from apns_sim import cli, export, pki
+from apns_sim import cli, pki
+from apns_sim.portal import formats
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 BUNDLE, TEAM, PW = "com.example.app", "ABCDE12345", "s3cret"
@@ -47,12 +48,12 @@ def tutorial(authority: pki.Authority, tmp_path: Path) -> dict[str, Path]:
     return files
 
 
-def tutorial_inputs(files: dict[str, Path], password: str | None = PW) -> export.Inputs:
-    return export.Inputs(cer=files["cer"].read_bytes(), cer_name=files["cer"].name,
+def tutorial_inputs(files: dict[str, Path], password: str | None = PW) -> formats.Inputs:
+    return formats.Inputs(cer=files["cer"].read_bytes(), cer_name=files["cer"].name,
                          p12=files["p12"].read_bytes(), p12_name=files["p12"].name, password=password)
 
 
-def write(result: export.Exported, directory: Path) -> dict[str, Path]:
+def write(result: formats.Exported, directory: Path) -> dict[str, Path]:
     paths = {}
     for item in result.files:
         paths[item.role] = directory / item.name
@@ -67,7 +68,7 @@ def pem_block(text: bytes) -> bytes:
 
 def test_pem_is_byte_for_byte_what_openssl_makes(tutorial: dict[str, Path], tmp_path: Path) -> None:
     """device-side.md §5 step 5: x509 -inform der, pkcs12 -nocerts -nodes, cat: same bytes as openssl's."""
-    result = export.convert(tutorial_inputs(tutorial), "pem")
+    result = formats.convert(tutorial_inputs(tutorial), "pem")
     paths = write(result, tmp_path)
     by_openssl = openssl("x509", "-inform", "DER", "-in", str(tutorial["cer"]))
     assert by_openssl.returncode == 0, by_openssl.stderr
@@ -82,7 +83,7 @@ def test_pem_is_byte_for_byte_what_openssl_makes(tutorial: dict[str, Path], tmp_
 
 def test_openssl_reads_the_pem_files(tutorial: dict[str, Path], tmp_path: Path) -> None:
     """§5 step 5 and apns-protocol.md §6: cert.pem is the push certificate; key.pem is its key."""
-    paths = write(export.convert(tutorial_inputs(tutorial), "pem"), tmp_path)
+    paths = write(formats.convert(tutorial_inputs(tutorial), "pem"), tmp_path)
     subject = openssl("x509", "-in", str(paths["cert"]), "-noout", "-subject")
     assert subject.returncode == 0, subject.stderr
     assert f"UID = {BUNDLE}, CN = Apple Development IOS Push Services: {BUNDLE}, OU = {TEAM}".encode() \
@@ -98,14 +99,14 @@ def test_openssl_reads_the_pem_files(tutorial: dict[str, Path], tmp_path: Path) 
 
 def test_combined_p12_made_by_openssl_converts_back(tutorial: dict[str, Path], tmp_path: Path) -> None:
     """§5 step 5 "alternative flow": one .p12 with both, split as pkcs12 -clcerts -nokeys / -nocerts do."""
-    paths = write(export.convert(tutorial_inputs(tutorial), "pem"), tmp_path)
+    paths = write(formats.convert(tutorial_inputs(tutorial), "pem"), tmp_path)
     combined = tmp_path / "combined.p12"
     made = openssl("pkcs12", "-export", "-in", str(paths["cert"]), "-inkey", str(paths["key"]),
                    "-passout", "pass:other", "-out", str(combined))
     assert made.returncode == 0, made.stderr
     out = tmp_path / "out"
     out.mkdir()
-    result = export.convert(export.Inputs(p12=combined.read_bytes(), p12_name="combined.p12", password="other"),
+    result = formats.convert(formats.Inputs(p12=combined.read_bytes(), p12_name="combined.p12", password="other"),
                             "pem")
     again = write(result, out)
     assert again["cert"].read_bytes() == paths["cert"].read_bytes()
@@ -116,7 +117,7 @@ def test_combined_p12_made_by_openssl_converts_back(tutorial: dict[str, Path], t
 
 def test_p12_output_is_read_by_openssl(tutorial: dict[str, Path], tmp_path: Path) -> None:
     """§5 step 5: ``openssl pkcs12 -export`` for Java-style providers; the new password opens it, no other."""
-    result = export.convert(tutorial_inputs(tutorial), "p12", out_password="n3w")
+    result = formats.convert(tutorial_inputs(tutorial), "p12", out_password="n3w")
     (item,) = result.files
     assert (item.name, item.private) == ("ck.p12", True)
     path = tmp_path / item.name
@@ -133,32 +134,32 @@ def test_p12_output_is_read_by_openssl(tutorial: dict[str, Path], tmp_path: Path
 
 def test_p12_output_needs_a_password(tutorial: dict[str, Path]) -> None:
     """A .p12 carries the private key: it is never written unprotected."""
-    with pytest.raises(export.ExportError, match="--out-password"):
-        export.convert(tutorial_inputs(tutorial), "p12")
+    with pytest.raises(formats.ExportError, match="--out-password"):
+        formats.convert(tutorial_inputs(tutorial), "p12")
 
 
 def test_wrong_or_missing_p12_password(tutorial: dict[str, Path]) -> None:
     """device-side.md §5 step 2: Push.p12 is password-protected; a wrong password is a clear refusal."""
-    with pytest.raises(export.ExportError, match=r"^Push\.p12: wrong password"):
-        export.convert(tutorial_inputs(tutorial, "not-it"), "pem")
-    with pytest.raises(export.ExportError, match="password-protected"):
-        export.convert(tutorial_inputs(tutorial, None), "pem")
+    with pytest.raises(formats.ExportError, match=r"^Push\.p12: wrong password"):
+        formats.convert(tutorial_inputs(tutorial, "not-it"), "pem")
+    with pytest.raises(formats.ExportError, match="password-protected"):
+        formats.convert(tutorial_inputs(tutorial, None), "pem")
 
 
 def test_key_must_match_the_certificate(tutorial: dict[str, Path]) -> None:
     """apns-protocol.md §6: a key from another CSR cannot complete the TLS handshake, so refuse it now."""
     _, other_p12 = pki.make_keychain_request(email="x@example.com", common_name="Other", password=PW)
-    inputs = export.Inputs(cer=tutorial["cer"].read_bytes(), p12=other_p12, password=PW)
-    with pytest.raises(export.ExportError, match=r"does not match the certificate in aps_development\.cer"):
-        export.convert(inputs, "pem")
+    inputs = formats.Inputs(cer=tutorial["cer"].read_bytes(), p12=other_p12, password=PW)
+    with pytest.raises(formats.ExportError, match=r"does not match the certificate in aps_development\.cer"):
+        formats.convert(inputs, "pem")
 
 
 def test_key_only_p12_needs_the_certificate(tutorial: dict[str, Path]) -> None:
     """The Keychain export holds only the key (§5 step 2); the .cer comes from the portal."""
-    with pytest.raises(export.ExportError, match="holds only a private key"):
-        export.convert(export.Inputs(p12=tutorial["p12"].read_bytes(), password=PW), "pem")
-    with pytest.raises(export.ExportError, match="Nothing to convert"):
-        export.convert(export.Inputs(cer=tutorial["cer"].read_bytes()), "pem")
+    with pytest.raises(formats.ExportError, match="holds only a private key"):
+        formats.convert(formats.Inputs(p12=tutorial["p12"].read_bytes(), password=PW), "pem")
+    with pytest.raises(formats.ExportError, match="Nothing to convert"):
+        formats.convert(formats.Inputs(cer=tutorial["cer"].read_bytes()), "pem")
 
 
 def test_ec_key_and_pem_certificate(authority: pki.Authority, tmp_path: Path) -> None:
@@ -168,7 +169,7 @@ def test_ec_key_and_pem_certificate(authority: pki.Authority, tmp_path: Path) ->
            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ec")])).sign(key, hashes.SHA256()))
     cert = pki.issue_push_certificate(authority, csr.public_bytes(serialization.Encoding.PEM), bundle_id=BUNDLE,
                                       team_id=TEAM, environment="universal", now=NOW)
-    result = export.convert(export.Inputs(cer=pki.cert_to_pem(cert), cer_name="cert.pem",
+    result = formats.convert(formats.Inputs(cer=pki.cert_to_pem(cert), cer_name="cert.pem",
                                           key=pki.key_to_pem(key), key_name="ec.pem"), "p12", out_password="pw")
     assert result.environment == "universal" and result.openssl[0] == "openssl x509 -in cert.pem -out cert.pem"
     path = tmp_path / "ck.p12"
@@ -180,7 +181,7 @@ def test_ec_key_and_pem_certificate(authority: pki.Authority, tmp_path: Path) ->
 
 def test_summary_and_json_name_openssl_and_keep_secrets(tutorial: dict[str, Path]) -> None:
     """The learner sees the equivalent commands; no password appears anywhere in the output."""
-    result = export.convert(tutorial_inputs(tutorial), "p12", out_password="n3w-secret")
+    result = formats.convert(tutorial_inputs(tutorial), "p12", out_password="n3w-secret")
     text = result.summary + json.dumps(result.as_json())
     assert PW not in text and "n3w-secret" not in text
     assert "`openssl x509 -inform der -in aps_development.cer -out cert.pem`" in result.summary

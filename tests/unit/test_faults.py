@@ -19,11 +19,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from apns_sim.clock import Clock
-from apns_sim.faults import FAULT_STAGE, FaultError, FaultPlan, FaultRule, parse_faults
-from apns_sim.h2_connection import ProviderConnection
-from apns_sim.portal import Portal
-from apns_sim.server import ProviderService
+from apns_sim.faults.plan import FAULT_STAGE, FaultError, FaultPlan, FaultRule, parse_faults
+from apns_sim.model.clock import Clock
+from apns_sim.portal.service import Portal
+from apns_sim.provider_api.connection import ProviderConnection
+from apns_sim.provider_api.service import ProviderService
 from apns_sim.state import SimState
 
 TOKEN = "ab" * 32

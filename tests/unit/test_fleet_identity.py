@@ -13,8 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from apns_sim import courier
-from device_sim.device import DeviceSimError
-from device_sim.fleet_identity import (
+from device_sim.fleet.identities import (
     KEYS_PER_JOB,
     FleetStore,
     PhoneIdentity,
@@ -23,6 +22,7 @@ from device_sim.fleet_identity import (
     new_identity,
     new_keys,
 )
+from device_sim.identity.store import DeviceSimError
 
 
 def test_generated_keys_are_rsa_1024_and_sign_a_connect_proof() -> None:

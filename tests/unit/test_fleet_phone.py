@@ -8,9 +8,9 @@ import pytest
 import trustme
 
 from apns_sim import courier
-from device_sim.device import Endpoints
-from device_sim.fleet import Fleet, FleetPhone
-from device_sim.fleet_identity import PhoneIdentity
+from device_sim.fleet.fleet import Fleet, FleetPhone
+from device_sim.fleet.identities import PhoneIdentity
+from device_sim.identity.store import Endpoints
 
 BUNDLE = "com.example.fleet"
 

@@ -27,12 +27,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from hyperframe.frame import Frame, GoAwayFrame, HeadersFrame, RstStreamFrame
 
-from apns_sim.clock import Clock
-from apns_sim.h2_connection import CONNECTION_WINDOW, ProviderConnection
-from apns_sim.portal import Portal
-from apns_sim.reasons import Reason
-from apns_sim.request import Accepted, Outcome, PushRequest, Rejection
-from apns_sim.server import ProviderService
+from apns_sim.model.clock import Clock
+from apns_sim.portal.service import Portal
+from apns_sim.provider_api.connection import CONNECTION_WINDOW, ProviderConnection
+from apns_sim.provider_api.service import ProviderService
+from apns_sim.push.reasons import Reason
+from apns_sim.push.request import Accepted, Outcome, PushRequest, Rejection
 from apns_sim.state import SimConfig, SimState
 
 BUNDLE = "com.example.app"

@@ -12,8 +12,8 @@ import hpack.huffman_table
 import pytest
 from hpack.exceptions import HPACKDecodingError, InvalidTableSizeError
 
-from apns_sim import hpack_cache
-from apns_sim.hpack_cache import CachingDecoder
+from apns_sim.provider_api import hpack_cache
+from apns_sim.provider_api.hpack_cache import CachingDecoder
 
 JWT = b"bearer eyJhbGciOiJFUzI1NiIsImtpZCI6IkFCQzEyM0RFRkcifQ." + b"x" * 150
 STABLE = [(b":method", b"POST"), (b":scheme", b"https"), (b":authority", b"127.0.0.1"),

@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from apns_sim import pki
-from apns_sim.portal import Portal, PortalError, PortalStore
-from apns_sim.records import AppIdRecord, AuthKeyRecord, CertificateRecord
+from apns_sim.model.records import AppIdRecord, AuthKeyRecord, CertificateRecord
+from apns_sim.portal.service import Portal, PortalError, PortalStore
 
 TEAM = "ABCDE12345"
 START = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
@@ -343,7 +343,7 @@ def test_make_csr_refuses_bad_input(
 
 
 def test_portal_over_sqlite_registry(authority: pki.Authority, clock: FakeClock) -> None:
-    registry_module = pytest.importorskip("apns_sim.registry")
+    registry_module = pytest.importorskip("apns_sim.model.registry")
     registry = registry_module.Registry(None)
     try:
         portal = Portal(registry, authority, clock)

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 
 from apns_sim import courier
-from apns_sim.registry import ACTIVE, APP, VOIP, Registry
-from device_sim import policy
-from device_sim.app import App, PhoneRules
-from device_sim.device import AppRecord
-from device_sim.presentation import RegistrationError
-from device_sim.pushkit import NEVER_DISPLAYED, VoipPolicy, voip_topic
+from apns_sim.model.registry import ACTIVE, APP, VOIP, Registry
+from device_sim.app.app import App, PhoneRules
+from device_sim.identity.store import AppRecord
+from device_sim.rules import background
+from device_sim.rules.presentation import RegistrationError
+from device_sim.rules.voip import NEVER_DISPLAYED, VoipPolicy, voip_topic
 from tests.unit.fake_host import FakeHost
 
 BUNDLE = "com.example.calls"
@@ -133,7 +133,7 @@ class Caller:
         self.calls.append(("remote", payload))
 
 
-def make_app(delegate: Any = None, *, state: str = policy.BACKGROUND, voip: VoipPolicy | None = None,
+def make_app(delegate: Any = None, *, state: str = background.BACKGROUND, voip: VoipPolicy | None = None,
              environment: str | None = "development") -> tuple[FakeHost, App]:
     host = FakeHost()
     rules = PhoneRules(voip=voip or VoipPolicy())
@@ -185,18 +185,18 @@ async def test_reported_call_is_never_displayed_and_the_app_keeps_running() -> N
     assert [s for s, _ in host.stages(apns_id)] == ["handed_to_app", "not_presented"]
     final = host.stages(apns_id)[-1][1]
     assert final["call_reported"] is True and final["why"].startswith(NEVER_DISPLAYED)
-    assert app.state == policy.BACKGROUND and app.voip_failures == 0
+    assert app.state == background.BACKGROUND and app.voip_failures == 0
     assert [(c.handle, c.apns_id) for c in app.calls] == [("Alice", apns_id)]
     assert app.delivered_notifications == ()
 
 
-@pytest.mark.parametrize("state", [policy.NOT_RUNNING, policy.FORCE_QUIT])
+@pytest.mark.parametrize("state", [background.NOT_RUNNING, background.FORCE_QUIT])
 async def test_voip_push_launches_an_app_that_is_not_running(state: str) -> None:
     """§2.7: the system launches the app in the background; §7: force-quit does not block VoIP (assumed)."""
     caller = Caller()
     host, app = make_app(caller, state=state)
     apns_id = voip_push(app)
-    assert app.state == policy.BACKGROUND
+    assert app.state == background.BACKGROUND
     assert host.stages(apns_id)[0] == ("handed_to_app", {"bundle_id": BUNDLE, "push_type": "voip",
                                                           "launched": True})
     assert caller.calls == [("push", CALL)]
@@ -207,7 +207,7 @@ async def test_no_call_reported_terminates_and_repeated_failures_stop_voip_pushe
     caller = Caller(report=False)
     host, app = make_app(caller, voip=VoipPolicy(max_failures=2))
     first = voip_push(app)
-    assert app.state == policy.NOT_RUNNING and app.voip_failures == 1
+    assert app.state == background.NOT_RUNNING and app.voip_failures == 1
     final = host.stages(first)[-1][1]
     assert final["terminated"] is True and final["call_reported"] is False and "failure 1 of 2" in final["why"]
     voip_push(app)  # launched again, fails again: the last failure allowed
@@ -217,7 +217,7 @@ async def test_no_call_reported_terminates_and_repeated_failures_stop_voip_pushe
     third = voip_push(app)
     assert [s for s, _ in host.stages(third)] == ["not_presented"]
     assert "stopped" in host.stages(third)[0][1]["why"]
-    assert len(caller.calls) == 2 and app.state == policy.NOT_RUNNING  # not launched for it
+    assert len(caller.calls) == 2 and app.state == background.NOT_RUNNING  # not launched for it
     notes = [await app.next_notification(timeout=1) for _ in range(3)]
     assert [n.handed_to_app for n in notes] == [True, True, False]
 

@@ -6,7 +6,7 @@ the one place that reads both. Source of truth for both: apns-protocol.md §4.3.
 
 from __future__ import annotations
 
-from apns_sim.reasons import Reason as SimReason
+from apns_sim.push.reasons import Reason as SimReason
 from provider.apns.reasons import Reason as ProviderReason
 from provider.apns.reasons import lookup
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from apns_sim.reasons import Reason
+from apns_sim.push.reasons import Reason
 
 # Apple's §4.3 table for device pushes, copied by hand from the reference: (status, wire string).
 APPLE_TABLE = [

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from apns_sim import events
-from apns_sim.clock import Clock
-from apns_sim.delivery import BATCHED, RESTORED, Delivery, DeliveryConfig, PushMessage, loop_scheduler
-from apns_sim.events import Journey, JourneyLog
-from apns_sim.registry import ACTIVE, REPLACED, UNINSTALLED, Registry
+from apns_sim.delivery.store_and_forward import BATCHED, RESTORED, Delivery, DeliveryConfig, PushMessage, loop_scheduler
+from apns_sim.model import journeys as events
+from apns_sim.model.clock import Clock
+from apns_sim.model.journeys import Journey, JourneyLog
+from apns_sim.model.registry import ACTIVE, REPLACED, UNINSTALLED, Registry
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 

@@ -12,12 +12,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from apns_sim.auth import CertificateIdentity, Identity, TokenIdentity
-from apns_sim.reasons import Reason
-from apns_sim.records import AppIdRecord
-from apns_sim.registry import ACTIVE, REPLACED, UNINSTALLED, VOIP, TokenRecord
-from apns_sim.request import Accepted, PushRequest, Rejection, parse_request
-from apns_sim.validation import Policy, check_route, echo_apns_id, validate
+from apns_sim.model.records import AppIdRecord
+from apns_sim.model.registry import ACTIVE, REPLACED, UNINSTALLED, VOIP, TokenRecord
+from apns_sim.push.auth import CertificateIdentity, Identity, TokenIdentity
+from apns_sim.push.reasons import Reason
+from apns_sim.push.request import Accepted, PushRequest, Rejection, parse_request
+from apns_sim.push.validation import Policy, check_route, echo_apns_id, validate
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 TEAM = "TEAM123456"

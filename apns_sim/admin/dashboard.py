@@ -1,0 +1,77 @@
+"""The dashboard's own routes on the admin server: read models, the test-push console and static assets.
+
+- ``GET /_sim/phones``: phones with their apps, tokens, online state, badge, permission and app state
+  (:mod:`apns_sim.phone_view`; as our phones report them, [sim] ``"reported": true``, else "unknown" where
+  APNs cannot know).
+- ``GET /_sim/portal``: App IDs, certificates and keys with a status on the simulator's clock, no key material
+  (:mod:`apns_sim.portal_view`).
+- ``GET /_sim/reasons``: every rejection reason with its status, meaning and plain-words advice
+  (:mod:`apns_sim.advice`).
+- ``POST /_sim/console/push``: send a test push through Apple's rules (:mod:`apns_sim.console`); answers
+  ``{"apns_id", "status", "reason"}`` (plus ``"timestamp"`` on 410), or 400 ``{"error"}`` for a bad form.
+- ``GET /static/{name}``: the page's CSS and JavaScript, shipped in the package (no CDN: works offline).
+
+Thin aiohttp glue in the shape of :mod:`apns_sim.faults_api`; it decides nothing itself.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from typing import Any
+
+from aiohttp import web
+
+from apns_sim.admin.advice import advice_table
+from apns_sim.admin.console import ConsoleError, parse_console_push, send_console_push
+from apns_sim.admin.phone_view import phones_view
+from apns_sim.admin.portal_view import portal_view
+from apns_sim.state import SimState
+
+_ASSET = re.compile(r"[a-z][a-z0-9_-]*\.(css|js|svg)")  # one flat folder: no path may climb out of it
+_TYPES = {"css": "text/css", "js": "text/javascript", "svg": "image/svg+xml"}
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status)
+
+
+def dashboard_routes(state: SimState) -> web.RouteTableDef:
+    """The routes for ``state``, to mount on the admin app with ``app.add_routes(...)``."""
+    routes = web.RouteTableDef()
+
+    @routes.get("/_sim/phones")
+    async def phones(request: web.Request) -> web.Response:
+        return _json(phones_view(state.registry, state.delivery, state.journeys, state.app_reports))
+
+    @routes.get("/_sim/portal")
+    async def portal(request: web.Request) -> web.Response:
+        return _json(portal_view(state.registry, state.clock.now()))
+
+    @routes.get("/_sim/reasons")
+    async def reasons(request: web.Request) -> web.Response:
+        return _json({"reasons": advice_table()})
+
+    @routes.post("/_sim/console/push")
+    async def console_push(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return _json({"error": "the body must be JSON"}, status=400)
+        try:
+            push = parse_console_push(body)
+        except ConsoleError as exc:
+            return _json({"error": str(exc)}, status=400)
+        return _json(send_console_push(state, push).as_json())
+
+    @routes.get("/static/{name}")
+    async def asset(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        match = _ASSET.fullmatch(name)
+        resource = resources.files("apns_sim.admin").joinpath("static", name)
+        if match is None or not resource.is_file():
+            raise web.HTTPNotFound(text="no such asset")
+        return web.Response(text=resource.read_text(encoding="utf-8"), content_type=_TYPES[match.group(1)],
+                            headers={"Cache-Control": "no-cache"})
+
+    return routes

@@ -1,0 +1,99 @@
+"""Phones as the dashboard shows them: apps, tokens, online state, badge and permission, or "unknown".
+
+What APNs knows it shows: devices and their activation, tokens and their states (registry), which courier
+connections are open (delivery), and what each phone reported about its pushes (the journey log, through
+the courier's SimReport: presented with which alert, sound and badge, or not and why). What a real APNs
+cannot know, it does not invent: the notification permission is only ever reported indirectly, and the
+badge only as the last number a push set (the app may have changed it since). Reference: device-side.md
+§2 (presentation and badge), §3 (token lifecycle); apns-protocol.md §8.
+
+Simulator-only: a phone of ours reports each app's permission, badge and state ([sim] courier AppStatus,
+:mod:`apns_sim.app_reports`). An app with such a report shows it, marked ``"reported": true``; the others
+(fleet phones, other clients, tokens no longer live) keep the hints above and ``"reported": false``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apns_sim.delivery.store_and_forward import Delivery
+from apns_sim.model import journeys as events
+from apns_sim.model.app_status import AppReports, ReportedApp
+from apns_sim.model.journeys import JourneyLog
+from apns_sim.model.registry import ACTIVE, Registry, TokenRecord
+
+UNKNOWN = "unknown"
+
+
+def _reported(journeys: JourneyLog) -> dict[str, dict[str, Any]]:
+    """Per token (lower case): the last badge a push set, what the last push did, and how many were shown."""
+    out: dict[str, dict[str, Any]] = {}
+    for journey in journeys.list():
+        seen = out.setdefault(journey.token.lower(), {"badge": None, "last": None, "presented": 0,
+                                                      "not_presented": 0, "why_not": None})
+        if not journey.stages:
+            continue
+        last = journey.stages[-1]
+        seen["last"] = {"apns_id": journey.apns_id, "stage": last["stage"], "at": last["at"]}
+        for stage in journey.stages:
+            if stage["stage"] == events.PRESENTED:
+                seen["presented"] += 1
+                if stage.get("badge") is not None:
+                    seen["badge"] = stage["badge"]
+            elif stage["stage"] == events.NOT_PRESENTED:
+                seen["not_presented"] += 1
+                seen["why_not"] = stage.get("why")
+    return out
+
+
+def _permission(seen: dict[str, Any] | None) -> str:
+    """Only a hint, from what the phone reported; APNs is never told the permission itself."""
+    if seen is None or not (seen["presented"] or seen["not_presented"]):
+        return UNKNOWN
+    if seen["presented"]:
+        return "allows at least some notifications (a push was presented)"
+    return f"{UNKNOWN} (nothing presented yet: {seen['why_not'] or 'no reason reported'})"
+
+
+def _status(seen: dict[str, Any] | None, status: ReportedApp | None) -> dict[str, Any]:
+    """Permission, badge and app state: as the phone reported them ([sim]), else APNs' own hints."""
+    if status is not None:
+        return {"badge": status.badge, "badge_note": "reported by the phone", "permission": status.permission,
+                "permission_options": list(status.options), "app_state": status.state, "reported": True,
+                "reported_at": status.at}
+    return {"badge": None if seen is None else seen["badge"],
+            "badge_note": "last number a push set" if seen and seen["badge"] is not None else UNKNOWN,
+            "permission": _permission(seen), "permission_options": None, "app_state": UNKNOWN, "reported": False,
+            "reported_at": None}
+
+
+def phones_view(registry: Registry, delivery: Delivery, journeys: JourneyLog,
+                app_reports: AppReports | None = None) -> dict[str, Any]:
+    """``GET /_sim/phones``: each phone with its online state per environment and its apps."""
+    online = set(delivery.online())
+    reported = _reported(journeys)
+    tokens: dict[str, list[TokenRecord]] = {}
+    for record in registry.list_tokens():  # one query, not one per device: the page polls this every 3 s
+        tokens.setdefault(record.device_id, []).append(record)
+    phones = []
+    for device in registry.list_devices():
+        apps = []
+        for t in tokens.get(device.device_id, ()):
+            seen = reported.get(t.token.lower())
+            # A report describes the app installed now: an old token (deleted or replaced app) keeps the hints.
+            status = (app_reports.get(device.device_id, t.bundle_id, t.environment)
+                      if app_reports is not None and t.state == ACTIVE else None)
+            apps.append({
+                "bundle_id": t.bundle_id, "kind": t.kind, "environment": t.environment, "token": t.token,
+                "token_state": t.state,
+                "issued_at": t.issued_at.isoformat(),
+                "unregistered_at": None if t.unregistered_at is None else t.unregistered_at.isoformat(),
+                **_status(seen, status),
+                "last_notification": None if seen is None else seen["last"],
+            })
+        phones.append({
+            "device_id": device.device_id, "name": device.name, "activated_at": device.activated_at.isoformat(),
+            "online": {env: (device.device_id, env) in online for env in ("sandbox", "production")},
+            "apps": apps,
+        })
+    return {"phones": phones}

@@ -1,0 +1,134 @@
+"""``apns-sim``: run the simulated APNs (``serve``) or act as Apple's developer portal (``portal``).
+
+DESIGN.md contracts 1 and 2. Errors a user can fix are one line on stderr and exit status 2, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from apns_sim.cli.portal import add_portal_parser, run_portal
+from apns_sim.delivery.store_and_forward import DeliveryConfig
+from apns_sim.errors import SimError
+from apns_sim.state import REPLACED_TOKEN_REASONS, SimConfig
+
+
+class UsageError(SimError):
+    """Bad input from the user: printed as one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="apns-sim",
+        description="A simulated Apple Push Notification service (not Apple): provider API, device gateway, "
+        "developer portal and admin API, all on 127.0.0.1.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the provider API (sandbox and production), gateway and admin server")
+    serve.add_argument("--data-dir", type=Path, help="state directory (default: a fresh temporary directory)")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to bind (default 127.0.0.1; anything else exposes the simulator)")
+    serve.add_argument("--sandbox-port", type=int, default=0)
+    serve.add_argument("--production-port", type=int, default=0)
+    serve.add_argument("--gateway-port", type=int, default=0)
+    serve.add_argument("--admin-port", type=int, default=0)
+    serve.add_argument("--max-concurrent-streams", type=int, default=1000,
+                       help="HTTP/2 streams per authenticated provider connection (Apple has used 500 and 1000)")
+    serve.add_argument("--idle-timeout", type=float, default=3600.0,
+                       help="seconds before an idle provider connection gets GOAWAY IdleTimeout")
+    serve.add_argument("--unregister-delay", type=float, default=0.0,
+                       help="seconds between an app's uninstall and APNs answering 410 Unregistered "
+                            "(Apple delays this on purpose, often by days)")
+    serve.add_argument("--storage-limit", type=float, default=30 * 24 * 3600.0,
+                       help="seconds a notification for an offline phone is kept at most (Apple: 30 days)")
+    serve.add_argument("--token-rate-limit", type=float, default=0.0, metavar="N",
+                       help="pushes per second to one device token before 429 TooManyRequests (default 0 = off; "
+                            "Apple's threshold is unpublished)")
+    serve.add_argument("--replaced-token-reason", choices=REPLACED_TOKEN_REASONS, default="BadDeviceToken",
+                       help="what a token replaced by a newer one answers: BadDeviceToken (400, default) or "
+                            "ExpiredToken (410 with a timestamp)")
+    serve.add_argument("--batch-interval", type=float, default=0.0, metavar="SECONDS",
+                       help="seconds a priority 5 push may wait to leave in a burst with others; priority 1 "
+                            "rides along (default 0 = every push at once; Apple's observed figure is ~1200)")
+    serve.add_argument("--courier-idle-timeout", type=float, default=120.0, metavar="SECONDS",
+                       help="drop a phone that sends no keep-alive for this long (default 120: two intervals)")
+    serve.add_argument("--log-level", default="WARNING", help="Python log level for stderr (default WARNING)")
+    add_portal_parser(sub)
+    return parser
+
+
+def _config(args: argparse.Namespace) -> SimConfig:
+    try:
+        return SimConfig(
+            host=args.host,
+            sandbox_port=args.sandbox_port,
+            production_port=args.production_port,
+            gateway_port=args.gateway_port,
+            admin_port=args.admin_port,
+            max_concurrent_streams=args.max_concurrent_streams,
+            idle_timeout=args.idle_timeout,
+            token_rate_limit=args.token_rate_limit,
+            replaced_token_reason=args.replaced_token_reason,
+            courier_idle_timeout=args.courier_idle_timeout,
+            delivery=DeliveryConfig(storage_limit=args.storage_limit, unregister_delay=args.unregister_delay,
+                                    batch_interval=args.batch_interval),
+        )
+    except ValueError as exc:  # the config's own checks: report them as usage errors, not tracebacks
+        raise UsageError(str(exc)) from None
+
+
+async def _serve(args: argparse.Namespace, config: SimConfig) -> int:
+    from apns_sim.simulator import Simulator  # imported here so portal commands start fast
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with Simulator(args.data_dir, config) as sim:
+        print(json.dumps(sim.endpoints), flush=True)
+        await stop.wait()
+    return 0
+
+
+def _check_ports(args: argparse.Namespace) -> None:
+    for name in ("sandbox_port", "production_port", "gateway_port", "admin_port"):
+        value = getattr(args, name)
+        if not 0 <= value <= 65535:
+            raise UsageError(f"--{name.replace('_', '-')} must be between 0 and 65535, not {value}")
+    if args.token_rate_limit < 0:
+        raise UsageError(f"--token-rate-limit must be 0 (off) or more, not {args.token_rate_limit:g}")
+    if args.batch_interval < 0:
+        raise UsageError(f"--batch-interval must be 0 (off) or more seconds, not {args.batch_interval:g}")
+    if args.courier_idle_timeout <= 0:
+        raise UsageError(f"--courier-idle-timeout must be more than 0 seconds, not {args.courier_idle_timeout:g}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "serve":
+            import logging
+
+            logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+            _check_ports(args)
+            return asyncio.run(_serve(args, _config(args)))
+        return run_portal(args)
+    except UsageError as exc:
+        print(f"apns-sim: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"apns-sim: {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}".rstrip(": "),
+              file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+

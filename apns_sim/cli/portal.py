@@ -1,0 +1,183 @@
+"""``apns-sim portal ...``: the developer portal and Keychain steps from a shell (DESIGN.md contract 2).
+
+Works on the same data dir whether or not ``apns-sim serve`` runs; the server reads the same SQLite file,
+so it sees a new App ID, certificate or revocation at once. Each command tells a learner, in a sentence or
+two, what it did and what it corresponds to in Apple's portal or Keychain; ``--json`` prints a JSON object.
+``export`` alone needs no data dir: it converts credential files as the tutorials' openssl commands do
+(:mod:`apns_sim.export`, device-side.md §5 step 5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from apns_sim import pki
+from apns_sim.portal import formats as export_mod
+from apns_sim.portal.service import Portal, PortalError
+from apns_sim.state import SimState
+
+ENV_CHOICES = ("sandbox", "production", "universal")
+
+
+def add_portal_parser(sub: Any) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    # Accept --data-dir and --json both before and after the sub-command, as people type them either way.
+    common.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS,
+                        help="the simulator's state directory (the same one `apns-sim serve` uses)")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help="print a machine-readable JSON object")
+    portal = sub.add_parser("portal", parents=[common], help="developer portal: App IDs, certificates, keys, CSR")
+    things = portal.add_subparsers(dest="thing", required=True)
+
+    app_id = things.add_parser("app-id", help="App IDs (Identifiers)").add_subparsers(dest="action", required=True)
+    create = app_id.add_parser("create", parents=[common], help="create an explicit or wildcard App ID")
+    create.add_argument("bundle_id")
+    create.add_argument("--team-id", required=True)
+    app_id.add_parser("list", parents=[common], help="list App IDs")
+
+    cert = things.add_parser("cert", help="push certificates").add_subparsers(dest="action", required=True)
+    issue = cert.add_parser("issue", parents=[common], help="turn a CSR into a push certificate (.cer, DER)")
+    issue.add_argument("--app-id", required=True, dest="bundle_id")
+    issue.add_argument("--csr", required=True, type=Path)
+    issue.add_argument("--environment", required=True, choices=ENV_CHOICES)
+    issue.add_argument("--out", required=True, type=Path, help="where to write the .cer")
+    cert_list = cert.add_parser("list", parents=[common], help="list push certificates")
+    cert_list.add_argument("--app-id", dest="bundle_id")
+    revoke = cert.add_parser("revoke", parents=[common], help="revoke a push certificate")
+    revoke.add_argument("serial", type=int)
+
+    key = things.add_parser("key", help="token signing keys (.p8)").add_subparsers(dest="action", required=True)
+    kcreate = key.add_parser("create", parents=[common], help="create an APNs auth key and write AuthKey_<ID>.p8")
+    kcreate.add_argument("--team-id", required=True)
+    kcreate.add_argument("--out-dir", required=True, type=Path)
+    kcreate.add_argument("--environment", choices=("sandbox", "production"),
+                         help="restrict the key to one environment (default: both, like legacy keys)")
+    klist = key.add_parser("list", parents=[common], help="list auth keys")
+    klist.add_argument("--team-id")
+    krevoke = key.add_parser("revoke", parents=[common], help="revoke an auth key")
+    krevoke.add_argument("key_id")
+
+    csr = things.add_parser("csr", parents=[common],
+                            help="what Keychain Access does: a key pair, Push.certSigningRequest and Push.p12")
+    csr.add_argument("--email", required=True)
+    csr.add_argument("--common-name", required=True)
+    csr.add_argument("--password", required=True, help="password protecting the exported Push.p12")
+    csr.add_argument("--out-dir", required=True, type=Path)
+
+    export = things.add_parser(
+        "export", parents=[common],
+        help="convert .cer + Push.p12 (or a combined .p12) to PEM or one .p12, as the openssl commands do")
+    export.add_argument("--cer", type=Path, help="the portal's certificate (DER .cer, or PEM)")
+    export.add_argument("--p12", type=Path, help="Push.p12 from Keychain Access, or a .p12 with cert and key")
+    export.add_argument("--key", type=Path, help="a PEM private key instead of --p12")
+    export.add_argument("--password", help="password of the .p12 (or of an encrypted --key)")
+    export.add_argument("--format", required=True, choices=export_mod.FORMATS,
+                        help="pem: cert.pem, key.pem and ck.pem; p12: one ck.p12 (needs --out-password)")
+    export.add_argument("--out-password", help="password protecting the new ck.p12 (--format p12)")
+    export.add_argument("--out-dir", required=True, type=Path)
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise PortalError(f"{what} {path} does not exist") from None
+    except IsADirectoryError:
+        raise PortalError(f"{what} {path} is a directory, not a file") from None
+
+
+def _emit(args: argparse.Namespace, result: Any, extra: dict[str, Any] | None = None) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps({**result.as_json(), **(extra or {})}, default=str))
+    else:
+        print(result.summary)
+
+
+def _dispatch(args: argparse.Namespace, portal: Portal) -> None:
+    thing, action = args.thing, getattr(args, "action", None)
+    if thing == "app-id" and action == "create":
+        _emit(args, portal.create_app_id(args.bundle_id, args.team_id))
+    elif thing == "app-id":
+        _emit(args, portal.list_app_ids())
+    elif thing == "cert" and action == "issue":
+        result = portal.issue_certificate(args.bundle_id, _read(args.csr, "CSR file"), args.environment)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        pki.write_public(args.out, result.der)
+        _emit(args, result, {"path": str(args.out)})
+    elif thing == "cert" and action == "list":
+        _emit(args, portal.list_certificates(args.bundle_id))
+    elif thing == "cert":
+        _emit(args, portal.revoke_certificate(args.serial))
+    elif thing == "key" and action == "create":
+        created = portal.create_auth_key(args.team_id, args.environment)
+        args.out_dir.mkdir(parents=True, exist_ok=True)
+        path = args.out_dir / created.filename
+        pki.write_private(path, created.p8)
+        # Contract 2: `key create` always prints {"key_id", "path"}; the lesson goes to stderr.
+        print(json.dumps({"key_id": created.key_id, "path": str(path), "team_id": args.team_id}))
+        if not getattr(args, "json", False):
+            print(created.summary, file=sys.stderr)
+    elif thing == "key" and action == "list":
+        _emit(args, portal.list_auth_keys(args.team_id))
+    elif thing == "key":
+        _emit(args, portal.revoke_auth_key(args.key_id))
+    elif thing == "csr":
+        request = portal.make_csr(args.email, args.common_name, args.password)
+        args.out_dir.mkdir(parents=True, exist_ok=True)
+        csr_path, p12_path = args.out_dir / request.csr_filename, args.out_dir / request.p12_filename
+        pki.write_public(csr_path, request.csr_pem)
+        pki.write_private(p12_path, request.p12)
+        _emit(args, request, {"csr_path": str(csr_path), "p12_path": str(p12_path)})
+
+
+def _export(args: argparse.Namespace) -> None:
+    """``portal export``: files only, no portal state (device-side.md §5 step 5)."""
+    inputs = export_mod.Inputs(
+        cer=_read(args.cer, "certificate file") if args.cer else None,
+        cer_name=args.cer.name if args.cer else "aps_development.cer",
+        p12=_read(args.p12, ".p12 file") if args.p12 else None,
+        p12_name=args.p12.name if args.p12 else "Push.p12",
+        key=_read(args.key, "key file") if args.key else None,
+        key_name=args.key.name if args.key else "key.pem",
+        password=args.password,
+    )
+    result = export_mod.convert(inputs, args.format, out_password=args.out_password)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, str] = {}
+    for item in result.files:
+        path = args.out_dir / item.name
+        (pki.write_private if item.private else pki.write_public)(path, item.data)
+        paths[item.name] = str(path)
+    if getattr(args, "json", False):
+        print(json.dumps(result.as_json(paths)))
+    else:
+        print(result.summary)
+
+
+def run_portal(args: argparse.Namespace) -> int:
+    if args.thing == "export":  # a pure file conversion: needs no data dir, touches no state
+        try:
+            _export(args)
+        except (export_mod.ExportError, PortalError) as exc:
+            print(f"apns-sim portal export: {exc}", file=sys.stderr)
+            return 2
+        return 0
+    data_dir = getattr(args, "data_dir", None)
+    if data_dir is None:
+        print("apns-sim portal: --data-dir is required (the directory `apns-sim serve --data-dir` uses)",
+              file=sys.stderr)
+        return 2
+    state = SimState(Path(data_dir))
+    try:
+        portal = Portal(state.registry, state.authority, state.clock.now)
+        _dispatch(args, portal)
+    except (PortalError, pki.PkiError) as exc:
+        print(f"apns-sim portal: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        state.close()
+    return 0

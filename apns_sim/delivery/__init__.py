@@ -1,0 +1,10 @@
+"""Stage 2's memory: store-and-forward (one stored push per app, expiry on the virtual clock) and priority
+batching. Core: the timers are injected through a ``Scheduler``.
+
+The face keeps ``from apns_sim.delivery import DeliveryConfig`` (and the rest) working."""
+
+from __future__ import annotations
+
+from apns_sim.delivery.store_and_forward import Delivery, DeliveryConfig, PushMessage, loop_scheduler
+
+__all__ = ["Delivery", "DeliveryConfig", "PushMessage", "loop_scheduler"]

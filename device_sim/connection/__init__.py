@@ -1,0 +1,1 @@
+"""The phone's courier link to APNs (an asyncio adapter): the TLS context and the persistent client."""

@@ -1,0 +1,288 @@
+"""The phone's identity and memory: key, certificate, base token, installed apps (device-side.md §1.5, §6).
+
+Everything lives in one state directory, so running ``device-sim`` again is the same iPhone (DESIGN.md
+contract 3):
+
+- ``device-key.pem``  RSA-1024 private key (what pypush generates at activation), mode 0600;
+- ``device.csr``      the certificate signing request sent at activation (subject CN = the device UUID);
+- ``device-cert.pem`` the device certificate the activation service returned (``DeviceCertificate``);
+- ``device.json``     device id, name, cached base token (and one given up at a restore or erase, until APNs
+  has heard of it), installed apps with their tokens and badges;
+- ``phone.lock``      held while a process uses the phone: one iPhone cannot run twice at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import uuid
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from device_sim.errors import DeviceSimError
+
+ACTIVATION_PATH = "/deviceservices/deviceActivation"
+KEY_SIZE = 1024  # pypush's activation key size (§1.5); it only signs the Connect nonce
+COURIER_SERVER_NAMES = {"sandbox": "courier.sandbox.push.apple.com", "production": "courier.push.apple.com"}
+
+
+def exclusive_lock(path: Path, busy: str) -> int:
+    """Hold ``path`` locked (flock) for this process; ``busy`` is the error when another process holds it.
+    Returns the descriptor: closing it releases the lock, and the kernel releases it if the process dies."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        os.close(fd)
+        raise DeviceSimError(busy) from exc
+    return fd
+
+
+class InputError(DeviceSimError):
+    """The user's input is wrong (endpoints file, CA file, bundle id): the CLI exits 2."""
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where the simulator listens (DESIGN.md contract 1); the phone needs the gateway, admin and CA."""
+
+    gateway_host: str
+    gateway_port: int
+    admin: str
+    ca_file: Path
+    source: Path | None = None
+
+    @classmethod
+    def load(cls, source: Endpoints | Mapping[str, Any] | str | Path) -> Endpoints:
+        if isinstance(source, Endpoints):
+            return source
+        path: Path | None = None
+        if isinstance(source, Mapping):
+            data: Any = dict(source)
+        else:
+            path = Path(source)
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except OSError as exc:
+                raise InputError(f"cannot read the endpoints file {path}: {exc.strerror or exc}") from exc
+            except ValueError as exc:
+                raise InputError(f"the endpoints file {path} is not JSON ({exc})") from exc
+        if not isinstance(data, dict):
+            raise InputError("the endpoints must be a JSON object as written by `apns-sim serve`")
+        missing = [k for k in ("gateway", "admin", "ca_file") if not isinstance(data.get(k), str)]
+        if missing:
+            raise InputError(
+                f"the endpoints lack {', '.join(missing)} (use the endpoints.json of `apns-sim serve`)")
+        host, sep, port = str(data["gateway"]).rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise InputError(f"the endpoints' gateway must be HOST:PORT, got {data['gateway']!r}")
+        ca_file = Path(data["ca_file"])
+        if not ca_file.is_absolute() and path is not None:
+            ca_file = path.parent / ca_file
+        return cls(gateway_host=host.strip("[]"), gateway_port=int(port), admin=str(data["admin"]).rstrip("/"),
+                   ca_file=ca_file, source=path)
+
+
+@dataclass
+class AppRecord:
+    """What the phone remembers about one installed app."""
+
+    bundle_id: str
+    environment: str | None  # the app's aps-environment entitlement: "development", "production" or None
+    types: tuple[str, ...] = ("alert", "sound", "badge")
+    registered: bool = False  # called registerForRemoteNotifications: its topic is in the filter
+    token: str | None = None
+    badge: int = 0
+    # PushKit (device-side.md §2.7, rule 28): registered for VoIP pushes (its <bundle>.voip topic is in the
+    # filter), the separate VoIP token, and how often the app failed to report a call. The count lives here
+    # so it outlasts a phone restart and ends with the install ([sim]: Apple does not say what resets it).
+    voip_registered: bool = False
+    voip_token: str | None = None
+    voip_failures: int = 0
+    # The app called requestAuthorization, i.e. it uses the UNUserNotificationCenter API (iOS 10+), which
+    # decides what a foreground push shows (rules 17, 24); otherwise it is a legacy app whose permission came
+    # from the prompt of its first register() (§2.1). None: a device.json from before this field; the app is
+    # then taken as legacy unless its stored permission is provisional, which only requestAuthorization grants
+    # (App resolves it and the next save writes the answer).
+    modern_api: bool | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AppRecord:
+        return cls(bundle_id=str(data["bundle_id"]), environment=data.get("environment"),
+                   types=tuple(data.get("types", ())), registered=bool(data.get("registered")),
+                   token=data.get("token"), badge=int(data.get("badge", 0)),
+                   voip_registered=bool(data.get("voip_registered")), voip_token=data.get("voip_token"),
+                   voip_failures=int(data.get("voip_failures", 0)),
+                   modern_api=None if data.get("modern_api") is None else bool(data["modern_api"]))
+
+
+@dataclass
+class DeviceState:
+    device_id: str
+    name: str
+    base_token: str | None = None
+    apps: dict[str, AppRecord] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    # The base token given up at a restore or erase until APNs has answered a Connect naming it (rule 29,
+    # device_sim.token_change): a phone stopped before that tells APNs when it next runs.
+    retired_base_token: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["apps"] = {k: asdict(v) for k, v in self.apps.items()}
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> DeviceState:
+        apps = {k: AppRecord.from_json(v) for k, v in dict(data.get("apps", {})).items()}
+        return cls(device_id=str(data["device_id"]), name=str(data.get("name", "iPhone")),
+                   base_token=data.get("base_token"), apps=apps, settings=dict(data.get("settings", {})),
+                   retired_base_token=data.get("retired_base_token"))
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The push identity: device UUID, RSA key and the device certificate (DER for Connect item 12)."""
+
+    device_id: str
+    key: rsa.RSAPrivateKey
+    certificate: x509.Certificate
+
+    @property
+    def certificate_der(self) -> bytes:
+        return self.certificate.public_bytes(serialization.Encoding.DER)
+
+
+def _write(path: Path, data: bytes, mode: int) -> None:
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        os.fchmod(fd, mode)
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def make_csr(key: rsa.RSAPrivateKey, device_id: str) -> bytes:
+    """The activation CSR: C=US, ST=CA, L=Cupertino, O=Apple Inc., OU=iPhone, CN=<device UUID> (§1.5)."""
+    subject = x509.Name([
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+        x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, "CA"),
+        x509.NameAttribute(NameOID.LOCALITY_NAME, "Cupertino"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Apple Inc."),
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "iPhone"),
+        x509.NameAttribute(NameOID.COMMON_NAME, device_id),
+    ])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
+    return csr.public_bytes(serialization.Encoding.PEM)
+
+
+class DeviceStore:
+    """The state directory of one phone."""
+
+    def __init__(self, state_dir: Path | str) -> None:
+        self.dir = Path(state_dir).expanduser()
+        self.key_path = self.dir / "device-key.pem"
+        self.csr_path = self.dir / "device.csr"
+        self.cert_path = self.dir / "device-cert.pem"
+        self.state_path = self.dir / "device.json"
+        self._lock_fd: int | None = None
+        self.state: DeviceState | None = None
+
+    # -- the lock: one process per phone -----------------------------------------------------------------
+
+    def lock(self) -> None:
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise DeviceSimError(f"cannot create the state dir {self.dir}: {exc.strerror or exc}") from exc
+        self._lock_fd = exclusive_lock(self.dir / "phone.lock", f"another device-sim process is using the phone "
+                                       f"in {self.dir}; stop it first or pass a different --state-dir")
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = None
+
+    # -- state ---------------------------------------------------------------------------------------------
+
+    def load(self, name: str) -> DeviceState:
+        if self.state_path.exists():
+            try:
+                self.state = DeviceState.from_json(json.loads(self.state_path.read_text(encoding="utf-8")))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise DeviceSimError(f"{self.state_path} is damaged ({exc}); delete the state dir to start "
+                                     "a new phone") from exc
+        else:
+            self.state = DeviceState(device_id=str(uuid.uuid4()).upper(), name=name)
+            self.save()
+        return self.state
+
+    def save(self) -> None:
+        assert self.state is not None
+        _write(self.state_path, (json.dumps(self.state.to_json(), indent=2) + "\n").encode(), 0o600)
+
+    # -- identity ------------------------------------------------------------------------------------------
+
+    def key(self) -> rsa.RSAPrivateKey:
+        if self.key_path.exists():
+            key = serialization.load_pem_private_key(self.key_path.read_bytes(), None)
+            if not isinstance(key, rsa.RSAPrivateKey):
+                raise DeviceSimError(f"{self.key_path} is not an RSA key; delete the state dir to start a new phone")
+            return key
+        key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_SIZE)
+        _write(self.key_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                serialization.NoEncryption()), 0o600)
+        return key
+
+    def certificate(self) -> x509.Certificate | None:
+        if not self.cert_path.exists():
+            return None
+        return x509.load_pem_x509_certificate(self.cert_path.read_bytes())
+
+    async def identity(self, admin_url: str, *, reactivate: bool = False) -> Identity:
+        """Load the push identity, activating the phone first if it has none (or if asked to again)."""
+        assert self.state is not None
+        key = self.key()
+        cert = None if reactivate else self.certificate()
+        if cert is None:
+            cert = await self.activate(admin_url, key)
+        return Identity(device_id=self.state.device_id, key=key, certificate=cert)
+
+    async def activate(self, admin_url: str, key: rsa.RSAPrivateKey) -> x509.Certificate:
+        """POST the CSR to the activation service (albert's role) and keep the certificate it answers."""
+        assert self.state is not None
+        csr = make_csr(key, self.state.device_id)
+        _write(self.csr_path, csr, 0o644)
+        url = admin_url.rstrip("/") + ACTIVATION_PATH
+        body = {"csr": csr.decode(), "name": self.state.name}
+        try:
+            async with aiohttp.ClientSession() as session, session.post(
+                    url, json=body, timeout=aiohttp.ClientTimeout(total=30)) as response:
+                answer = await response.json(content_type=None)
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise DeviceSimError(f"device activation at {url} failed: {exc or type(exc).__name__}") from exc
+        if status != 200 or not isinstance(answer, dict) or "device_certificate" not in answer:
+            error = answer.get("error") if isinstance(answer, dict) else answer
+            raise DeviceSimError(f"device activation at {url} was refused (HTTP {status}): {error}")
+        cert = x509.load_pem_x509_certificate(str(answer["device_certificate"]).encode())
+        same_key = cert.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        ) == key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        if not same_key or answer.get("device_id") != self.state.device_id:
+            raise DeviceSimError(f"device activation at {url} answered a certificate for another device")
+        _write(self.cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+        return cert

@@ -1,0 +1,109 @@
+"""The phone's side of its courier connections (``device_sim.courier_client.CourierHandler``): which topics
+it wants, which app a push belongs to, what it acknowledges, and what it does when APNs hands it a new base
+token or refuses its Connect. Part of :class:`device_sim.phone.Phone` (device-side.md §1.4-1.7, §6 rules
+6, 7, 13, 14, 28).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from apns_sim import courier
+from device_sim.identity.store import DeviceSimError, DeviceState, DeviceStore, Endpoints, Identity
+from device_sim.phone.app_status import StatusReporter
+from device_sim.rules.voip import voip_topic
+
+if TYPE_CHECKING:
+    from device_sim.app.app import App
+    from device_sim.connection.client import CourierClient
+
+log = logging.getLogger("device_sim.phone.phone")
+
+
+class CourierSide:
+    """What the phone decides for its connections, as part of :class:`device_sim.phone.Phone`."""
+
+    endpoints: Endpoints
+    _apps: dict[str, App]
+    _clients: dict[str, CourierClient]
+    _store: DeviceStore
+    _statuses: StatusReporter
+    _identity: Identity | None
+    _reactivate: bool
+    _reactivated: bool
+
+    @property
+    def name(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def _state(self) -> DeviceState:
+        raise NotImplementedError
+
+    def _emit(self, event: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def filter_topics(self, environment: str) -> Sequence[str]:
+        """Each registered app's topic, and ``<bundle>.voip`` for each app registered with PushKit (rule 28)."""
+        apps = [a for a in self._apps.values() if a.courier_environment == environment]
+        return ([a.bundle_id for a in apps if a.registered]
+                + [voip_topic(a.bundle_id) for a in apps if a.voip_registered])
+
+    def _app_for(self, environment: str, push: courier.Push) -> tuple[App, bool] | None:
+        """The app the push's token belongs to, and whether it is the app's VoIP token (rules 14, 28)."""
+        token = push.token.hex()
+        for app in self._apps.values():
+            if app.courier_environment != environment:
+                continue
+            if app.token == token:
+                return app, False
+            if app.voip_token == token and app.voip_registered:
+                return app, True
+        return None
+
+    def push_status(self, environment: str, push: courier.Push) -> int:
+        """0 for an installed app's token; 2 when no app has it any more (the app was deleted, §6 rule 13)."""
+        if self._app_for(environment, push) is None:
+            log.info("push %s for token %s…: no such app on this phone, refusing", push.apns_id, push.token.hex()[:12])
+            return courier.ACK_APP_NOT_INSTALLED
+        return courier.ACK_OK
+
+    def push_acked(self, environment: str, push: courier.Push) -> None:
+        found = self._app_for(environment, push)
+        if found is not None:
+            app, voip = found
+            if voip:
+                app._receive_voip(push)
+            else:
+                app._receive(push)
+
+    def base_token_changed(self, token: bytes) -> None:
+        self._state.base_token = token.hex()
+        self._state.retired_base_token = None  # APNs answered a Connect naming it: the restore or erase is known
+        self._store.save()
+
+    def connection_changed(self, environment: str, connected: bool, error: str | None) -> None:
+        event: dict[str, Any] = {"event": "connected" if connected else "disconnected", "environment": environment}
+        if error:
+            event["error"] = error
+        if connected:
+            self._statuses.connected(environment, list(self._apps.values()), self._clients[environment])
+        self._emit(event)
+
+    async def connect_refused(self, environment: str, reason: str) -> bool:
+        """A refused Connect: re-activate once (a new certificate for the same key), as rustpush does (§1.5)."""
+        if not self._reactivate or self._reactivated:
+            return False
+        self._reactivated = True
+        log.info("APNs refused %s (%s); activating the phone again", self.name, reason)
+        try:
+            self._identity = await self._store.identity(self.endpoints.admin, reactivate=True)
+        except DeviceSimError as exc:
+            log.warning("re-activation failed: %s", exc)
+            return False
+        return True
+
+
+__all__ = ["CourierSide"]
