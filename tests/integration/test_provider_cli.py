@@ -14,7 +14,8 @@ import pytest
 import trustme
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from h2_fake_apns import Answer, FakeAPNs
+
+from tests.integration.h2_fake_apns import Answer, FakeAPNs
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "ab" * 32

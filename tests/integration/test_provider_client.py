@@ -13,7 +13,6 @@ import jwt
 import pytest
 import trustme
 from cryptography.hazmat.primitives.asymmetric import ec
-from h2_fake_apns import Answer, FakeAPNs, Received
 
 from provider.apns import (
     APNsClient,
@@ -25,6 +24,7 @@ from provider.apns import (
     alert,
     load_pem,
 )
+from tests.integration.h2_fake_apns import Answer, FakeAPNs, Received
 
 TOKEN = "ab" * 32
 TOPIC = "com.example.app"

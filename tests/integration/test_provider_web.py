@@ -12,11 +12,11 @@ import pytest
 import trustme
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from h2_fake_apns import Answer, FakeAPNs, Received
 
 from provider.apns import APNsClient, CertificateCredentials, Notification, alert, load_pem
 from provider.store import Store
 from provider.web import RESEND_TASK, ServiceConfig, create_app
+from tests.integration.h2_fake_apns import Answer, FakeAPNs, Received
 
 APP = "com.example.app"
 KEY = "operator-secret"

@@ -17,7 +17,7 @@ from device_sim.identity.store import AppRecord
 from device_sim.phone.app_status import StatusReporter, status_of
 from device_sim.rules import background
 from device_sim.rules.presentation import RegistrationError, Switches
-from tests.unit.fake_host import FakeHost
+from tests.unit.device_sim.fake_host import FakeHost
 
 BUNDLE = "com.example.app"
 ALERT = {"aps": {"alert": {"title": "Hi", "body": "there"}, "sound": "default", "badge": 3}}

@@ -13,7 +13,7 @@ from device_sim.app.app import App, check_types
 from device_sim.identity.store import AppRecord, Endpoints, InputError
 from device_sim.phone.phone import entitlement_for
 from device_sim.rules.presentation import Presentation, RegistrationError, badge_after, present
-from tests.unit.fake_host import FakeHost
+from tests.unit.device_sim.fake_host import FakeHost
 
 ALL = ("alert", "sound", "badge")
 FULL = {"aps": {"alert": {"title": "Hi", "body": "there"}, "sound": "default", "badge": 3}}

@@ -20,7 +20,7 @@ from device_sim.identity.store import AppRecord
 from device_sim.rules import background
 from device_sim.rules.presentation import RegistrationError
 from device_sim.rules.voip import NEVER_DISPLAYED, VoipPolicy, voip_topic
-from tests.unit.fake_host import FakeHost
+from tests.unit.device_sim.fake_host import FakeHost
 
 BUNDLE = "com.example.calls"
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
