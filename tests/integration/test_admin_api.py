@@ -32,18 +32,6 @@ JOURNEY = ["accepted", "delivered", "acknowledged", "handed_to_app", "presented"
 
 
 @pytest.fixture
-async def sim(tmp_path: Path) -> AsyncIterator[RunningSimulator]:
-    async with RunningSimulator.start(tmp_path / "sim") as running:
-        yield running
-
-
-@pytest.fixture
-async def iphones(sim: RunningSimulator, tmp_path: Path) -> AsyncIterator[IPhoneFactory]:
-    async with IPhoneFactory(sim.endpoints, tmp_path / "iphones") as factory:
-        yield factory
-
-
-@pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
         yield session

@@ -55,12 +55,6 @@ class Delegate:
 
 
 @pytest.fixture
-async def sim(tmp_path: Path) -> AsyncIterator[RunningSimulator]:
-    async with RunningSimulator.start(tmp_path / "sim") as running:
-        yield running
-
-
-@pytest.fixture
 async def client(sim: RunningSimulator) -> AsyncIterator[APNsClient]:
     bundle = sim.issue_certificate(BUNDLE, "sandbox")
     async with APNsClient(load_pem_pair(bundle.cert_pem, bundle.key_pem), endpoint=sim.sandbox_url,

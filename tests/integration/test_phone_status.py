@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -21,18 +20,6 @@ from pushsim import IPhoneFactory, RunningSimulator
 
 ALLOWED = "com.example.allowed"
 DENIED = "com.example.denied"
-
-
-@pytest.fixture
-async def sim(tmp_path: Path) -> AsyncIterator[RunningSimulator]:
-    async with RunningSimulator.start(tmp_path / "sim") as running:
-        yield running
-
-
-@pytest.fixture
-async def iphones(sim: RunningSimulator, tmp_path: Path) -> AsyncIterator[IPhoneFactory]:
-    async with IPhoneFactory(sim.endpoints, tmp_path / "iphones") as factory:
-        yield factory
 
 
 @pytest.fixture

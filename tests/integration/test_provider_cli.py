@@ -23,18 +23,6 @@ APP = "com.example.app"
 
 
 @pytest.fixture
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture
-def ca_file(ca: trustme.CA, tmp_path: Path) -> Path:
-    path = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(path))
-    return path
-
-
-@pytest.fixture
 def client_pem(ca: trustme.CA, tmp_path: Path) -> Path:
     path = tmp_path / "client.pem"
     ca.issue_cert("push-client.example").private_key_and_cert_chain_pem.write_to_path(str(path))

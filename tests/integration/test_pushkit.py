@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -44,12 +43,6 @@ class Caller:
 
     def did_receive_remote_notification(self, payload: Any) -> None:
         self.remote.append(payload)
-
-
-@pytest.fixture
-async def sim(tmp_path: Path) -> AsyncIterator[RunningSimulator]:
-    async with RunningSimulator.start(tmp_path / "sim") as running:
-        yield running
 
 
 @pytest.fixture

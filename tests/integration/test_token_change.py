@@ -10,7 +10,6 @@ it gave up (Connect item 0x31, a [sim] detail of apns_sim.courier).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +25,6 @@ from pushsim import RunningSimulator
 
 BUNDLE = "com.example.tokens"
 ALERT = {"aps": {"alert": "Hello"}}
-
-
-@pytest.fixture
-async def sim(tmp_path: Path) -> AsyncIterator[RunningSimulator]:
-    async with RunningSimulator.start(tmp_path / "sim") as running:
-        yield running
 
 
 _CERTIFICATES: dict[Path, Any] = {}  # one push certificate per simulator data dir (issuing one makes a key)
