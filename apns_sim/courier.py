@@ -1,22 +1,24 @@
 """The courier wire: the device ⇄ APNs protocol as a sans-IO codec (no sockets, no asyncio, no clock).
 
 Apple never published this protocol; the layout follows the reverse-engineered clients and proxies in
-reference/device-side.md §1.2-1.5 (pypush, rustpush, pushproxy). Every frame is a 1-byte command, a 4-byte
+docs/device-side.md §1.2-1.5 (pypush, rustpush, pushproxy). Every frame is a 1-byte command, a 4-byte
 big-endian payload length, then items: 1-byte id, 2-byte big-endian length, value. Integers are big-endian
 and fixed-width; strings are UTF-8; topics travel as SHA-1(bundle id), 20 bytes (§1.6).
 
 Both programs use this one module (``device_sim`` may import it and nothing else of ours), so it imports
-only the standard library and ``cryptography``. Documented simulator choices, marked [sim] below:
+only the standard library and ``cryptography``. It is the one module over 500 lines in the repository, on
+purpose: it is a single concept (the wire format, both directions), and splitting it would turn the phones'
+one permitted import into a package whose parts could drift apart. Documented simulator choices, marked [sim] below:
 
 - Push item 0x15 carries the apns-id as a 16-byte UUID, 0x0D the priority, 0x1C the push type (applepy's
   guesses, §1.4), 0x1E the apns-collapse-id as UTF-8 (unobserved: real phones must learn it somehow, since
-  they show pushes sharing it as one, apns-protocol.md §11); ScopedTokenRequest item 3 carries the bundle
+  they show pushes sharing it as one, docs/apns-protocol.md §11); ScopedTokenRequest item 3 carries the bundle
   id as UTF-8 (real APNs knows the topic from its hash; we send the name so the simulator can mint the token
   without a topic table), and item 0x1C ``voip`` asks for a PushKit token for the topic ``<bundle>.voip``
-  (device-side.md §2.7; without it an app whose bundle id ends in ".voip" could not be told from a VoIP topic).
+  (docs/device-side.md §2.7; without it an app whose bundle id ends in ".voip" could not be told from a VoIP topic).
 - ConnectAck item 0x30 is a human-readable refusal reason.
 - Connect item 0x31 names the base token the device gave up at a token-change event (restore from backup,
-  erase; device-side.md §3, §6 rule 29). Such a Connect has no item 1: the device forgot its push identity,
+  erase; docs/device-side.md §3, §6 rule 29). Such a Connect has no item 1: the device forgot its push identity,
   as a restored or erased iPhone has. Apple's own signal is unpublished; the named token makes the event
   idempotent: APNs retires the device's tokens and issues a new base token only while the named one is still
   current, so a second connection (the other environment) or a retry carrying it changes nothing.
@@ -24,7 +26,7 @@ only the standard library and ``cryptography``. Documented simulator choices, ma
   "presented", "not_presented"), so the journey log covers stage 3.
 - Command 0x32 AppStatus (device → APNs) reports one app's notification permission and allowed options, its
   badge number and its state, whenever one of them changes and after each (re)connect, so the dashboard can
-  show them. A real APNs is never told these (device-side.md §2.6: the provider cannot learn that the user
+  show them. A real APNs is never told these (docs/device-side.md §2.6: the provider cannot learn that the user
   turned alerts off); only the simulator's own phones send it, and nothing but the dashboard reads it.
 - Status bytes: ConnectAck/ScopedTokenAck 2 = refused; PushAck 2 = app not installed (§6 rule 13).
 """
@@ -65,7 +67,7 @@ ACK_APP_NOT_INSTALLED = 2  # PushAck: no installed app for that token/topic [sim
 ACK_INVALID = 3  # PushAck: the push could not be read (pushproxy's "rejected as invalid")
 
 SIM_STAGES = ("handed_to_app", "presented", "not_presented")
-# [sim] AppStatus values: UNAuthorizationStatus and the app states of device-side.md §2.3 / §6 rule 16.
+# [sim] AppStatus values: UNAuthorizationStatus and the app states of docs/device-side.md §2.3 / §6 rule 16.
 PERMISSION_STATUSES = ("not_determined", "authorized", "denied", "provisional")
 APP_STATES = ("not_running", "background", "foreground", "force_quit")
 
@@ -365,7 +367,7 @@ class ScopedTokenRequest:
     """0x11, device → APNs: mint (or return) the app's token for this topic (§1.7).
 
     ``push_type`` "voip" asks for the app's PushKit token: ``bundle_id`` (item 3) is then the VoIP topic
-    ``<bundle>.voip`` and ``topic`` its SHA-1, as for every topic on the wire (device-side.md §2.7).
+    ``<bundle>.voip`` and ``topic`` its SHA-1, as for every topic on the wire (docs/device-side.md §2.7).
     """
 
     topic: bytes

@@ -92,7 +92,7 @@ class Simulator:
 
     @property
     def endpoints(self) -> dict[str, Any]:
-        """Where everything listens: DESIGN.md contract 1."""
+        """Where everything listens: docs/architecture.md contract 1."""
         assert self.sandbox and self.production and self.gateway, "the simulator is not running"
         host = self.config.host
         return {

@@ -38,7 +38,7 @@ class SimConfig:
     token_rate_limit: float = 0.0
     # What a token replaced by a newer one (restore, erase, reinstall) answers: "BadDeviceToken" (400, the
     # default) or "ExpiredToken" (410 with a timestamp); Apple documents both, the trigger of the second is
-    # unconfirmed (apns-protocol.md §4.3, §8).
+    # unconfirmed (docs/apns-protocol.md §4.3, §8).
     replaced_token_reason: str = "BadDeviceToken"
     # Drop a phone that misses keep-alives for this long (device-side §1.9: two intervals).
     courier_idle_timeout: float = 120.0
@@ -68,7 +68,7 @@ class SimState:
         self.registry = Registry(data_dir / DB_NAME)
         self.journeys = JourneyLog(self.clock.time)
         self.delivery = Delivery(self.registry, self.journeys, self.clock, self.config.delivery)
-        self.faults = FaultPlan(self.clock.time)  # fault injection (apns_sim.faults), seed 0 until reseeded
+        self.faults = FaultPlan(self.clock.time)  # fault injection (apns_sim.faults.plan), seed 0 until reseeded
         # [sim] what the phones say about their apps (courier AppStatus): written by the gateway, read by the
         # dashboard's phone view; here rather than on the gateway because the admin app only gets this object
         self.app_reports = AppReports()

@@ -1,13 +1,13 @@
 """A bare asyncio + ``h2`` TLS server: parse the JSON body, answer 200 + ``apns-id``, nothing else.
 
-The yardstick of reference/performance.md ("bare Python asyncio + h2 server"): what one Python process can
+The yardstick of docs/benchmarks.md ("bare Python asyncio + h2 server"): what one Python process can
 do with the same HTTP/2 library and no APNs logic at all. ``benchmarks/server_bench.py`` runs it next to
 the simulator so both are measured in one run on the same machine.
 
 It gets the same flow-control treatment as the simulator (a 16 MiB connection window granted at once,
 received data acknowledged as it arrives) so that the comparison measures APNs logic, not window tuning.
 Everything else is h2's defaults (inbound header validation on, Huffman-coded responses), as a first
-server would be written and as reference/performance.md measured it. ``--lean`` turns h2's header
+server would be written and as docs/benchmarks.md measured it. ``--lean`` turns h2's header
 validation and Huffman coding off, as the simulator's core does (it checks requests itself): the
 stricter yardstick of what the simulator's APNs logic costs.
 

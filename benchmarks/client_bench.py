@@ -1,7 +1,7 @@
 """APNs client cost: our ``provider.apns.APNsClient`` against aioapns 4.0, side by side, in one run.
 
 Not a test: a script that prints a table and one final JSON line. Issue 6's target is our client at >= 1.5x
-aioapns' req/s. reference/performance.md has the figures to expect on a 2-core machine.
+aioapns' req/s. docs/benchmarks.md has the figures to expect on a 2-core machine.
 
 What it does, all on 127.0.0.1, port 0 (or a free port) and temporary directories, in well under three minutes
 at the defaults:

@@ -1,7 +1,7 @@
 """Provider API throughput: the simulator (full path) against a bare ``h2`` server, side by side, with h2load.
 
 Not a test: a script that prints a table and one final JSON line. Issue 3's target is the simulator at
->= 0.8x the bare server at 1 connection x 100 streams (reference/performance.md has the expected figures).
+>= 0.8x the bare server at 1 connection x 100 streams (docs/benchmarks.md has the expected figures).
 
 What it does, all on 127.0.0.1 and in temporary directories, in under two minutes:
 

@@ -1,4 +1,4 @@
-"""pushsim for other projects' tests: a running APNs simulator and simulated iPhones (DESIGN.md contract 7).
+"""pushsim for other projects' tests: a running APNs simulator and simulated iPhones (docs/architecture.md contract 7).
 
 With pytest, installing the package is enough: its ``pytest11`` entry point loads
 :mod:`pushsim.pytest_plugin`, which offers the ``apns_simulator`` and ``iphone_factory`` fixtures. Without

@@ -3,7 +3,7 @@
 It wraps :class:`apns_sim.simulator.Simulator` (the same object ``apns-sim serve`` runs, on 127.0.0.1 and
 port 0 everywhere) and adds the developer's chores as single calls: an App ID, a push certificate written
 out in every format a provider library reads, a ``.p8`` auth key, and the read-back of each notification's
-journey (DESIGN.md contract 5), in process, without HTTP.
+journey (docs/architecture.md contract 5), in process, without HTTP.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ class RunningSimulator:
 
     @property
     def endpoints(self) -> dict[str, Any]:
-        """DESIGN.md contract 1: sandbox, production, gateway, admin and ca_file."""
+        """docs/architecture.md contract 1: sandbox, production, gateway, admin and ca_file."""
         return self.simulator.endpoints
 
     @property

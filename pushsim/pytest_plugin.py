@@ -1,4 +1,4 @@
-"""pytest plugin: a running APNs simulator and simulated iPhones as fixtures (DESIGN.md contract 7).
+"""pytest plugin: a running APNs simulator and simulated iPhones as fixtures (docs/architecture.md contract 7).
 
 Installed with the package (entry point ``pytest11`` named ``pushsim``), so a project's tests only ask for
 the fixtures; from a source checkout, load it with ``-p pushsim.pytest_plugin``. The fixtures are async

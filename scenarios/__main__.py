@@ -1,4 +1,5 @@
-"""``python -m scenarios`` lists the stories; ``python -m scenarios NAME`` runs one (DESIGN.md contract 6)."""
+"""``python -m scenarios`` lists the stories; ``python -m scenarios NAME`` runs one (docs/architecture.md contract
+6)."""
 
 from __future__ import annotations
 

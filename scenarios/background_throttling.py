@@ -1,11 +1,11 @@
 """Background pushes and their throttling: a few wakes an hour; over budget one is held, the newest.
 
-Apple (reference/device-side.md §2.4, §6 rules 20, 21 and 23): a background push (``content-available: 1``
+Apple (docs/device-side.md §2.4, §6 rules 20, 21 and 23): a background push (``content-available: 1``
 only, ``apns-push-type: background``, priority 5) wakes an app that has the ``remote-notification`` background
 mode, "two or three per hour"; beyond that the system holds one, a newer replacing it, and hands it over when
 the user launches the app. A force-quit app gets no background pushes until the user opens it again; alerts
 still show. APNs accepts every one of them (200): throttling happens on the phone. The phone's clock is the
-story's (STYLE.md habit 3): an hour passes without sleeping.
+story's (docs/style.md habit 3): an hour passes without sleeping.
 """
 
 from __future__ import annotations

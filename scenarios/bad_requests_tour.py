@@ -2,8 +2,8 @@
 
 Each row is a raw HTTP/2 request on the provider's connection (the provider's ``Notification`` refuses most of
 these before they leave, so the tour builds the headers itself). Statuses and reasons are Apple's table,
-reference/apns-protocol.md §4.2-§4.3; the header rules §2.1, payload limits §3, tokens §5. The tour starts from
-a valid request and breaks one thing each, as pushy's mock-server tests do (STYLE.md).
+docs/apns-protocol.md §4.2-§4.3; the header rules §2.1, payload limits §3, tokens §5. The tour starts from
+a valid request and breaks one thing each, as pushy's mock-server tests do (docs/style.md).
 """
 
 from __future__ import annotations

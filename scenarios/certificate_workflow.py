@@ -4,7 +4,7 @@ Keychain Access makes a key pair and a CSR and exports the key as a password-pro
 portal refuses push for a wildcard App ID and, for an explicit one, turns the CSR into the "Development Push
 SSL Certificate" (``aps_development.cer``, DER); openssl's job converts the pair to PEM; an iPhone app
 registers for alert, sound and badge; the provider presents the PEM pair in the TLS handshake and the app
-receives the notification. Facts: reference/device-side.md §5 (the classic flow), apns-protocol.md §6
+receives the notification. Facts: docs/device-side.md §5 (the classic flow), docs/apns-protocol.md §6
 (certificate-based connections).
 """
 

@@ -1,10 +1,10 @@
 """``apns-expiration`` and ``apns-collapse-id``: what APNs keeps for an offline phone, and for how long.
 
-Apple (reference/apns-protocol.md §2.1, §11): ``apns-expiration: 0`` means "deliver once, immediately, or
+Apple (docs/apns-protocol.md §2.1, §11): ``apns-expiration: 0`` means "deliver once, immediately, or
 not at all": never stored. A future expiration keeps the notification until then; past it APNs drops it.
 Notifications sharing an ``apns-collapse-id`` are shown as one (the phone replaces the one on screen); for
-an offline phone APNs keeps only the latest per app anyway (device-side.md §1.10). Time moves on the
-simulator's clock (admin API), not by sleeping (STYLE.md habit 3).
+an offline phone APNs keeps only the latest per app anyway (docs/device-side.md §1.10). Time moves on the
+simulator's clock (admin API), not by sleeping (docs/style.md habit 3).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Building blocks the stories share: a running simulator, portal steps, a provider service, phones.
 
-Scenarios use only the public APIs of the three programs (DESIGN.md), and talk to them over the wire.
+Scenarios use only the public APIs of the three programs (docs/architecture.md), and talk to them over the wire.
 """
 
 from __future__ import annotations

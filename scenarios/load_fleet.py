@@ -1,8 +1,8 @@
 """A load story: a fleet of iPhones, one push to each, every one delivered exactly once.
 
 Each phone of the fleet is a phone as far as APNs can tell: its own activation and device certificate, its own
-courier TLS connection, a token for the app, an acknowledgement per push (device-side.md §1.5-§1.10). The
-provider sends over one HTTP/2 connection with many concurrent streams (apns-protocol.md §7: reuse connections,
+courier TLS connection, a token for the app, an acknowledgement per push (docs/device-side.md §1.5-§1.10). The
+provider sends over one HTTP/2 connection with many concurrent streams (docs/apns-protocol.md §7: reuse connections,
 keep many streams in flight). ``PUSHSIM_FLEET`` sets the fleet size (default 100; the fleet benchmark goes
 to 10,000).
 """

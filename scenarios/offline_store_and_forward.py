@@ -2,7 +2,7 @@
 
 Apple: "If APNs attempts to deliver a notification and the destination device is offline, APNs stores the
 notification for a limited period"; "only one notification per app is stored: a newer one replaces the
-older" (reference/apns-protocol.md §11, device-side.md §1.10). The provider still gets 200 for each push:
+older" (docs/apns-protocol.md §11, docs/device-side.md §1.10). The provider still gets 200 for each push:
 APNs accepted them; what reaches the phone is APNs' business.
 """
 

@@ -1,6 +1,6 @@
 """Permission denied: the user says "Don't Allow"; the app still gets a token; pushes arrive silently.
 
-Apple (reference/device-side.md §2.6, §6 rule 24; §2.2 for provisional): registering for remote notifications
+Apple (docs/device-side.md §2.6, §6 rule 24; §2.2 for provisional): registering for remote notifications
 and asking the user's permission are separate. A user who denies still leaves the app with a device token, and
 APNs still accepts and delivers its pushes (200); the phone shows nothing: no banner, no sound, no badge.
 Provisional permission (no prompt) delivers quietly to Notification Center. The provider cannot tell.

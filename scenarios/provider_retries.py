@@ -1,9 +1,9 @@
 """The provider under injected faults: 503 and 429 bursts, a GOAWAY, random failures; nothing is lost.
 
-Apple (reference/apns-protocol.md §4.4, §7): 429 ``TooManyRequests``, 500 and 503 are worth retrying after a
+Apple (docs/apns-protocol.md §4.4, §7): 429 ``TooManyRequests``, 500 and 503 are worth retrying after a
 back-off; a GOAWAY means the streams after its last stream id were not processed and may be sent again on a
 new connection. Every attempt carries the same ``apns-id``, so the notification keeps one identity end to end
-(DESIGN.md). The faults come from the simulator's ``/_sim/faults`` (README "Admin API").
+(docs/architecture.md). The faults come from the simulator's ``/_sim/faults`` (README "Admin API").
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Token-based authentication: a ``.p8`` key, a JWT per connection, refreshed before the hour runs out.
 
-Apple (reference/apns-protocol.md §5): the provider signs a JWT (ES256, ``kid`` = Key ID, ``iss`` = Team ID,
+Apple (docs/apns-protocol.md §5): the provider signs a JWT (ES256, ``kid`` = Key ID, ``iss`` = Team ID,
 ``iat`` = now) with the team's ``.p8`` key and sends it as ``authorization: bearer``. APNs refuses a token
 older than one hour (403 ``ExpiredProviderToken``) and one renewed more often than every 20 minutes, so a
 provider renews it in between (the provider here: after 50 minutes, as pushy and apns2 do). The hour passes on
-the simulator's clock, which the provider also reads, instead of by sleeping (STYLE.md habit 3).
+the simulator's clock, which the provider also reads, instead of by sleeping (docs/style.md habit 3).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Uninstall, then 410 ``Unregistered``, then re-registration with a new token.
 
-Apple (reference/apns-protocol.md §4.3, §8; device-side.md §3, §6 rule 13): when the user deletes the app,
+Apple (docs/apns-protocol.md §4.3, §8; docs/device-side.md §3, §6 rule 13): when the user deletes the app,
 the phone stops accepting its topic; APNs then answers pushes to the old token with 410 ``Unregistered`` and
 a ``timestamp`` (ms) of when it learnt the token stopped being valid, and it does so after a delay on purpose
 (days are normal). The provider must stop sending to that token. Installing the app again yields a new token,

@@ -1,6 +1,6 @@
 """Wrong environment: sandbox and production are two APNs, with their own tokens and certificates.
 
-Apple (reference/apns-protocol.md §1, §4.3, §6, §8): a device token belongs to one environment (the app's
+Apple (docs/apns-protocol.md §1, §4.3, §6, §8): a device token belongs to one environment (the app's
 ``aps-environment`` entitlement: development builds get sandbox tokens); sent to the other environment it is
 400 ``BadDeviceToken``. A push certificate is issued for one environment; presented to the other it is 403
 ``BadCertificateEnvironment`` (the simulator says so in a GOAWAY at connect, README "Where Apple is silent").

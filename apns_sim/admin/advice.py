@@ -1,10 +1,10 @@
 """What each of Apple's rejection reasons means, and what a provider should do about it, in plain words.
 
 The dashboard shows this next to every rejected push, so that a person learning APNs reads the fix, not only
-the code. Written from reference/apns-protocol.md §4.3 (the reason table, A-RESP) and §4.4 (Apple's retry
+the code. Written from docs/apns-protocol.md §4.3 (the reason table, A-RESP) and §4.4 (Apple's retry
 guidance: 5xx may be retried with back-off; never retry BadDeviceToken, DeviceTokenNotForTopic, Forbidden,
 ExpiredToken, Unregistered, PayloadTooLarge; TooManyRequests after a delay), plus §5 (provider tokens), §6
-(certificates) and §8 (device tokens). One entry per :class:`~apns_sim.reasons.Reason`; a unit test proves
+(certificates) and §8 (device tokens). One entry per :class:`~apns_sim.push.reasons.Reason`; a unit test proves
 none is missing. Pure data: no I/O.
 """
 

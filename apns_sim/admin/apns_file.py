@@ -6,7 +6,7 @@ the payload itself (a dictionary with the ``aps`` key) plus a top-level ``"Simul
 the app's bundle identifier. So a push captured here can be replayed on a real app in the Simulator.
 
 The topic of a push is not always the bundle id: VoIP, complication, File Provider, Live Activity and the
-other push types add a suffix (apns-protocol.md §2.2), which is stripped here because the Simulator wants
+other push types add a suffix (docs/apns-protocol.md §2.2), which is stripped here because the Simulator wants
 the app itself. Pure functions: bytes in, bytes out, no I/O.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 from apns_sim.errors import SimError
 
 TARGET_KEY = "Simulator Target Bundle"
-# Topic suffixes of the push types (apns-protocol.md §2.2), longest first so ".voip-ptt" wins over ".voip".
+# Topic suffixes of the push types (docs/apns-protocol.md §2.2), longest first so ".voip-ptt" wins over ".voip".
 TOPIC_SUFFIXES: tuple[str, ...] = tuple(sorted(
     (".voip", ".voip-ptt", ".complication", ".pushkit.fileprovider", ".push-type.liveactivity",
      ".location-query", ".push-type.widgets", ".push-type.controls"),

@@ -1,14 +1,14 @@
-"""The admin HTTP server: the ``/_sim/`` read-back API (DESIGN.md contract 5), activation, the dashboard.
+"""The admin HTTP server: the ``/_sim/`` read-back API (docs/architecture.md contract 5), activation, the dashboard.
 
 A reserved prefix is the back door tests use to look inside and reset (moto's ``/moto-api/``, LocalStack's
 platform endpoints). This module is a thin aiohttp layer over ``SimState``; it decides nothing itself.
 
 Reading without polling in a loop: ``GET /_sim/notifications/wait`` is a long-poll, and ``GET /_sim/events``
-streams every journey stage as server-sent events (:mod:`apns_sim.readers`). Both are woken when the server
+streams every journey stage as server-sent events (:mod:`apns_sim.admin.readers`). Both are woken when the server
 shuts down, so stopping the simulator never waits for a reader.
 
 The dashboard's own routes (phones and portal read models, reason advice, the test-push console, the page's
-static assets) live in :mod:`apns_sim.dashboard_api`.
+static assets) live in :mod:`apns_sim.admin.dashboard`.
 """
 
 from __future__ import annotations

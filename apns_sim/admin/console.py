@@ -2,10 +2,11 @@
 
 Apple's console (CloudKit Console > Push Notifications) is signed in with the developer account, so it needs
 no provider certificate or key; it lets the developer pick an environment, a device token, the app's bundle
-ID as topic, the push type, priority, expiration, collapse ID and the payload (reference/apns-protocol.md
+ID as topic, the push type, priority, expiration, collapse ID and the payload (docs/apns-protocol.md
 §4.1 mentions its Delivery Log). Here the request goes through the SAME rules as the provider API
-(:func:`apns_sim.validation.check_route` and :func:`~apns_sim.validation.check_request`, §2-§4, §8) and, when
-accepted, the same :meth:`apns_sim.delivery.Delivery.submit`; a bad payload or token gets Apple's reason.
+(:func:`apns_sim.push.validation.check_route` and :func:`~apns_sim.push.validation.check_request`, §2-§4, §8) and, when
+accepted, the same :meth:`apns_sim.delivery.store_and_forward.Delivery.submit`; a bad payload or token gets Apple's
+reason.
 
 The account's authority is modelled as a certificate for the topic's app with all its push-type topics: the
 console may push to any of the team's apps, and a token of another app is answered with Apple's

@@ -1,17 +1,17 @@
 """The dashboard's own routes on the admin server: read models, the test-push console and static assets.
 
 - ``GET /_sim/phones``: phones with their apps, tokens, online state, badge, permission and app state
-  (:mod:`apns_sim.phone_view`; as our phones report them, [sim] ``"reported": true``, else "unknown" where
+  (:mod:`apns_sim.admin.phone_view`; as our phones report them, [sim] ``"reported": true``, else "unknown" where
   APNs cannot know).
 - ``GET /_sim/portal``: App IDs, certificates and keys with a status on the simulator's clock, no key material
-  (:mod:`apns_sim.portal_view`).
+  (:mod:`apns_sim.admin.portal_view`).
 - ``GET /_sim/reasons``: every rejection reason with its status, meaning and plain-words advice
-  (:mod:`apns_sim.advice`).
-- ``POST /_sim/console/push``: send a test push through Apple's rules (:mod:`apns_sim.console`); answers
+  (:mod:`apns_sim.admin.advice`).
+- ``POST /_sim/console/push``: send a test push through Apple's rules (:mod:`apns_sim.admin.console`); answers
   ``{"apns_id", "status", "reason"}`` (plus ``"timestamp"`` on 410), or 400 ``{"error"}`` for a bad form.
 - ``GET /static/{name}``: the page's CSS and JavaScript, shipped in the package (no CDN: works offline).
 
-Thin aiohttp glue in the shape of :mod:`apns_sim.faults_api`; it decides nothing itself.
+Thin aiohttp glue in the shape of :mod:`apns_sim.admin.faults_api`; it decides nothing itself.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
-"""``/_sim/faults``: fault injection over HTTP, a thin aiohttp layer over :class:`apns_sim.faults.FaultPlan`.
+"""``/_sim/faults``: fault injection over HTTP, a thin aiohttp layer over :class:`apns_sim.faults.plan.FaultPlan`.
 
 - ``GET /_sim/faults``: ``{"seed": N, "faults": [rule + "matches", "hits", "retired", "expires_at"]}``.
 - ``POST /_sim/faults``: one rule, a list of rules, or ``{"seed": N, "faults": [...]}`` (``{"seed": N}`` alone
   reseeds); all or nothing. Answers ``201 {"ids": [...], "seed": N}``.
 - ``DELETE /_sim/faults``: remove every rule (``{"cleared": count}``); ``DELETE /_sim/faults/{id}``: one.
 
-Errors are ``400 {"error": ...}`` with the field to fix (the rule JSON is tabled in :mod:`apns_sim.faults`),
+Errors are ``400 {"error": ...}`` with the field to fix (the rule JSON is tabled in :mod:`apns_sim.faults.plan`),
 ``404`` for an unknown id.
 """
 

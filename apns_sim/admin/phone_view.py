@@ -4,11 +4,11 @@ What APNs knows it shows: devices and their activation, tokens and their states 
 connections are open (delivery), and what each phone reported about its pushes (the journey log, through
 the courier's SimReport: presented with which alert, sound and badge, or not and why). What a real APNs
 cannot know, it does not invent: the notification permission is only ever reported indirectly, and the
-badge only as the last number a push set (the app may have changed it since). Reference: device-side.md
-§2 (presentation and badge), §3 (token lifecycle); apns-protocol.md §8.
+badge only as the last number a push set (the app may have changed it since). Reference: docs/device-side.md
+§2 (presentation and badge), §3 (token lifecycle); docs/apns-protocol.md §8.
 
 Simulator-only: a phone of ours reports each app's permission, badge and state ([sim] courier AppStatus,
-:mod:`apns_sim.app_reports`). An app with such a report shows it, marked ``"reported": true``; the others
+:mod:`apns_sim.model.app_status`). An app with such a report shows it, marked ``"reported": true``; the others
 (fleet phones, other clients, tokens no longer live) keep the hints above and ``"reported": false``.
 """
 

@@ -1,8 +1,8 @@
 """The developer portal as the dashboard shows it: App IDs, push certificates and keys, never key material.
 
-Built on :mod:`apns_sim.portal`'s JSON shapes (the same as ``GET /_sim/apps``), plus a plain-words
+Built on :mod:`apns_sim.portal.service`'s JSON shapes (the same as ``GET /_sim/apps``), plus a plain-words
 ``status`` judged on the simulator's clock, the clock the provider API uses to accept or refuse a
-certificate or key (reference/apns-protocol.md §5, §6). Certificates carry no DER and keys no PEM: a
+certificate or key (docs/apns-protocol.md §5, §6). Certificates carry no DER and keys no PEM: a
 read model for people, not a download.
 """
 

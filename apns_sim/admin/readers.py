@@ -1,9 +1,9 @@
 """Reading the journey log without polling in a loop: filters, waiting for a stage, streams of stages.
 
 The admin server's long-poll and server-sent events, and the pytest plugin's ``wait_for_notification``,
-all rest on :meth:`apns_sim.events.JourneyLog.subscribe`: a reader is woken by the stage being recorded,
+all rest on :meth:`apns_sim.model.journeys.JourneyLog.subscribe`: a reader is woken by the stage being recorded,
 never by a timer. Every open reader is registered in :class:`Readers`, so a shutting-down server wakes
-them all instead of waiting for their timeouts. asyncio only; the HTTP layer lives in :mod:`apns_sim.admin`.
+them all instead of waiting for their timeouts. asyncio only; the HTTP layer lives in :mod:`apns_sim.admin.app`.
 """
 
 from __future__ import annotations

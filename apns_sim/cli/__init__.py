@@ -1,6 +1,6 @@
 """``apns-sim``: run the simulated APNs (``serve``) or act as Apple's developer portal (``portal``).
 
-DESIGN.md contracts 1 and 2. Errors a user can fix are one line on stderr and exit status 2, never a
+docs/architecture.md contracts 1 and 2. Errors a user can fix are one line on stderr and exit status 2, never a
 traceback.
 """
 

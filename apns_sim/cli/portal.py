@@ -1,10 +1,10 @@
-"""``apns-sim portal ...``: the developer portal and Keychain steps from a shell (DESIGN.md contract 2).
+"""``apns-sim portal ...``: the developer portal and Keychain steps from a shell (docs/architecture.md contract 2).
 
 Works on the same data dir whether or not ``apns-sim serve`` runs; the server reads the same SQLite file,
 so it sees a new App ID, certificate or revocation at once. Each command tells a learner, in a sentence or
 two, what it did and what it corresponds to in Apple's portal or Keychain; ``--json`` prints a JSON object.
 ``export`` alone needs no data dir: it converts credential files as the tutorials' openssl commands do
-(:mod:`apns_sim.export`, device-side.md §5 step 5).
+(:mod:`apns_sim.portal.formats`, docs/device-side.md §5 step 5).
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def _dispatch(args: argparse.Namespace, portal: Portal) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
-    """``portal export``: files only, no portal state (device-side.md §5 step 5)."""
+    """``portal export``: files only, no portal state (docs/device-side.md §5 step 5)."""
     inputs = export_mod.Inputs(
         cer=_read(args.cer, "certificate file") if args.cer else None,
         cer_name=args.cer.name if args.cer else "aps_development.cer",

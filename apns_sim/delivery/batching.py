@@ -1,6 +1,6 @@
 """Priority batching for online phones: when a priority 10, 5 or 1 notification leaves for the phone.
 
-Apple (apns-protocol.md §2.1, §11; device-side.md §1.10, §6 rule 22): priority 10 is sent at once; priority 5
+Apple (docs/apns-protocol.md §2.1, §11; docs/device-side.md §1.10, §6 rule 22): priority 10 is sent at once; priority 5
 is power-aware and "might get grouped and delivered in bursts"; priority 1 puts the phone's power first and
 never wakes a sleeping phone. Apple publishes no schedule; the carrier bag's "max 3 low-priority batches per
 hour" and "burst delay 1200 s" (§1.10, observed) suggest a window of about 20 minutes.

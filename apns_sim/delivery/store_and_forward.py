@@ -1,14 +1,14 @@
 """Routing and store-and-forward: from an accepted request to the phone's courier connection.
 
 Pure policy (no asyncio): the gateway attaches a ``send`` callable per online phone and environment, and
-this module decides what to write, what to store and what to drop. Apple's rules (apns-protocol.md §11,
-device-side.md §1.10): one stored notification per app per device (the latest replaces the earlier), kept
+this module decides what to write, what to store and what to drop. Apple's rules (docs/apns-protocol.md §11,
+docs/device-side.md §1.10): one stored notification per app per device (the latest replaces the earlier), kept
 until ``apns-expiration`` or the storage limit; ``apns-expiration: 0`` is one attempt, never stored; a phone
 that refuses a push for an app it no longer has makes its token answer 410 after a delay. Priority 5 and 1
-may be held for a burst (:mod:`apns_sim.batching`, off by default); a phone that leaves takes nothing with it:
+may be held for a burst (:mod:`apns_sim.delivery.batching`, off by default); a phone that leaves takes nothing with it:
 what it did not acknowledge, and what was held for it, is stored again.
 
-Time is the injected :class:`~apns_sim.clock.Clock`. Batches fall due on that virtual clock: moving it (a test's
+Time is the injected :class:`~apns_sim.model.clock.Clock`. Batches fall due on that virtual clock: moving it (a test's
 ``clock.advance``, ``POST /_sim/clock``) flushes them at once; while it runs, an optional ``scheduler`` (an
 asyncio adapter gives ``loop.call_later``) wakes delivery when the next batch is due.
 """
@@ -26,10 +26,10 @@ from apns_sim.model.clock import Clock
 from apns_sim.model.journeys import Journey, JourneyLog
 from apns_sim.model.registry import Registry
 
-DEFAULT_STORAGE_LIMIT = 30 * 24 * 3600  # Apple: "up to 30 days" (apns-protocol.md §11)
-# Journey stages this module adds to those of apns_sim.events.
+DEFAULT_STORAGE_LIMIT = 30 * 24 * 3600  # Apple: "up to 30 days" (docs/apns-protocol.md §11)
+# Journey stages this module adds to those of apns_sim.model.journeys.
 _JOURNEY_KEYS = frozenset({"apns_id", "stage", "at"})  # set by the journey log, never by a phone's report
-BATCHED = "batched"  # priority 5/1 held for a burst to an online phone (apns-protocol.md §11)
+BATCHED = "batched"  # priority 5/1 held for a burst to an online phone (docs/apns-protocol.md §11)
 RESTORED = "restored"  # a stored notification read back from the data dir by a restarted simulator
 _JOURNEY_KEY = "journey"  # the stages so far, kept with a stored notification so a restart keeps its story
 
@@ -91,7 +91,7 @@ class DeliveryConfig:
     unregister_delay: float = 0.0
     # Seconds a priority 5 push to an online phone may wait to leave in a burst with others (priority 1 rides
     # along, never sending on its own). 0, the default, sends every priority at once: a demo's push should
-    # arrive now. Apple's observed figure is ~1200 s (3 bursts an hour, device-side.md §1.10).
+    # arrive now. Apple's observed figure is ~1200 s (3 bursts an hour, docs/device-side.md §1.10).
     batch_interval: float = 0.0
 
     def __post_init__(self) -> None:

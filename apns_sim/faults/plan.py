@@ -1,10 +1,12 @@
 """Fault injection: scripted failures of the simulated APNs, seeded so CI runs are reproducible.
 
 Pure policy (no asyncio, no sockets): a :class:`FaultPlan` holds :class:`FaultRule` values (defined and
-validated in :mod:`apns_sim.fault_rules`, re-exported here) and answers
+validated in :mod:`apns_sim.faults.rules`, re-exported here) and answers
 "does a fault take this request (or this phone, or this ack) over?". The provider API
-(:mod:`apns_sim.server`, :mod:`apns_sim.h2_connection`) acts out the provider-side kinds at the HTTP/2 level;
-the device gateway (:mod:`apns_sim.gateway`) the phone-side kinds. Reference: apns-protocol.md §4 (reasons and
+(:mod:`apns_sim.provider_api.service`, :mod:`apns_sim.provider_api.connection`) acts out the provider-side kinds at
+the HTTP/2 level;
+the device gateway (:mod:`apns_sim.gateway.listener`) the phone-side kinds. Reference: docs/apns-protocol.md §4
+(reasons and
 statuses), §7 (GOAWAY with a JSON reason, RST_STREAM, MAX_CONCURRENT_STREAMS).
 
 A rule as JSON (``POST /_sim/faults`` takes one, a list, or ``{"seed": N, "faults": [...]}``):

@@ -1,6 +1,6 @@
 """Fault rules: one scripted failure as a frozen value, validated where it is built, and its JSON.
 
-:mod:`apns_sim.faults` holds the rules in a plan and documents the JSON in a table; this module is the value
+:mod:`apns_sim.faults.plan` holds the rules in a plan and documents the JSON in a table; this module is the value
 and its checks, so a mistake in a rule is a :class:`FaultError` naming the field to fix, whether the rule came
 from ``POST /_sim/faults`` or from Python. Pure: no I/O, no clock.
 """
@@ -59,7 +59,7 @@ class FaultError(SimError, ValueError):
 
 @dataclass(frozen=True, kw_only=True)
 class FaultRule:
-    """One scripted failure: what it matches, what it does, and how often (JSON table: apns_sim.faults)."""
+    """One scripted failure: what it matches, what it does, and how often (JSON table: apns_sim.faults.plan)."""
 
     kind: str
     token: str | None = None
@@ -121,7 +121,7 @@ class FaultRule:
         if kind == REASON:
             if self.status is not None and (check_int("status", self.status) not in STATUS_REASONS):
                 raise FaultError(f"'status' overrides only 429, 500 or 503, got {self.status}; for any other "
-                                 "status name the reason: its status comes with it (apns-protocol.md §4.3)")
+                                 "status name the reason: its status comes with it (docs/apns-protocol.md §4.3)")
             if self.reason is None:
                 if self.status is None:
                     raise FaultError("kind 'reason' needs 'reason' (one of Apple's, e.g. 'ServiceUnavailable') "
@@ -245,7 +245,7 @@ def _reason(wire: Any) -> Reason:
     try:
         return Reason.from_wire(wire)
     except ValueError:
-        raise FaultError(f"'reason' must be one of Apple's reasons (apns-protocol.md §4.3), e.g. "
+        raise FaultError(f"'reason' must be one of Apple's reasons (docs/apns-protocol.md §4.3), e.g. "
                          f"ServiceUnavailable, BadDeviceToken, Unregistered; got {wire!r}") from None
 
 

@@ -1,8 +1,8 @@
 """What the simulator's own phones say about their apps ([sim] courier AppStatus, 0x32): permission, badge, state.
 
-A real APNs never learns these (device-side.md §2.6: the user turning alerts off is invisible to the provider
+A real APNs never learns these (docs/device-side.md §2.6: the user turning alerts off is invisible to the provider
 and to APNs), so this is a simulator-only window for the dashboard (``GET /_sim/phones``), fed by the gateway
-and read by :mod:`apns_sim.phone_view`; no Apple behaviour depends on it. Only the latest status per (device,
+and read by :mod:`apns_sim.admin.phone_view`; no Apple behaviour depends on it. Only the latest status per (device,
 bundle id, environment) is kept, in memory (a restart forgets it until the phones reconnect and report
 again), bounded so that a fleet of phones cannot grow it without limit. Pure code: time is passed in.
 """

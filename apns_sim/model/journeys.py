@@ -1,7 +1,7 @@
 """What happened to each notification: its journey through the three stages.
 
 Every notification has one identity, its apns-id, from the provider's request to the app's callback
-(DESIGN.md "One notification, end to end"). The provider API, the gateway and the phone's reports all
+(docs/architecture.md "One notification, end to end"). The provider API, the gateway and the phone's reports all
 append stages here; the admin API, the dashboard, scenarios and tests all read this one record.
 Listeners observe and never decide (the pushy mock server's rule).
 """

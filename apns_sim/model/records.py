@@ -1,9 +1,9 @@
 """Plain values the developer portal keeps: App IDs, push certificates and token-signing keys.
 
-They live apart from :mod:`apns_sim.registry` (the SQLite storage) and :mod:`apns_sim.portal` (the rules)
+They live apart from :mod:`apns_sim.model.registry` (the SQLite storage) and :mod:`apns_sim.portal.service` (the rules)
 so both can speak the same frozen, keyword-only values without importing each other (STYLE habit 10).
-What each field stands for in Apple's portal is in reference/apns-protocol.md §5 (keys) and §6
-(certificates), and device-side.md §5 (the classic App ID + certificate flow).
+What each field stands for in Apple's portal is in docs/apns-protocol.md §5 (keys) and §6
+(certificates), and docs/device-side.md §5 (the classic App ID + certificate flow).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ class AppIdRecord:
     """An App ID (Certificates, Identifiers & Profiles > Identifiers).
 
     ``wildcard`` App IDs (``com.example.*``) exist in Apple's portal but cannot enable push, so
-    ``push_enabled`` is False for them (apns-protocol.md §6, device-side.md §5 item 6).
+    ``push_enabled`` is False for them (docs/apns-protocol.md §6, docs/device-side.md §5 item 6).
     """
 
     bundle_id: str
@@ -60,7 +60,7 @@ class AuthKeyRecord:
     """A token-signing key (Certificates, Identifiers & Profiles > Keys, the ``.p8`` download).
 
     Apple keeps only the public half; so do we. ``environment`` None is a legacy key valid for both
-    sandbox and production; "sandbox" or "production" is a newer team-scoped key (apns-protocol.md §5).
+    sandbox and production; "sandbox" or "production" is a newer team-scoped key (docs/apns-protocol.md §5).
     """
 
     key_id: str

@@ -1,7 +1,7 @@
 """The simulator's persistent model: App IDs, certificates, keys, devices, tokens and stored notifications.
 
 One SQLite file in the data dir (WAL), shared by the running server and by ``apns-sim portal`` in another
-process, so a running server sees portal changes at once (DESIGN.md contract 2). This is the model of the
+process, so a running server sees portal changes at once (docs/architecture.md contract 2). This is the model of the
 moto/LocalStack split: behaviour and state here, no HTTP, no asyncio. Times are passed in, never read.
 """
 
@@ -50,7 +50,7 @@ CREATE TABLE IF NOT EXISTS stored (
 ACTIVE, UNINSTALLED, REPLACED = "active", "uninstalled", "replaced"
 
 # Token kinds. "app": the APNs token of registerForRemoteNotifications, for the bundle id's topics. "voip": the
-# PushKit token of PKPushRegistry, for ``<bundle>.voip`` only (device-side.md §2.7, §6 rule 28).
+# PushKit token of PKPushRegistry, for ``<bundle>.voip`` only (docs/device-side.md §2.7, §6 rule 28).
 APP, VOIP = "app", "voip"
 VOIP_SUFFIX = ".voip"
 _TOKEN_COLUMNS = "token, device_id, bundle_id, environment, issued_at, state, changed_at, unregistered_at, kind"
@@ -247,7 +247,7 @@ class Registry:
     # -- devices -------------------------------------------------------------------------------------
 
     def activate_device(self, device_id: str, name: str, now: datetime) -> DeviceRecord:
-        """Record a device at activation; its 32-byte base token is minted here (device-side.md §1.7)."""
+        """Record a device at activation; its 32-byte base token is minted here (docs/device-side.md §1.7)."""
         existing = self.get_device(device_id)
         if existing is not None:
             return existing

@@ -3,7 +3,7 @@
 The portal hands out a DER ``.cer`` and Keychain Access exports the private key as a password-protected
 ``Push.p12``; providers then want PEM (``cert.pem`` + ``key.pem``, or both in one ``ck.pem`` for PHP and
 Python style providers) or one combined ``.p12`` (Java style). The tutorials do that with openssl
-(reference/device-side.md §5 step 5)::
+(docs/device-side.md §5 step 5)::
 
     openssl x509 -inform der -in aps_development.cer -out cert.pem
     openssl pkcs12 -in Push.p12 -nocerts -nodes -out key.pem
@@ -13,7 +13,7 @@ Python style providers) or one combined ``.p12`` (Java style). The tutorials do 
 This module is the pure part of ``apns-sim portal export``: bytes in, an :class:`Exported` value out (the
 files to write, the equivalent openssl commands, a summary for learners). It refuses what openssl would
 get wrong or only complain about later: a key that does not belong to the certificate (the provider's TLS
-handshake would fail, apns-protocol.md §6), and a wrong ``.p12`` password. Nothing secret goes into the
+handshake would fail, docs/apns-protocol.md §6), and a wrong ``.p12`` password. Nothing secret goes into the
 summary or the JSON: passwords are never echoed, and the commands prompt for them as openssl does.
 """
 

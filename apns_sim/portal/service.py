@@ -2,8 +2,8 @@
 
 Rules only (no files, no printing): the CLI (``apns-sim portal``, DESIGN contract 2) writes what these
 functions return. Each result says, in ``summary``, what was done and where the same step lives in Apple's
-portal or in Keychain Access, so the simulator teaches the real flow (device-side.md §5,
-apns-protocol.md §5 keys and §6 certificates).
+portal or in Keychain Access, so the simulator teaches the real flow (docs/device-side.md §5,
+docs/apns-protocol.md §5 keys and §6 certificates).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class PortalError(SimError):
 
 
 class PortalStore(Protocol):
-    """What the portal needs from storage (:class:`apns_sim.registry.Registry` provides it)."""
+    """What the portal needs from storage (:class:`apns_sim.model.registry.Registry` provides it)."""
 
     def add_app_id(self, bundle_id: str, team_id: str, wildcard: bool, now: datetime) -> None: ...
     def get_app_id(self, bundle_id: str) -> AppIdRecord | None: ...
@@ -340,7 +340,7 @@ class Portal:
 
         The limit counts the team's active keys that overlap the requested environment: a legacy key
         (``environment`` None) counts against both sandbox and production, as Apple's newer limit of
-        two keys per environment reads (apns-protocol.md §5, A-TOKEN).
+        two keys per environment reads (docs/apns-protocol.md §5, A-TOKEN).
         """
         check_team_id(team_id)
         if environment is not None and environment not in ENVIRONMENTS:
@@ -376,7 +376,7 @@ class Portal:
     # -- Keychain Access ----------------------------------------------------------------------------
 
     def make_csr(self, email: str, common_name: str, password: str) -> KeychainRequest:
-        """What Keychain Access does before you visit the portal (device-side.md §5 steps 1-2)."""
+        """What Keychain Access does before you visit the portal (docs/device-side.md §5 steps 1-2)."""
         if "@" not in email:
             raise PortalError(f"{email!r} is not an e-mail address; Keychain Access puts yours in the CSR.")
         if not common_name.strip():

@@ -1,11 +1,11 @@
 """The provider API's HTTP/2 connection, sans-IO: bytes in, decisions by a handler, bytes out.
 
-A thin wrapper around ``h2.connection.H2Connection`` (the h2/h11 shape, STYLE.md): the asyncio adapter
+A thin wrapper around ``h2.connection.H2Connection`` (the h2/h11 shape, docs/style.md): the asyncio adapter
 feeds :meth:`ProviderConnection.receive_data` and writes :meth:`ProviderConnection.data_to_send`; the
 decision for each complete request comes from a :class:`RequestHandler` (authentication + validation +
 delivery), as in pushy's mock server where the handler decides and the transport only answers.
 
-What APNs does on the wire (reference/apns-protocol.md §4.1, §7):
+What APNs does on the wire (docs/apns-protocol.md §4.1, §7):
 
 - SETTINGS as observed: HEADER_TABLE_SIZE 4096, MAX_HEADER_LIST_SIZE 8000, MAX_CONCURRENT_STREAMS 1 on a
   token connection until the first valid provider token, then the configured limit (1000 by default);
@@ -13,7 +13,7 @@ What APNs does on the wire (reference/apns-protocol.md §4.1, §7):
   REFUSED_STREAM (Apple was once seen answering with a connection GOAWAY instead, I-pushy356; refusing the
   stream is what RFC 9113 §5.1.2 allows and what clients such as pushy retry).
 - A large connection window from the start (16 MiB), acknowledged as data arrives: a 64 KiB window stalls
-  high-concurrency senders (reference/performance.md).
+  high-concurrency senders (docs/benchmarks.md).
 - Success: HEADERS ``:status 200``, ``apns-id`` (echoed verbatim, else a new upper-case UUID) and, in
   sandbox only, ``apns-unique-id``; END_STREAM on the HEADERS. Error: HEADERS (``:status``,
   ``content-type: application/json``, ``apns-id``) then ONE DATA frame ``{"reason": ...}`` (plus
@@ -22,7 +22,7 @@ What APNs does on the wire (reference/apns-protocol.md §4.1, §7):
   is GOAWAY ``Shutdown`` (or ``IdleTimeout``) after which open streams still finish.
 - A request HTTP/2 calls malformed is refused on its own stream (RST_STREAM PROTOCOL_ERROR); broken framing
   ends this connection only; an exception in the handler is 500 ``InternalServerError`` for that stream.
-- Fault injection (:mod:`apns_sim.faults`): a handler may answer :class:`~apns_sim.faults.Injected`, acted
+- Fault injection (:mod:`apns_sim.faults.plan`): a handler may answer :class:`~apns_sim.faults.plan.Injected`, acted
   out here on the wire: any status and reason, a held answer (a timer the adapter arms from ``timers``),
   GOAWAY with a JSON reason, RST_STREAM, a stream left unanswered, an aborted connection (``aborted``), a
   lower MAX_CONCURRENT_STREAMS sent as SETTINGS.
@@ -96,7 +96,7 @@ class _ResponseEncoder(hpack.Encoder):
     """HPACK for our responses: static-table hits, else literals never indexed, no Huffman.
 
     Each response carries a fresh ``apns-id`` (and ``apns-unique-id``): indexing them only churns the dynamic
-    table, and pure-Python Huffman coding is among the largest costs per request (reference/performance.md).
+    table, and pure-Python Huffman coding is among the largest costs per request (docs/benchmarks.md).
     Table size changes the client asks for are still signalled first, as RFC 7541 §4.2 requires.
     """
 
@@ -207,7 +207,7 @@ class ProviderConnection:
             _SETTING.MAX_HEADER_LIST_SIZE: MAX_HEADER_LIST_SIZE,
         })
         # Same headers and errors as h2's decoder, minus re-decoding the blocks and the provider token a
-        # provider sends again and again (apns_sim.hpack_cache); scoped to this connection.
+        # provider sends again and again (apns_sim.provider_api.hpack_cache); scoped to this connection.
         conn.decoder = CachingDecoder(MAX_HEADER_LIST_SIZE)
         self._dispatch: dict[type, Callable[[Any], None]] = {
             h2.events.RequestReceived: self._on_request,
@@ -406,7 +406,7 @@ class ProviderConnection:
         with contextlib.suppress(h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
             self._conn.reset_stream(sid, code)
 
-    # -- faults (apns_sim.faults), acted out on the wire ---------------------------------------------------
+    # -- faults (apns_sim.faults.plan), acted out on the wire ---------------------------------------------------
 
     def _inject(self, sid: int, apns_id: bytes, injected: Injected) -> None:
         rule, outcome = injected.rule, injected.outcome

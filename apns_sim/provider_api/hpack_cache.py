@@ -1,7 +1,7 @@
 """HPACK decoding that remembers: providers send the same header blocks and values over and over.
 
 A provider resends the same provider token (JWT, ~200 bytes, a Huffman-coded literal that HPACK keeps out
-of the dynamic table: reference/apns-protocol.md §5 asks for the same token for up to an hour), the same
+of the dynamic table: docs/apns-protocol.md §5 asks for the same token for up to an hour), the same
 ``apns-topic`` and, often, header blocks identical byte for byte. Pure-Python Huffman decoding costs tens
 of microseconds per value, so the provider API decodes through :class:`CachingDecoder`, which gives exactly
 the headers and errors ``hpack.Decoder`` gives, with two bounded caches:

@@ -1,5 +1,5 @@
 """What APNs does with a request once judged, whichever door it came in by (the provider API or the
-dashboard's console): begin its journey, and hand an accepted one to delivery (apns-protocol.md §4, §8).
+dashboard's console): begin its journey, and hand an accepted one to delivery (docs/apns-protocol.md §4, §8).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ the notification's journey and delivery. Unit tests drive it without sockets; th
 Reference: docs/apns-protocol.md §1 (transport), §5-§7 (auth, HTTP/2); docs/architecture.md "One
 notification, end to end" for the journey recorded for every request, accepted or not.
 
-Fault injection (:mod:`apns_sim.faults`) enters here: once the headers are parsed, a session asks the plan
+Fault injection (:mod:`apns_sim.faults.plan`) enters here: once the headers are parsed, a session asks the plan
 (only while it holds a live provider-side rule: one attribute read otherwise) and, when a rule takes the
 request over, records it in the journey and hands :class:`~apns_sim.faults.plan.Injected` to the HTTP/2
 core, which acts it out on the wire.
@@ -88,7 +88,7 @@ class _ConnectionLookup:
 
 
 class ProviderSession:
-    """The :class:`~apns_sim.h2_connection.RequestHandler` of one connection."""
+    """The :class:`~apns_sim.provider_api.connection.RequestHandler` of one connection."""
 
     def __init__(self, service: ProviderService, auth: ConnectionAuth) -> None:
         self._service = service

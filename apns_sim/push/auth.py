@@ -1,13 +1,13 @@
 """Who is pushing: a client certificate's identity, or a JWT provider token checked once per connection.
 
-Certificate connections (reference/apns-protocol.md §6): the TLS edge hands over the peer certificate's DER;
+Certificate connections (docs/apns-protocol.md §6): the TLS edge hands over the peer certificate's DER;
 :func:`certificate_identity` reads it with :func:`apns_sim.pki.push_identity` and refuses a revoked or
 expired certificate (``BadCertificate``) or one for the other environment (``BadCertificateEnvironment``);
 the caller turns either refusal into a connection-level GOAWAY, as Apple does.
 
 Token connections (§5, A-TOKEN): :class:`ConnectionAuth` keeps the per-connection state Apple describes:
 the verified token (verified once, not on every request: an ES256 verify costs more than a whole request's
-budget, reference/performance.md), the team bound at the first push (and when: validation refuses App IDs
+budget, docs/benchmarks.md), the team bound at the first push (and when: validation refuses App IDs
 created after it), and the time of the last token update (a new token within 20 minutes is
 ``TooManyProviderTokenUpdates``). Time is an argument (``now``, epoch seconds from the simulator clock),
 never read here.

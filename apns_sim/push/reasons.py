@@ -1,6 +1,6 @@
 """Apple's rejection reasons for device pushes: the one table pairing each wire string with its HTTP status.
 
-Transcribed from reference/apns-protocol.md §4.3 (A-RESP), in Apple's spelling. Everything the provider API
+Transcribed from docs/apns-protocol.md §4.3 (A-RESP), in Apple's spelling. Everything the provider API
 answers takes its status from here, never from a literal elsewhere (STYLE habit 2; the pushy mock server's
 ``RejectionReason``). The provider keeps its own copy on purpose; a contract test checks the two agree.
 """
@@ -29,7 +29,7 @@ class Reason(Enum):
         for member in cls:
             if member.wire == wire:
                 return member
-        raise ValueError(f"{wire!r} is not one of Apple's device-push reasons (apns-protocol.md §4.3)")
+        raise ValueError(f"{wire!r} is not one of Apple's device-push reasons (docs/apns-protocol.md §4.3)")
 
     def error_body(self, timestamp: int | None = None) -> bytes:
         """The JSON body of an error response; ``timestamp`` (ms since the epoch) only rides with 410."""

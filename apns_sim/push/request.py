@@ -2,11 +2,11 @@
 
 ``PushRequest`` is parsed from an h2 header list (bytes, as h2 hands it over with ``header_encoding=None``)
 and the request body. It keeps the raw header list, because Apple answers a repeated header with
-``DuplicateHeaders`` (reference/apns-protocol.md §2.1) and a dict would hide the repeat.
+``DuplicateHeaders`` (docs/apns-protocol.md §2.1) and a dict would hide the repeat.
 
 Only what HTTP/2 itself calls malformed (RFC 9113 §8.1.1, §8.2, §8.3) raises ``MalformedRequest``: the
 connection answers that with RST_STREAM PROTOCOL_ERROR for the one stream. Everything Apple answers with a
-reason is left to :mod:`apns_sim.validation`, which returns ``Accepted`` or ``Rejection`` values.
+reason is left to :mod:`apns_sim.push.validation`, which returns ``Accepted`` or ``Rejection`` values.
 """
 
 from __future__ import annotations

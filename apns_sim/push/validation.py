@@ -1,9 +1,9 @@
 """Apple's rules for one push request, as ordered small checks: the first that fails gives the reason.
 
-Pure: a :class:`~apns_sim.request.PushRequest`, the connection's identity (certificate or provider token,
+Pure: a :class:`~apns_sim.push.request.PushRequest`, the connection's identity (certificate or provider token,
 from :mod:`apns_sim.auth`), a lookup for tokens and App IDs, the environment and ``now`` go in; an
 ``Accepted`` or a ``Rejection`` comes out (the pushy mock's handler, without its shortcuts; see
-reference/apns-protocol.md §4.5 for what not to copy). Each rule cites the section it implements.
+docs/apns-protocol.md §4.5 for what not to copy). Each rule cites the section it implements.
 
 Two phases, because authentication sits between them: :data:`ROUTE_CHECKS` (method, path) run before the
 credentials are looked at, :data:`REQUEST_CHECKS` after. Apple does not publish its order; this one reads
@@ -23,7 +23,7 @@ Choices where Apple is silent (documented in the README's knob list when they be
 - The payload is not parsed as JSON here: Apple documents no reason for bad JSON (§3, unconfirmed).
 - A VoIP push (``<bundle>.voip``) needs the app's PushKit token and the app's APNs token does not take one:
   either mix-up answers ``DeviceTokenNotForTopic``, Apple's reason for a token that belongs to another topic
-  (§4.3; device-side.md §2.7). A VoIP push to the bare bundle topic stays ``TopicDisallowed`` (observed, §2.2).
+  (§4.3; docs/device-side.md §2.7). A VoIP push to the bare bundle topic stays ``TopicDisallowed`` (observed, §2.2).
 - ``background`` pushes with priority 10 are accepted: Apple calls it "an error" without a wire reason
   (§2.2, A-BG), and a real provider that sends them works against Apple.
 - An App ID created after a token connection's first push answers 403 ``InvalidProviderToken`` on that
@@ -65,7 +65,7 @@ _DIGITS = re.compile(r"[0-9]{1,19}")
 
 
 class Lookup(Protocol):
-    """What validation reads from the model (``apns_sim.registry.Registry`` satisfies it)."""
+    """What validation reads from the model (``apns_sim.model.registry.Registry`` satisfies it)."""
 
     def get_token(self, token_hex: str) -> TokenRecord | None: ...
 
@@ -298,7 +298,7 @@ def check_device_token(d: Draft) -> Rejection | None:
 def check_token_topic(d: Draft) -> Rejection | None:
     """§2.1, A-REG: a token belongs to one app; another app's topic is DeviceTokenNotForTopic.
 
-    device-side.md §2.7, §6 rule 28: the app's PushKit token is a separate token for VoIP pushes to
+    docs/device-side.md §2.7, §6 rule 28: the app's PushKit token is a separate token for VoIP pushes to
     ``<bundle>.voip`` only, and its APNs token is not for them; a mix-up is the same token/topic mismatch.
     """
     record = d.record

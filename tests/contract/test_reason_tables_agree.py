@@ -1,7 +1,7 @@
-"""The reason/status table lives twice on purpose (DESIGN.md): the simulator's and the provider's must agree.
+"""The reason/status table lives twice on purpose (docs/architecture.md): the simulator's and the provider's must agree.
 
 If the provider imported the simulator's table, both would agree on the same bug; this contract test is
-the one place that reads both. Source of truth for both: apns-protocol.md §4.3.
+the one place that reads both. Source of truth for both: docs/apns-protocol.md §4.3.
 """
 
 from __future__ import annotations

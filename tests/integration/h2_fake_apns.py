@@ -1,9 +1,9 @@
 """A tiny HTTP/2 server that answers like APNs, for the provider's integration tests.
 
-Not the simulator: a test double in the spirit of aiohttp's ``examples/fake_server.py`` (STYLE.md), owned by
+Not the simulator: a test double in the spirit of aiohttp's ``examples/fake_server.py`` (docs/style.md), owned by
 the provider's tests so they do not depend on ``apns_sim``. It speaks real TLS (trustme certificates, ALPN
 ``h2``) on 127.0.0.1 port 0 and lets a test choose each answer, advertise MAX_CONCURRENT_STREAMS=1 until the
-first valid request (the token-connection gate, reference/apns-protocol.md §5, §7), change SETTINGS, and send
+first valid request (the token-connection gate, docs/apns-protocol.md §5, §7), change SETTINGS, and send
 GOAWAY with a JSON reason.
 """
 

@@ -1,4 +1,4 @@
-"""The admin API over real HTTP on 127.0.0.1 (DESIGN.md contract 5): clock, read-back, events, export, reset.
+"""The admin API over real HTTP on 127.0.0.1 (docs/architecture.md contract 5): clock, read-back, events, export, reset.
 
 A whole simulator runs per test (``pushsim.RunningSimulator``); pushes come from the real provider client
 (``provider.apns.APNsClient``) over TLS with the simulator's CA, and phones are ``device_sim`` iPhones. The

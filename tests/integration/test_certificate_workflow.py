@@ -3,17 +3,17 @@
 The files are made by the real commands (``apns-sim portal csr``, ``app-id create``, ``cert issue``, ``export``),
 read back with openssl, and used by curl exactly as Apple documents certificate pushes (``curl --http2 --cert
 --key --cacert -H apns-topic ...``) over mutual TLS; a simulated iPhone receives what is sent. The refusals
-are the ones reference/apns-protocol.md §6 and device-side.md §5 describe. Verification is never turned off
+are the ones docs/apns-protocol.md §6 and docs/device-side.md §5 describe. Verification is never turned off
 (STYLE habit 7): every client trusts only the simulator's ``ca.pem``.
 
 What the provider API does with a bad client certificate (asserted below, documented in
-``apns_sim.server.ProviderService.connect`` and ``apns_sim.auth.certificate_identity``):
+``apns_sim.provider_api.service.ProviderService.connect`` and ``apns_sim.push.auth.certificate_identity``):
 
 - from another CA: the TLS handshake fails (the server verifies the chain against its push CA), so no HTTP/2
   connection exists; curl reports a TLS alert, the provider client a transport error.
 - revoked (portal) or expired (on the simulator's clock): the handshake succeeds (OpenSSL checks validity
   against real time, and knows nothing of revocation), then the server refuses the connection at once with
-  GOAWAY, last stream 0, NO_ERROR, debug data ``{"reason":"BadCertificate"}`` (apns-protocol.md §6: "expired /
+  GOAWAY, last stream 0, NO_ERROR, debug data ``{"reason":"BadCertificate"}`` (docs/apns-protocol.md §6: "expired /
   revoked cert: BadCertificate (403) or TLS failure"); no stream gets a response. The provider client turns
   that GOAWAY into ``Result(403, "BadCertificate")``; curl fails without a status line.
 """
@@ -218,7 +218,7 @@ def assert_bad_certificate_goaway(got: list[h2.events.Event]) -> None:
 
 
 def test_openssl_reads_every_file_of_the_workflow(files: Files) -> None:
-    """device-side.md §5 steps 1-5; apns-protocol.md §6 (subject, environment OID, issuer chain)."""
+    """docs/device-side.md §5 steps 1-5; docs/apns-protocol.md §6 (subject, environment OID, issuer chain)."""
     req = openssl("req", "-in", str(files.csr), "-verify", "-noout", "-subject")
     assert req.returncode == 0 and b"verify OK" in req.stderr, req.stderr
     assert b"CN = Tutorial Dev" in req.stdout
@@ -294,7 +294,8 @@ async def test_provider_pushes_with_the_tutorial_pair_and_the_pem(world: World) 
 
 
 def test_wildcard_app_id_cannot_get_a_push_certificate(files: Files) -> None:
-    """apns-protocol.md §6, device-side.md §5 item 6: a wildcard App ID exists, but push needs an explicit one."""
+    """docs/apns-protocol.md §6, docs/device-side.md §5 item 6: a wildcard App ID exists, but push needs an explicit
+    one."""
     created = portal(files.data, "app-id", "create", "com.example.*", "--team-id", TEAM)
     assert "cannot use Push Notifications" in created.stdout
     refused = portal(files.data, "cert", "issue", "--app-id", "com.example.*", "--csr", str(files.csr),
@@ -306,7 +307,7 @@ def test_wildcard_app_id_cannot_get_a_push_certificate(files: Files) -> None:
 
 
 def test_wrong_p12_password_is_refused_everywhere(files: Files, tmp_path: Path) -> None:
-    """device-side.md §5 step 2: the .p12's password; openssl, the portal export and the provider all refuse."""
+    """docs/device-side.md §5 step 2: the .p12's password; openssl, the portal export and the provider all refuse."""
     assert openssl("pkcs12", "-in", str(files.p12), "-passin", "pass:wrong", "-nodes").returncode != 0
     proc = portal(files.data, "export", "--cer", str(files.cer), "--p12", str(files.p12), "--password", "wrong",
                   "--format", "pem", "--out-dir", str(tmp_path / "never"), ok=False)

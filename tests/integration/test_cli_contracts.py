@@ -1,4 +1,4 @@
-"""DESIGN.md contracts 1-4 driven from a shell, exactly as written there, as outside checks drive them.
+"""docs/architecture.md contracts 1-4 driven from a shell, exactly as written there, as outside checks drive them.
 
 Real processes, real TLS, real HTTP/2, 127.0.0.1 and port 0 everywhere.
 """

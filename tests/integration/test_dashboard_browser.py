@@ -123,7 +123,7 @@ async def send(client: APNsClient, token: str, **kw: Any) -> Result:
 async def test_a_push_is_drawn_lane_by_lane_live_and_a_rejection_says_what_to_do(
         dashboard: Opener, sim: RunningSimulator, phone_app: tuple[Phone, App, str], client: APNsClient,
         iphones: IPhoneFactory, tmp_path: Path) -> None:
-    """DESIGN "One notification, end to end"; apns-protocol.md §4.3-§4.4 (reason and advice); device-side §2."""
+    """DESIGN "One notification, end to end"; docs/apns-protocol.md §4.3-§4.4 (reason and advice); device-side §2."""
     phone, _, token = phone_app
     page = await dashboard()
     heads = page.locator(".lane-headings span")
@@ -195,7 +195,7 @@ async def test_a_push_is_drawn_lane_by_lane_live_and_a_rejection_says_what_to_do
 
 async def test_console_form_sends_a_push_the_phone_receives_and_exports_it(
         dashboard: Opener, sim: RunningSimulator, phone_app: tuple[Phone, App, str], tmp_path: Path) -> None:
-    """apns-protocol.md §2-§4: the console's push passes Apple's rules; the journey is marked "console"."""
+    """docs/apns-protocol.md §2-§4: the console's push passes Apple's rules; the journey is marked "console"."""
     _, app, token = phone_app
     sim.create_app_id(BUNDLE)
     page = await dashboard()
@@ -246,7 +246,7 @@ async def test_console_form_sends_a_push_the_phone_receives_and_exports_it(
 async def test_reconnect_portal_panel_not_presented_and_dark_projector_view(
         dashboard: Opener, sim: RunningSimulator, iphones: IPhoneFactory, client: APNsClient,
         tmp_path: Path) -> None:
-    """apns-protocol.md §5-§6 (certificates, keys; no private material); device-side §2 (not presented, why).
+    """docs/apns-protocol.md §5-§6 (certificates, keys; no private material); device-side §2 (not presented, why).
 
     The page starts with its event stream unreachable, then reconnects and catches up on what it missed.
     """

@@ -146,7 +146,7 @@ async def cable_sim(tmp_path: Path) -> AsyncIterator[tuple[Simulator, Provider, 
 
 async def test_a_silent_phone_is_dropped_and_nothing_sent_meanwhile_is_lost(
         cable_sim: tuple[Simulator, Provider, Cable, dict[str, Any]]) -> None:
-    """device-side.md §1.9 and §6 rules 12, 15; apns-protocol.md §11: a phone that stops answering keep-alive
+    """docs/device-side.md §1.9 and §6 rules 12, 15; docs/apns-protocol.md §11: a phone that stops answering keep-alive
     is dropped; the push written into the dead connection (never acked) and the push sent after the drop are
     both stored, and both arrive when the phone is back."""
     sim, provider, cable, via_cable = cable_sim
@@ -176,7 +176,8 @@ async def test_a_silent_phone_is_dropped_and_nothing_sent_meanwhile_is_lost(
 
 
 async def test_restart_on_the_same_data_dir_loses_nothing(tmp_path: Path) -> None:
-    """DESIGN.md contract 1, apns-protocol.md §11, device-side.md §6 rule 15: a push stored for an offline
+    """docs/architecture.md contract 1, docs/apns-protocol.md §11, docs/device-side.md §6 rule 15: a push stored for
+    an offline
     phone survives a simulator restart; the phone reconnects to the new ports and gets it; its token still
     works; the journey, kept with the stored push, is still readable (from "accepted" on)."""
     data_dir, phone_dir, keys = tmp_path / "apns", tmp_path / "phone", tmp_path / "keys"
@@ -210,7 +211,7 @@ async def test_restart_on_the_same_data_dir_loses_nothing(tmp_path: Path) -> Non
 
 
 async def test_priority_5_and_1_wait_for_the_burst_the_clock_releases(tmp_path: Path) -> None:
-    """apns-protocol.md §2.1 and §11, device-side.md §6 rule 22: with batching on, priority 5 waits for its
+    """docs/apns-protocol.md §2.1 and §11, docs/device-side.md §6 rule 22: with batching on, priority 5 waits for its
     window (moved past here with POST /_sim/clock), priority 1 rides along, priority 10 goes at once and takes
     whatever waits with it."""
     # The clock moves 30 min in all: provider tokens (JWT, signed on real time) stay under their 1 h limit.
@@ -243,7 +244,7 @@ async def test_priority_5_and_1_wait_for_the_burst_the_clock_releases(tmp_path: 
 
 
 async def test_a_batch_also_leaves_when_real_time_reaches_its_window(tmp_path: Path) -> None:
-    """apns-protocol.md §11: bursts run on the simulator's clock, which runs in real time unless frozen."""
+    """docs/apns-protocol.md §11: bursts run on the simulator's clock, which runs in real time unless frozen."""
     config = SimConfig(delivery=DeliveryConfig(batch_interval=0.3))
     async with Simulator(tmp_path / "apns", config) as sim:
         provider = provider_for(sim, tmp_path / "keys")
@@ -256,7 +257,7 @@ async def test_a_batch_also_leaves_when_real_time_reaches_its_window(tmp_path: P
 
 
 async def test_a_phone_that_drops_while_a_batch_waits_gets_it_from_storage(tmp_path: Path) -> None:
-    """apns-protocol.md §11: held notifications are never lost; the phone's reconnect delivers them."""
+    """docs/apns-protocol.md §11: held notifications are never lost; the phone's reconnect delivers them."""
     config = SimConfig(delivery=DeliveryConfig(batch_interval=1200))
     async with Simulator(tmp_path / "apns", config) as sim:
         provider = provider_for(sim, tmp_path / "keys")
@@ -275,7 +276,7 @@ async def test_a_phone_that_drops_while_a_batch_waits_gets_it_from_storage(tmp_p
 
 
 async def test_activation_refuses_malformed_requests_with_a_clear_4xx(tmp_path: Path) -> None:
-    """device-side.md §1.5: activation takes the phone's CSR and answers its device certificate, bound to the
+    """docs/device-side.md §1.5: activation takes the phone's CSR and answers its device certificate, bound to the
     phone's key; anything else gets a 4xx with {"error": ...} saying what to fix."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
     device_id = "6F1C3C2E-2D8B-4B0B-9C57-0F3E2A1B4C5D"

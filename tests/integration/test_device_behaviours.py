@@ -1,6 +1,6 @@
 """The simulated iPhone's app behaviours end to end: a running simulator, the real provider client over TLS
 (HTTP/2, certificate auth), the phone over the courier TLS connection, and the journey log reading back what
-the phone did and why (device-side.md §2.2-§2.6, §4, §6 rules 9, 17-21, 23, 24, 27)."""
+the phone did and why (docs/device-side.md §2.2-§2.6, §4, §6 rules 9, 17-21, 23, 24, 27)."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ async def final_stage(sim: RunningSimulator, apns_id: str) -> dict[str, Any]:
 
 async def test_permission_denied_still_gets_a_token_and_nothing_is_shown(sim: RunningSimulator,
                                                                          client: APNsClient) -> None:
-    """device-side.md §6 rule 24, §2.6: denied ⇒ token issued, push accepted (200), delivered silently."""
+    """docs/device-side.md §6 rule 24, §2.6: denied ⇒ token issued, push accepted (200), delivered silently."""
     delegate = Delegate()
     events: list[dict[str, Any]] = []
     async with Phone.open(sim.endpoints) as phone:
@@ -96,7 +96,7 @@ async def test_permission_denied_still_gets_a_token_and_nothing_is_shown(sim: Ru
 
 
 async def test_only_the_authorized_types_are_presented(sim: RunningSimulator, client: APNsClient) -> None:
-    """device-side.md §6 rules 24-25, §2.5: the app asked for alerts only: no sound, badge left alone."""
+    """docs/device-side.md §6 rules 24-25, §2.5: the app asked for alerts only: no sound, badge left alone."""
     async with Phone.open(sim.endpoints) as phone:
         app = phone.install_app(BUNDLE)
         await app.request_authorization(("alert",))
@@ -112,7 +112,7 @@ async def test_only_the_authorized_types_are_presented(sim: RunningSimulator, cl
 
 async def test_background_pushes_are_throttled_newest_held_until_launch(sim: RunningSimulator,
                                                                         client: APNsClient) -> None:
-    """device-side.md §6 rules 20-21, §2.4: within budget the fetch handler runs; over it one push is held
+    """docs/device-side.md §6 rules 20-21, §2.4: within budget the fetch handler runs; over it one push is held
     (the newest wins) and handed over when the user launches the app; the journey says "throttled"."""
     delegate, clock = Delegate(), Clock()
     async with Phone.open(sim.endpoints, clock=clock, background_budget=BackgroundBudget(per_hour=1)) as phone:
@@ -137,7 +137,7 @@ async def test_background_pushes_are_throttled_newest_held_until_launch(sim: Run
 
 async def test_force_quit_blocks_background_pushes_but_alerts_still_show(sim: RunningSimulator,
                                                                           client: APNsClient) -> None:
-    """device-side.md §6 rule 23, §2.3: after a force-quit, no background launch; alerts are still displayed."""
+    """docs/device-side.md §6 rule 23, §2.3: after a force-quit, no background launch; alerts are still displayed."""
     delegate = Delegate()
     async with Phone.open(sim.endpoints, under_xcode=True) as phone:
         app = phone.install_app(BUNDLE, delegate=delegate, background_mode=True)
@@ -155,7 +155,7 @@ async def test_force_quit_blocks_background_pushes_but_alerts_still_show(sim: Ru
 
 
 async def test_foreground_will_present_then_tap_calls_did_receive(sim: RunningSimulator, client: APNsClient) -> None:
-    """device-side.md §6 rules 17 and 19, §2.2: in front, willPresent's options decide; a tap on a shown
+    """docs/device-side.md §6 rules 17 and 19, §2.2: in front, willPresent's options decide; a tap on a shown
     notification calls didReceive with the default action."""
     delegate = Delegate(options=[])
     async with Phone.open(sim.endpoints) as phone:
@@ -177,7 +177,7 @@ async def test_foreground_will_present_then_tap_calls_did_receive(sim: RunningSi
 
 
 async def test_service_extension_changes_the_shown_content(sim: RunningSimulator, client: APNsClient) -> None:
-    """device-side.md §6 rule 27, §2.2: mutable-content 1 with an alert runs the extension; its content shows."""
+    """docs/device-side.md §6 rule 27, §2.2: mutable-content 1 with an alert runs the extension; its content shows."""
 
     async def decrypt(payload: dict[str, Any]) -> dict[str, Any]:
         await asyncio.sleep(0)
@@ -198,7 +198,7 @@ async def test_service_extension_changes_the_shown_content(sim: RunningSimulator
 
 
 async def test_offline_first_registration_waits_or_fails_as_configured(sim: RunningSimulator) -> None:
-    """device-side.md §4, §6 rule 9: first registration offline: no callback until connected ("wait", TN2265),
+    """docs/device-side.md §4, §6 rule 9: first registration offline: no callback until connected ("wait", TN2265),
     or didFail with a no-network error ("fail")."""
     delegate = Delegate()
     async with Phone.open(sim.endpoints, offline_first_registration="fail") as phone:
@@ -221,7 +221,7 @@ async def test_offline_first_registration_waits_or_fails_as_configured(sim: Runn
 
 
 async def test_the_answer_survives_a_restart_and_a_quick_reinstall(sim: RunningSimulator, tmp_path: Path) -> None:
-    """device-side.md §6 rule 24, §2.6: the stored answer is the phone's (kept across restarts); a reinstall
+    """docs/device-side.md §6 rule 24, §2.6: the stored answer is the phone's (kept across restarts); a reinstall
     within a day keeps it, a later one asks again."""
     clock, state_dir = Clock(), tmp_path / "phone"
     async with Phone.open(sim.endpoints, state_dir=state_dir, clock=clock) as phone:
@@ -256,7 +256,7 @@ class LegacyDelegate:
 async def test_legacy_app_stays_legacy_across_a_restart_and_a_quick_reinstall(sim: RunningSimulator,
                                                                               client: APNsClient,
                                                                               tmp_path: Path) -> None:
-    """device-side.md §2.1, §6 rules 17 and 24: a legacy app (permission from register()'s prompt, never
+    """docs/device-side.md §2.1, §6 rules 17 and 24: a legacy app (permission from register()'s prompt, never
     requestAuthorization) shows nothing in the foreground and gets didReceiveRemoteNotification:; a phone
     restart on the same state dir, or a reinstall within a day that keeps the answer, does not make it modern."""
     clock, state_dir = Clock(), tmp_path / "phone"
@@ -294,7 +294,7 @@ def events_named(events: list[dict[str, Any]], name: str) -> list[dict[str, Any]
 
 
 async def test_pushes_sharing_a_collapse_id_are_shown_as_one(sim: RunningSimulator, client: APNsClient) -> None:
-    """apns-protocol.md §11 (A-SEND): notifications sharing apns-collapse-id are shown as one on the device.
+    """docs/apns-protocol.md §11 (A-SEND): notifications sharing apns-collapse-id are shown as one on the device.
     The phone is online for all three: the collapse happens on the phone, not in APNs' storage."""
     async with Phone.open(sim.endpoints) as phone:
         app = phone.install_app(BUNDLE)

@@ -1,7 +1,7 @@
 """Fault injection as real clients see it, over real TLS and HTTP/2 against a running ``Simulator``.
 
 Our provider client (``provider.apns.APNsClient``) and aioapns 4.0 meet every provider-side kind; a simulated
-iPhone meets the phone-side kinds. Rules go in through ``/_sim/faults`` (``apns_sim.faults_api``) on a small
+iPhone meets the phone-side kinds. Rules go in through ``/_sim/faults`` (``apns_sim.admin.faults_api``) on a small
 aiohttp app of the test's own; the journey (``state.journeys``) and the rule's hit count are read back.
 Certificates come from the simulator's portal; verification is never turned off (STYLE habit 7).
 """
@@ -273,7 +273,7 @@ async def test_rst_stream(world: World) -> None:
 
 
 def _aioapns(world: World) -> APNs:
-    """aioapns aimed at the simulator: only host, port and trust differ from Apple (DESIGN.md)."""
+    """aioapns aimed at the simulator: only host, port and trust differ from Apple (docs/architecture.md)."""
     import ssl
 
     port = int(world.sim.endpoints["sandbox"].rsplit(":", 1)[1])

@@ -403,7 +403,7 @@ async def test_phone_sends_one_report_per_push_with_both_stages(sim: Sim, monkey
 
 
 async def test_raw_multi_stage_report_lands_in_the_journey(sim: Sim) -> None:
-    """A phone's 0x30 frame with two stages (device-side.md §1.2 framing) adds both, in order, once acked."""
+    """A phone's 0x30 frame with two stages (docs/device-side.md §1.2 framing) adds both, in order, once acked."""
     key, cert_der = _identity(sim.state.authority, sim, activate=True)
     common_name = x509.load_der_x509_certificate(cert_der).subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
     device_id = str(common_name[0].value)
@@ -431,7 +431,7 @@ async def test_raw_multi_stage_report_lands_in_the_journey(sim: Sim) -> None:
         writer.close()
 
 
-# -- the phone's courier client closes promptly (device_sim.courier_client) --------------------------------
+# -- the phone's courier client closes promptly (device_sim.connection.client) --------------------------------
 
 
 class _StopOnConnect:
@@ -474,7 +474,7 @@ def _client(sim: Sim, handler: _StopOnConnect, port: int | None = None) -> Couri
 
 
 async def test_stop_right_as_the_connection_comes_up_is_not_lost(sim: Sim) -> None:
-    """A stop() that lands in the same loop turn as the ConnectAck (device-side.md §1.8 connection life)
+    """A stop() that lands in the same loop turn as the ConnectAck (docs/device-side.md §1.8 connection life)
     ends the client; asyncio.wait_for used to swallow that cancellation and leave stop() waiting forever."""
     handler = _StopOnConnect()
     client = _client(sim, handler)

@@ -1,4 +1,4 @@
-"""What the dashboard shows of each phone's apps, and the locked phone, end to end (device-side.md §2.3, §2.5,
+"""What the dashboard shows of each phone's apps, and the locked phone, end to end (docs/device-side.md §2.3, §2.5,
 §2.6, §6 rule 16).
 
 A running simulator, ``device_sim`` iPhones over the courier's TLS, pushes from the real provider client over
@@ -93,7 +93,7 @@ async def test_phones_show_the_reported_permission_badge_and_app_state(
 
 async def test_a_push_to_a_locked_phone_is_presented_on_the_lock_screen(
         sim: RunningSimulator, iphones: IPhoneFactory, http: aiohttp.ClientSession, client: APNsClient) -> None:
-    """device-side.md §6 rule 16, §2.3: locking sends the app in front to the background; the alert shows on
+    """docs/device-side.md §6 rule 16, §2.3: locking sends the app in front to the background; the alert shows on
     the Lock Screen, with sound and badge as usual, and stays in Notification Center; unlocking leaves the
     app in the background."""
     phone = await iphones(name="Locked iPhone")

@@ -1,10 +1,10 @@
 """The provider API over real TLS and HTTP/2 on 127.0.0.1, driven by third-party clients.
 
 curl (Apple's own documented commands, certificate and token variants), aioapns 4.0 in both modes (pointed at
-the simulator by patching only host, port and trust, as DESIGN.md says a real client needs), and a small raw
+the simulator by patching only host, port and trust, as docs/architecture.md says a real client needs), and a small raw
 ``h2`` client where we need to see frames (GOAWAY). Certificates come from the simulator's portal and CA at
 test time; verification is never turned off (STYLE habit 7). Sections cited are those of
-reference/apns-protocol.md.
+docs/apns-protocol.md.
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ async def test_http1_is_refused(setup: Setup) -> None:
 
 
 def _aioapns(setup: Setup, **credentials: Any) -> APNs:
-    """aioapns aimed at the simulator: only host, port and trust differ from Apple (DESIGN.md)."""
+    """aioapns aimed at the simulator: only host, port and trust differ from Apple (docs/architecture.md)."""
 
     class Local(APNsDevelopmentClientProtocol):
         APNS_SERVER = "127.0.0.1"

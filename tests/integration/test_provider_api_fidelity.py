@@ -5,7 +5,7 @@ against a whole running ``Simulator``, the rules a client only notices when they
 on the wire (headers, one DATA frame, SETTINGS), per-environment behaviour, size and length limits, the
 per-token rate knob, HTTP/2 without ALPN and HTTP/1.1 refused, and certificates APNs must refuse. A small
 raw ``h2`` client is used where frames must be seen. Verification is never turned off (STYLE habit 7);
-sections cited are those of reference/apns-protocol.md.
+sections cited are those of docs/apns-protocol.md.
 """
 
 from __future__ import annotations
@@ -465,7 +465,7 @@ async def test_tokens_of_up_to_100_bytes(world: World, monkeypatch: pytest.Monke
 
 
 def _voip_token(world: World) -> str:
-    """The app's PushKit token on dev-1: VoIP pushes need it (device-side.md §2.7, rule 28)."""
+    """The app's PushKit token on dev-1: VoIP pushes need it (docs/device-side.md §2.7, rule 28)."""
     state = world.sim.state
     assert state is not None
     return state.registry.app_token("dev-1", BUNDLE, "sandbox", state.clock.now(), VOIP).token

@@ -2,7 +2,7 @@
 
 Real TLS and HTTP/2 on 127.0.0.1 with curl (verifying the simulator's CA) and a provider token (JWT).
 One test drives the in-process Simulator API, the other the ``apns-sim serve`` process with its CLI flags.
-Sections cited are those of reference/apns-protocol.md.
+Sections cited are those of docs/apns-protocol.md.
 """
 
 from __future__ import annotations

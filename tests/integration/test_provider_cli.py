@@ -1,4 +1,5 @@
-"""`apns-provider send` and `serve` as real processes against the in-test fake APNs (DESIGN.md contract 4)."""
+"""`apns-provider send` and `serve` as real processes against the in-test fake APNs (docs/architecture.md contract
+4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""APNsClient over real TLS and HTTP/2 against an in-test fake APNs (reference/apns-protocol.md §4, §5, §7).
+"""APNsClient over real TLS and HTTP/2 against an in-test fake APNs (docs/apns-protocol.md §4, §5, §7).
 
 Each test starts from a valid notification and changes one thing about the server's behaviour.
 """

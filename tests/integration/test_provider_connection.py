@@ -4,7 +4,7 @@
 must not cost: a response the server got wrong gives the waiting request a clean ``TransportError`` at
 once (never a hang until the timeout, never a dead reader task), and the connection's bookkeeping stays
 right in the corners that once broke it: WINDOW_UPDATE arriving for a request whose body was already all
-sent, and an answer that arrives before the body was all sent (reference/apns-protocol.md §7; RFC 9113
+sent, and an answer that arrives before the body was all sent (docs/apns-protocol.md §7; RFC 9113
 §5.1, §6.9, §8.1).
 
 The server here is scripted per test (``on_event`` sees every h2 event and may write anything, well-formed
@@ -144,7 +144,7 @@ def on_stream_ended(answer: Callable[[Peer, int], None]) -> OnEvent:
 
 
 async def test_a_server_that_does_not_choose_h2_by_alpn_is_refused(tmp_path: Path) -> None:
-    """apns-protocol.md §1: APNs is HTTP/2 over TLS with ALPN ``h2``; anything else is not APNs. The failure is
+    """docs/apns-protocol.md §1: APNs is HTTP/2 over TLS with ALPN ``h2``; anything else is not APNs. The failure is
     final (``retryable`` false): reconnecting would meet the same server."""
     async with scripted_server(tmp_path, lambda peer, event: None, alpn="http/1.1") as (port, ctx, _):
         with pytest.raises(ConnectFailed, match="did not agree to HTTP/2") as caught:
@@ -297,7 +297,7 @@ async def test_protocol_violations_fail_the_connection_cleanly(tmp_path: Path, f
 
 
 async def test_a_connection_that_stops_answering_pings_is_replaced(tmp_path: Path) -> None:
-    """apns-protocol.md §7: PING checks an idle connection before reuse; one that does not answer (a NAT that
+    """docs/apns-protocol.md §7: PING checks an idle connection before reuse; one that does not answer (a NAT that
     dropped it silently, here a server that stopped reading) is closed and a new connection carries the push."""
     def on_event(peer: Peer, event: h2.events.Event) -> None:
         if isinstance(event, h2.events.StreamEnded) and event.stream_id:

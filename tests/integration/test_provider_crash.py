@@ -1,7 +1,7 @@
 """Nothing lost: a notification the service accepted survives ``kill -9`` and is sent on restart, same apns-id.
 
-Issue 6 ("Nothing lost"), DESIGN.md contract 4 and "One notification, end to end". Real processes and real
-TLS, verification on everywhere (STYLE.md habit 7):
+Issue 6 ("Nothing lost"), docs/architecture.md contract 4 and "One notification, end to end". Real processes and real
+TLS, verification on everywhere (docs/style.md habit 7):
 
 1. the simulator runs (in process), with an App ID, a ``.p8`` key and an iPhone that is online;
 2. ``apns-provider serve`` (a real process) is first pointed at a TLS listener that completes the handshake

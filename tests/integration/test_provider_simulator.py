@@ -5,7 +5,7 @@ The fake APNs of ``h2_fake_apns`` lets a test script one answer; the simulator i
 BadDeviceToken for tokens it does not know), so these tests check the provider's rules against an
 independent implementation of Apple's. Faults go in through ``/_sim/faults`` semantics (``state.faults``);
 what happened is read back from the simulator's journeys, never from the provider's own view alone.
-Verification is on everywhere (STYLE.md habit 7).
+Verification is on everywhere (docs/style.md habit 7).
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ class Watch:
 
 
 class Sleeps:
-    """Records back-off delays instead of waiting (STYLE.md habit 3)."""
+    """Records back-off delays instead of waiting (docs/style.md habit 3)."""
 
     def __init__(self) -> None:
         self.delays: list[float] = []
@@ -111,7 +111,7 @@ class Sleeps:
 
 @pytest.mark.parametrize("form", ["p8", "p12", "pem", "pem_pair", "cer_p12", "cer_key"])
 async def test_every_credential_form_pushes(sim: RunningSimulator, form: str) -> None:
-    """apns-protocol.md §5 (.p8 JWT) and §6 (certificates: .p12, PEM, Apple's DER .cer with the key's .p12)."""
+    """docs/apns-protocol.md §5 (.p8 JWT) and §6 (certificates: .p12, PEM, Apple's DER .cer with the key's .p12)."""
     token = new_token(sim)
     creds: Credentials
     if form == "p8":
@@ -135,7 +135,7 @@ async def test_every_credential_form_pushes(sim: RunningSimulator, form: str) ->
 @pytest.mark.parametrize("nbytes", [8, 32, 100])
 async def test_tokens_of_any_valid_length(sim: RunningSimulator, nbytes: int,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    """apns-protocol.md §8: device tokens are variable length (32 bytes today, up to 100 announced)."""
+    """docs/apns-protocol.md §8: device tokens are variable length (32 bytes today, up to 100 announced)."""
     token = new_token(sim, nbytes=nbytes, monkeypatch=monkeypatch)
     assert len(token) == 2 * nbytes
     async with cert_client(sim, max_attempts=1) as client:
@@ -148,7 +148,7 @@ async def test_tokens_of_any_valid_length(sim: RunningSimulator, nbytes: int,
 
 
 async def test_token_connection_waits_at_the_one_stream_gate(sim: RunningSimulator) -> None:
-    """apns-protocol.md §5 "Stream gate", §7: a token connection allows one stream until a valid JWT arrives.
+    """docs/apns-protocol.md §5 "Stream gate", §7: a token connection allows one stream until a valid JWT arrives.
 
     The simulator refuses a stream above the advertised limit (REFUSED_STREAM); with one attempt per
     notification, any such stream would surface as an error. Forty at once all pass, on one connection.
@@ -165,7 +165,7 @@ async def test_token_connection_waits_at_the_one_stream_gate(sim: RunningSimulat
 
 
 async def test_an_idle_connection_is_pinged_then_reused(sim: RunningSimulator) -> None:
-    """apns-protocol.md §7: PING checks an idle connection's health instead of opening a new one."""
+    """docs/apns-protocol.md §7: PING checks an idle connection's health instead of opening a new one."""
     token = new_token(sim)
     async with cert_client(sim, ping_after=0) as client:
         assert (await client.send(note(token))).accepted
@@ -179,7 +179,7 @@ async def test_an_idle_connection_is_pinged_then_reused(sim: RunningSimulator) -
 
 
 async def test_jwt_is_refreshed_every_50_minutes_per_connection_never_sooner(sim: RunningSimulator) -> None:
-    """apns-protocol.md §5: refresh no more often than every 20 min **on the same connection**, and before
+    """docs/apns-protocol.md §5: refresh no more often than every 20 min **on the same connection**, and before
     60 min (ExpiredProviderToken); a new token sooner is 429 TooManyProviderTokenUpdates.
 
     Two hours of simulated time, a push every 5 minutes, one attempt each (nothing masked by a retry). At
@@ -215,7 +215,7 @@ async def test_jwt_is_refreshed_every_50_minutes_per_connection_never_sooner(sim
 
 async def test_clock_skew_expired_provider_token_is_signed_anew_on_a_new_connection(
         sim: RunningSimulator) -> None:
-    """apns-protocol.md §5: iat older than an hour is 403 ExpiredProviderToken; pushy closes the connection
+    """docs/apns-protocol.md §5: iat older than an hour is 403 ExpiredProviderToken; pushy closes the connection
     and signs a new token. Here the provider's clock runs 16 minutes behind APNs'."""
     clock = sim.state.clock
     clock.freeze()
@@ -241,7 +241,7 @@ async def test_clock_skew_expired_provider_token_is_signed_anew_on_a_new_connect
 @pytest.mark.parametrize(("reason", "status"), [("ServiceUnavailable", 503), ("TooManyRequests", 429)])
 async def test_a_burst_of_retryable_answers_is_ridden_out_with_the_same_apns_ids(
         sim: RunningSimulator, reason: str, status: int) -> None:
-    """apns-protocol.md §4.4: 429 and 503 are retried with exponential back-off; each retry keeps the
+    """docs/apns-protocol.md §4.4: 429 and 503 are retried with exponential back-off; each retry keeps the
     notification's apns-id, so the simulator's journey shows the refusals and then the acceptance."""
     sim.state.faults.load_json({"kind": "reason", "reason": reason, "count": 15})
     tokens = [new_token(sim) for _ in range(3)]
@@ -260,7 +260,7 @@ async def test_a_burst_of_retryable_answers_is_ridden_out_with_the_same_apns_ids
 
 
 async def test_final_answers_are_never_retried(sim: RunningSimulator) -> None:
-    """apns-protocol.md §4.4: BadDeviceToken, DeviceTokenNotForTopic, Unregistered: one request each."""
+    """docs/apns-protocol.md §4.4: BadDeviceToken, DeviceTokenNotForTopic, Unregistered: one request each."""
     good = new_token(sim)
     gone = new_token(sim)
     now = sim.state.clock.now()
@@ -284,7 +284,7 @@ async def test_final_answers_are_never_retried(sim: RunningSimulator) -> None:
 
 
 async def test_service_token_hygiene_follows_the_simulators_answers(sim: RunningSimulator, tmp_path: Path) -> None:
-    """apns-protocol.md §4.1, §4.4, §8 via DESIGN.md contract 4's API.
+    """docs/apns-protocol.md §4.1, §4.4, §8 via docs/architecture.md contract 4's API.
 
     - a token APNs does not know (BadDeviceToken) is deactivated;
     - 410 Unregistered deactivates a token registered *before* the 410's timestamp;
@@ -339,7 +339,7 @@ async def test_service_token_hygiene_follows_the_simulators_answers(sim: Running
 
 async def test_a_production_certificate_on_sandbox_is_a_bad_certificate_environment_answer(
         sim: RunningSimulator) -> None:
-    """apns-protocol.md §6, §7: APNs refuses the connection with GOAWAY {"reason": "BadCertificateEnvironment"};
+    """docs/apns-protocol.md §6, §7: APNs refuses the connection with GOAWAY {"reason": "BadCertificateEnvironment"};
     the client reports it as Apple's answer (403), and does not retry a refusal that would repeat."""
     token = new_token(sim)
     bundle = sim.issue_certificate(BUNDLE, "production", team_id=TEAM)
@@ -352,8 +352,9 @@ async def test_a_production_certificate_on_sandbox_is_a_bad_certificate_environm
 
 
 async def test_the_service_keeps_one_client_per_environment(sim: RunningSimulator, tmp_path: Path) -> None:
-    """DESIGN.md contract 4, apns-protocol.md §1, §8: sandbox and production are separate services whose tokens
-    are disjoint; the service sends each registered token to its own environment, over its own connections."""
+    """docs/architecture.md contract 4, docs/apns-protocol.md §1, §8: sandbox and production are separate services
+    whose tokens are disjoint; the service sends each registered token to its own environment, over its own
+    connections."""
     key = sim.create_auth_key(TEAM)
     creds = load_p8(key.p8_path, key.key_id, TEAM)
     sandbox, production = new_token(sim), new_token(sim, environment="production")

@@ -1,6 +1,6 @@
 """PushKit (VoIP pushes) end to end: a running simulator, the real provider client over TLS (HTTP/2, a
 universal certificate listing ``<bundle>.voip``, or a .p8 key), the phone over the courier TLS connection,
-and the journey log (device-side.md §2.7, §6 rule 28, §7; apns-protocol.md §2.2, §4.3)."""
+and the journey log (docs/device-side.md §2.7, §6 rule 28, §7; docs/apns-protocol.md §2.2, §4.3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The pytest plugin (DESIGN.md contract 7), proved the way another project would use it.
+"""The pytest plugin (docs/architecture.md contract 7), proved the way another project would use it.
 
 ``tests/plugin_user/`` is such a project: its own ``pytest.ini``, its own sending code, only the plugin's
 fixtures. It is copied out of this repository and run in a fresh pytest process. When pushsim is installed

@@ -1,4 +1,4 @@
-"""Every scenario runs in the test suite (DESIGN.md contract 6): the stories must hold, and say so.
+"""Every scenario runs in the test suite (docs/architecture.md contract 6): the stories must hold, and say so.
 
 Scenarios run in process (``scenarios.runner.main``, the same code as ``python -m scenarios``) to keep this
 module fast; a few tests run the real command in a subprocess for the exit status, the plain (non-TTY)

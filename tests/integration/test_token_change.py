@@ -1,4 +1,4 @@
-"""Token-change events end to end (device-side.md §3, §6 rule 29): a restore from backup or an erase gives the
+"""Token-change events end to end (docs/device-side.md §3, §6 rule 29): a restore from backup or an erase gives the
 phone's apps new tokens, the old ones stop working at once, and an app learns its new token only when it next
 registers.
 
@@ -127,7 +127,8 @@ async def test_restore_while_offline_tells_apns_on_the_next_connection(sim: Runn
 
 async def test_device_sim_restore_and_erase_cli(sim: RunningSimulator, tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    """DESIGN.md contract 3 style: ``device-sim restore`` / ``erase`` print one JSON line; the old token stops."""
+    """docs/architecture.md contract 3 style: ``device-sim restore`` / ``erase`` print one JSON line; the old token
+    stops."""
     state = tmp_path / "phone"
     async with Phone.open(sim.endpoints, state_dir=state) as phone:
         t1 = await phone.install_app(BUNDLE).register()

@@ -1,4 +1,4 @@
-"""The courier wire codec (device-side.md §1.2-1.5), bytes only: round trips, partial feeds, garbage, proofs."""
+"""The courier wire codec (docs/device-side.md §1.2-1.5), bytes only: round trips, partial feeds, garbage, proofs."""
 
 from __future__ import annotations
 

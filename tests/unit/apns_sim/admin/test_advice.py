@@ -1,4 +1,4 @@
-"""Plain-words advice for every rejection reason (apns-protocol.md §4.3, §4.4)."""
+"""Plain-words advice for every rejection reason (docs/apns-protocol.md §4.3, §4.4)."""
 
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ def certificate(**kw: object) -> CertificateRecord:
 
 
 def test_certificate_status_on_the_simulator_clock() -> None:
-    """apns-protocol.md §6: expired or revoked certificates are refused; revocation is what the portal shows."""
+    """docs/apns-protocol.md §6: expired or revoked certificates are refused; revocation is what the portal shows."""
     assert certificate_status(certificate(), NOW) == "valid"
     assert certificate_status(certificate(), NOW + timedelta(days=2)) == "expired"
     assert certificate_status(certificate(), NOW - timedelta(days=2)) == "not yet valid"
@@ -39,7 +39,7 @@ def test_certificate_status_on_the_simulator_clock() -> None:
 
 
 def test_key_status() -> None:
-    """apns-protocol.md §5: keys do not expire; a revoked key's tokens are refused."""
+    """docs/apns-protocol.md §5: keys do not expire; a revoked key's tokens are refused."""
     key = AuthKeyRecord(key_id="K", team_id="T", public_key_pem=b"", environment=None, created_at=NOW,
                         revoked_at=None)
     assert key_status(key, NOW + timedelta(days=3650)) == "valid"
@@ -47,7 +47,8 @@ def test_key_status() -> None:
 
 
 def test_phone_view_reports_badge_and_permission_only_from_what_the_phone_said() -> None:
-    """device-side.md §2: the badge is absolute (a number sets it, absent leaves it); APNs is told no permission."""
+    """docs/device-side.md §2: the badge is absolute (a number sets it, absent leaves it); APNs is told no
+    permission."""
     registry = Registry(None)
     clock = Clock()
     journeys = JourneyLog(clock.time)
@@ -81,7 +82,7 @@ def test_phone_view_reports_badge_and_permission_only_from_what_the_phone_said()
 
 def test_phone_view_shows_what_the_phone_reported_and_marks_it_simulator_only() -> None:
     """[sim] AppStatus (0x32): the reported permission, options, badge and state replace APNs' hints, for the
-    app's live token only; another app, or a deleted copy's token, keeps the hints (device-side.md §2.6)."""
+    app's live token only; another app, or a deleted copy's token, keeps the hints (docs/device-side.md §2.6)."""
     registry = Registry(None)
     clock = Clock()
     journeys = JourneyLog(clock.time)
@@ -145,7 +146,7 @@ def test_console_form_errors_say_which_field(body: object, says: str) -> None:
 
 
 def test_console_form_becomes_the_request_a_provider_would_send() -> None:
-    """apns-protocol.md §2.1: the same path and apns-* headers; an object payload is sent as compact JSON."""
+    """docs/apns-protocol.md §2.1: the same path and apns-* headers; an object payload is sent as compact JSON."""
     push = parse_console_push({"device_token": " AB12 ", "topic": "com.example.app", "priority": 5,
                                "expiration": 0, "collapse_id": "", "payload": {"aps": {"alert": "é"}}})
     request = push.to_request()

@@ -1,4 +1,4 @@
-"""Priority batching as a pure policy (apns_sim.batching): no clock, no sockets, ``now`` passed in."""
+"""Priority batching as a pure policy (apns_sim.delivery.batching): no clock, no sockets, ``now`` passed in."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ OTHER = ("dev-2", "sandbox")
 
 
 def test_off_by_default_every_priority_goes_at_once() -> None:
-    """apns-protocol.md §11: batching is Apple's option, not a rule; interval 0 sends 10, 5 and 1 at once."""
+    """docs/apns-protocol.md §11: batching is Apple's option, not a rule; interval 0 sends 10, 5 and 1 at once."""
     policy: BatchPolicy[tuple[str, str], str] = BatchPolicy(0)
     assert not policy.enabled
     assert [policy.offer(PHONE, f"p{p}", p, 100.0) for p in (10, 5, 1)] == [["p10"], ["p5"], ["p1"]]
@@ -19,14 +19,14 @@ def test_off_by_default_every_priority_goes_at_once() -> None:
 
 
 def test_priority_10_is_never_held() -> None:
-    """apns-protocol.md §2.1: apns-priority 10 is sent immediately."""
+    """docs/apns-protocol.md §2.1: apns-priority 10 is sent immediately."""
     policy: BatchPolicy[tuple[str, str], str] = BatchPolicy(60)
     assert policy.offer(PHONE, "a", 10, 0.0) == ["a"]
     assert policy.held() == 0
 
 
 def test_priority_5_waits_for_its_window_and_leaves_in_order() -> None:
-    """apns-protocol.md §11, device-side.md §1.10: priority 5 may be grouped and delivered in bursts."""
+    """docs/apns-protocol.md §11, docs/device-side.md §1.10: priority 5 may be grouped and delivered in bursts."""
     policy: BatchPolicy[tuple[str, str], str] = BatchPolicy(60)
     assert policy.offer(PHONE, "a", 5, 100.0) is None
     assert policy.offer(PHONE, "b", 5, 130.0) is None  # joins the open window, does not extend it
@@ -38,7 +38,7 @@ def test_priority_5_waits_for_its_window_and_leaves_in_order() -> None:
 
 
 def test_priority_1_never_opens_a_window_but_rides_the_next_burst() -> None:
-    """device-side.md §6 rule 22: priority 1 never wakes the phone; it leaves with the next batch."""
+    """docs/device-side.md §6 rule 22: priority 1 never wakes the phone; it leaves with the next batch."""
     policy: BatchPolicy[tuple[str, str], str] = BatchPolicy(60)
     assert policy.offer(PHONE, "low", 1, 0.0) is None
     assert policy.closes_at(PHONE) is None and policy.next_deadline() is None
@@ -48,7 +48,7 @@ def test_priority_1_never_opens_a_window_but_rides_the_next_burst() -> None:
 
 
 def test_priority_10_takes_what_waits_for_that_phone_only() -> None:
-    """device-side.md §6 rule 22: a priority 10 send is the burst opportunistic pushes wait for."""
+    """docs/device-side.md §6 rule 22: a priority 10 send is the burst opportunistic pushes wait for."""
     policy: BatchPolicy[tuple[str, str], str] = BatchPolicy(60)
     policy.offer(PHONE, "low", 1, 0.0)
     policy.offer(PHONE, "mid", 5, 1.0)
@@ -58,7 +58,7 @@ def test_priority_10_takes_what_waits_for_that_phone_only() -> None:
 
 
 def test_due_windows_leave_earliest_first() -> None:
-    """apns-protocol.md §11: bursts leave in order; the later phone's window comes second."""
+    """docs/apns-protocol.md §11: bursts leave in order; the later phone's window comes second."""
     policy: BatchPolicy[tuple[str, str], str] = BatchPolicy(10)
     policy.offer(OTHER, "second", 5, 5.0)
     policy.offer(PHONE, "first", 5, 1.0)
@@ -66,7 +66,7 @@ def test_due_windows_leave_earliest_first() -> None:
 
 
 def test_take_hands_back_what_a_dropped_phone_was_waiting_for() -> None:
-    """apns-protocol.md §11: held notifications of a phone that leaves go to store-and-forward, not away."""
+    """docs/apns-protocol.md §11: held notifications of a phone that leaves go to store-and-forward, not away."""
     policy: BatchPolicy[tuple[str, str], str] = BatchPolicy(60)
     policy.offer(PHONE, "a", 5, 0.0)
     policy.offer(PHONE, "b", 1, 1.0)
@@ -75,6 +75,6 @@ def test_take_hands_back_what_a_dropped_phone_was_waiting_for() -> None:
 
 
 def test_a_negative_interval_is_refused() -> None:
-    """apns-protocol.md §11: the interval is a knob, 0 or positive seconds."""
+    """docs/apns-protocol.md §11: the interval is a knob, 0 or positive seconds."""
     with pytest.raises(ValueError, match="batch interval"):
         BatchPolicy(-1)

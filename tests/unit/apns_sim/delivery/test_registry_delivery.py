@@ -53,7 +53,7 @@ def _stages(journeys: JourneyLog, apns_id: str) -> list[str]:
 
 
 def test_same_token_until_a_token_change_event(registry: Registry) -> None:
-    """device-side.md §3: repeated registration returns the same token; restore/erase issues a new one."""
+    """docs/device-side.md §3: repeated registration returns the same token; restore/erase issues a new one."""
     first = registry.app_token("dev-1", "com.example.app", "sandbox", NOW)
     again = registry.app_token("dev-1", "com.example.app", "sandbox", NOW + timedelta(days=1))
     assert again.token == first.token and len(bytes.fromhex(first.token)) == 32
@@ -64,7 +64,7 @@ def test_same_token_until_a_token_change_event(registry: Registry) -> None:
 
 
 def test_sandbox_and_production_tokens_are_disjoint(registry: Registry) -> None:
-    """apns-protocol.md §8: sandbox and production tokens differ for the same app on the same device."""
+    """docs/apns-protocol.md §8: sandbox and production tokens differ for the same app on the same device."""
     sandbox = registry.app_token("dev-1", "com.example.app", "sandbox", NOW)
     production = registry.app_token("dev-1", "com.example.app", "production", NOW)
     assert sandbox.token != production.token
@@ -72,7 +72,7 @@ def test_sandbox_and_production_tokens_are_disjoint(registry: Registry) -> None:
 
 
 def test_uninstall_marks_the_token_with_its_410_time(registry: Registry) -> None:
-    """device-side.md §3: uninstall makes APNs answer 410 from a (delayed) timestamp on."""
+    """docs/device-side.md §3: uninstall makes APNs answer 410 from a (delayed) timestamp on."""
     tok = registry.app_token("dev-1", "com.example.app", "sandbox", NOW)
     assert registry.mark_uninstalled(tok.token, NOW, NOW + timedelta(hours=1))
     rec = registry.get_token(tok.token.upper())
@@ -82,7 +82,7 @@ def test_uninstall_marks_the_token_with_its_410_time(registry: Registry) -> None
 
 
 def test_offline_phone_keeps_only_the_latest_per_app(registry: Registry, clock: Clock) -> None:
-    """apns-protocol.md §11: one stored notification per app per device; the latest replaces the earlier."""
+    """docs/apns-protocol.md §11: one stored notification per app per device; the latest replaces the earlier."""
     journeys = JourneyLog(clock.time)
     delivery = Delivery(registry, journeys, clock)
     tok = registry.app_token("dev-1", "com.example.app", "sandbox", NOW).token
@@ -98,7 +98,7 @@ def test_offline_phone_keeps_only_the_latest_per_app(registry: Registry, clock: 
 
 
 def test_expiration_zero_is_never_stored(registry: Registry, clock: Clock) -> None:
-    """apns-protocol.md §11: apns-expiration 0 means one attempt only, never stored."""
+    """docs/apns-protocol.md §11: apns-expiration 0 means one attempt only, never stored."""
     journeys = JourneyLog(clock.time)
     delivery = Delivery(registry, journeys, clock)
     tok = registry.app_token("dev-1", "com.example.app", "sandbox", NOW).token
@@ -108,7 +108,7 @@ def test_expiration_zero_is_never_stored(registry: Registry, clock: Clock) -> No
 
 
 def test_stored_notification_expires(registry: Registry, clock: Clock) -> None:
-    """apns-protocol.md §11: storage lasts until apns-expiration; an expired one is not delivered."""
+    """docs/apns-protocol.md §11: storage lasts until apns-expiration; an expired one is not delivered."""
     journeys = JourneyLog(clock.time)
     delivery = Delivery(registry, journeys, clock)
     tok = registry.app_token("dev-1", "com.example.app", "sandbox", NOW).token
@@ -134,7 +134,7 @@ def test_unacknowledged_push_goes_back_to_storage(registry: Registry, clock: Clo
 
 
 def test_refused_push_uninstalls_the_token_after_the_delay(registry: Registry, clock: Clock) -> None:
-    """device-side.md §6 rule 13 and §3: a refused push marks the token; 410 starts after the delay."""
+    """docs/device-side.md §6 rule 13 and §3: a refused push marks the token; 410 starts after the delay."""
     journeys = JourneyLog(clock.time)
     delivery = Delivery(registry, journeys, clock, DeliveryConfig(unregister_delay=120))
     tok = registry.app_token("dev-1", "com.example.app", "sandbox", NOW).token
@@ -173,7 +173,7 @@ def test_clock_tells_its_listeners_when_it_is_set() -> None:
     assert len(calls) == 2
 
 
-# -- priority batching (apns_sim.batching wired into delivery) ---------------------------------------------
+# -- priority batching (apns_sim.delivery.batching wired into delivery) ---------------------------------------------
 
 
 def _batching(registry: Registry, clock: Clock, interval: float = 60) -> tuple[Delivery, JourneyLog, str]:
@@ -183,7 +183,7 @@ def _batching(registry: Registry, clock: Clock, interval: float = 60) -> tuple[D
 
 
 def test_priority_5_waits_for_the_burst_and_clock_advance_flushes_it(registry: Registry, clock: Clock) -> None:
-    """apns-protocol.md §11: priority 5 may be grouped and delivered in bursts; the window runs on the clock."""
+    """docs/apns-protocol.md §11: priority 5 may be grouped and delivered in bursts; the window runs on the clock."""
     delivery, journeys, tok = _batching(registry, clock)
     sent: list[PushMessage] = []
     delivery.attach("dev-1", "sandbox", sent.append)
@@ -202,7 +202,7 @@ def test_priority_5_waits_for_the_burst_and_clock_advance_flushes_it(registry: R
 
 
 def test_priority_1_rides_with_the_next_priority_10(registry: Registry, clock: Clock) -> None:
-    """device-side.md §6 rule 22: priority 1 never wakes the phone; it goes with the next send to it."""
+    """docs/device-side.md §6 rule 22: priority 1 never wakes the phone; it goes with the next send to it."""
     delivery, journeys, tok = _batching(registry, clock)
     sent: list[PushMessage] = []
     delivery.attach("dev-1", "sandbox", sent.append)
@@ -216,7 +216,7 @@ def test_priority_1_rides_with_the_next_priority_10(registry: Registry, clock: C
 
 
 def test_priority_10_is_immediate_even_with_batching(registry: Registry, clock: Clock) -> None:
-    """apns-protocol.md §2.1: apns-priority 10 is sent immediately."""
+    """docs/apns-protocol.md §2.1: apns-priority 10 is sent immediately."""
     delivery, journeys, tok = _batching(registry, clock)
     sent: list[PushMessage] = []
     delivery.attach("dev-1", "sandbox", sent.append)
@@ -225,7 +225,7 @@ def test_priority_10_is_immediate_even_with_batching(registry: Registry, clock: 
 
 
 def test_batching_is_off_by_default(registry: Registry, clock: Clock) -> None:
-    """apns-protocol.md §11: batching is a knob (DeliveryConfig.batch_interval); off, priority 1 goes at once."""
+    """docs/apns-protocol.md §11: batching is a knob (DeliveryConfig.batch_interval); off, priority 1 goes at once."""
     journeys = JourneyLog(clock.time)
     delivery = Delivery(registry, journeys, clock)
     tok = registry.app_token("dev-1", "com.example.app", "sandbox", NOW).token
@@ -236,7 +236,7 @@ def test_batching_is_off_by_default(registry: Registry, clock: Clock) -> None:
 
 
 def test_a_dropped_phone_has_its_held_pushes_stored(registry: Registry, clock: Clock) -> None:
-    """apns-protocol.md §11: nothing lost; held for a burst, then the phone leaves: stored, latest per app."""
+    """docs/apns-protocol.md §11: nothing lost; held for a burst, then the phone leaves: stored, latest per app."""
     delivery, journeys, tok = _batching(registry, clock)
     other = registry.app_token("dev-1", "com.example.other", "sandbox", NOW).token
     delivery.attach("dev-1", "sandbox", lambda m: None)
@@ -256,7 +256,7 @@ def test_a_dropped_phone_has_its_held_pushes_stored(registry: Registry, clock: C
 
 
 def test_a_held_push_past_its_expiration_is_not_sent(registry: Registry, clock: Clock) -> None:
-    """apns-protocol.md §11: apns-expiration bounds delivery; a burst after that date drops it."""
+    """docs/apns-protocol.md §11: apns-expiration bounds delivery; a burst after that date drops it."""
     delivery, journeys, tok = _batching(registry, clock, interval=120)
     sent: list[PushMessage] = []
     delivery.attach("dev-1", "sandbox", sent.append)
@@ -268,7 +268,7 @@ def test_a_held_push_past_its_expiration_is_not_sent(registry: Registry, clock: 
 
 def test_the_scheduler_wakes_delivery_when_the_running_clock_reaches_the_window(
         registry: Registry, clock: Clock) -> None:
-    """apns-protocol.md §11: bursts also leave in real time, through the adapter's timer (here a fake loop)."""
+    """docs/apns-protocol.md §11: bursts also leave in real time, through the adapter's timer (here a fake loop)."""
     timers: list[tuple[float, object]] = []
 
     class Handle:
@@ -297,7 +297,7 @@ def test_the_scheduler_wakes_delivery_when_the_running_clock_reaches_the_window(
 
 
 def test_advancing_a_running_clock_re_arms_the_burst_timer(registry: Registry, clock: Clock) -> None:
-    """apns-protocol.md §11: the window closes on the simulator's clock; when that clock jumps ahead while
+    """docs/apns-protocol.md §11: the window closes on the simulator's clock; when that clock jumps ahead while
     running, the real-time timer must shrink with it (it kept the old 30 s delay before)."""
     timers: list[float] = []
 
@@ -330,7 +330,7 @@ def test_a_phone_report_cannot_set_the_journeys_own_keys(registry: Registry, clo
 
 
 def test_a_stored_push_keeps_its_journey_across_a_restart(tmp_path: Path, clock: Clock) -> None:
-    """apns-protocol.md §11 and DESIGN contract 1: a restart on the same data dir loses nothing, story included."""
+    """docs/apns-protocol.md §11 and DESIGN contract 1: a restart on the same data dir loses nothing, story included."""
     first = Registry(tmp_path / "db.sqlite3")
     first.activate_device("dev-1", "iPhone", NOW)
     tok = first.app_token("dev-1", "com.example.app", "sandbox", NOW).token
@@ -368,7 +368,7 @@ def test_restored_journey_carries_the_stages_before_the_restart(tmp_path: Path, 
 
 
 def test_negative_knobs_are_refused() -> None:
-    """apns-protocol.md §11: interval, storage limit and 410 delay are seconds, never negative."""
+    """docs/apns-protocol.md §11: interval, storage limit and 410 delay are seconds, never negative."""
     for bad in ({"batch_interval": -1}, {"storage_limit": -1}, {"unregister_delay": -1}):
         with pytest.raises(ValueError):
             DeliveryConfig(**bad)

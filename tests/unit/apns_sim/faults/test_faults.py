@@ -1,5 +1,5 @@
 """Fault injection's pure core (matching, count, after, seeded probability, JSON), then its HTTP/2 acting-out
-driven in memory by an ``h2`` client (STYLE habit 8: bytes before sockets). Sections: apns-protocol.md §4, §7.
+driven in memory by an ``h2`` client (STYLE habit 8: bytes before sockets). Sections: docs/apns-protocol.md §4, §7.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``apns-sim portal export``: the tutorial's openssl conversions, checked against openssl itself.
 
-reference/device-side.md §5 step 5 lists the commands (``openssl x509 -inform der``, ``openssl pkcs12 -nocerts
+docs/device-side.md §5 step 5 lists the commands (``openssl x509 -inform der``, ``openssl pkcs12 -nocerts
 -nodes``, ``cat`` into ``ck.pem``, ``openssl pkcs12 -export``); where openssl can produce the same file, the test
 compares bytes, and every file we write is read back with openssl. No sockets (STYLE habit 8).
 """
@@ -67,7 +67,7 @@ def pem_block(text: bytes) -> bytes:
 
 
 def test_pem_is_byte_for_byte_what_openssl_makes(tutorial: dict[str, Path], tmp_path: Path) -> None:
-    """device-side.md §5 step 5: x509 -inform der, pkcs12 -nocerts -nodes, cat: same bytes as openssl's."""
+    """docs/device-side.md §5 step 5: x509 -inform der, pkcs12 -nocerts -nodes, cat: same bytes as openssl's."""
     result = formats.convert(tutorial_inputs(tutorial), "pem")
     paths = write(result, tmp_path)
     by_openssl = openssl("x509", "-inform", "DER", "-in", str(tutorial["cer"]))
@@ -82,7 +82,7 @@ def test_pem_is_byte_for_byte_what_openssl_makes(tutorial: dict[str, Path], tmp_
 
 
 def test_openssl_reads_the_pem_files(tutorial: dict[str, Path], tmp_path: Path) -> None:
-    """§5 step 5 and apns-protocol.md §6: cert.pem is the push certificate; key.pem is its key."""
+    """§5 step 5 and docs/apns-protocol.md §6: cert.pem is the push certificate; key.pem is its key."""
     paths = write(formats.convert(tutorial_inputs(tutorial), "pem"), tmp_path)
     subject = openssl("x509", "-in", str(paths["cert"]), "-noout", "-subject")
     assert subject.returncode == 0, subject.stderr
@@ -139,7 +139,7 @@ def test_p12_output_needs_a_password(tutorial: dict[str, Path]) -> None:
 
 
 def test_wrong_or_missing_p12_password(tutorial: dict[str, Path]) -> None:
-    """device-side.md §5 step 2: Push.p12 is password-protected; a wrong password is a clear refusal."""
+    """docs/device-side.md §5 step 2: Push.p12 is password-protected; a wrong password is a clear refusal."""
     with pytest.raises(formats.ExportError, match=r"^Push\.p12: wrong password"):
         formats.convert(tutorial_inputs(tutorial, "not-it"), "pem")
     with pytest.raises(formats.ExportError, match="password-protected"):
@@ -147,7 +147,7 @@ def test_wrong_or_missing_p12_password(tutorial: dict[str, Path]) -> None:
 
 
 def test_key_must_match_the_certificate(tutorial: dict[str, Path]) -> None:
-    """apns-protocol.md §6: a key from another CSR cannot complete the TLS handshake, so refuse it now."""
+    """docs/apns-protocol.md §6: a key from another CSR cannot complete the TLS handshake, so refuse it now."""
     _, other_p12 = pki.make_keychain_request(email="x@example.com", common_name="Other", password=PW)
     inputs = formats.Inputs(cer=tutorial["cer"].read_bytes(), p12=other_p12, password=PW)
     with pytest.raises(formats.ExportError, match=r"does not match the certificate in aps_development\.cer"):

@@ -2,7 +2,7 @@
 
 STYLE habit 8 ("test bytes before sockets"). The server side is the real thing (ProviderService over a
 SimState in a temporary directory); the client is a plain ``h2`` client connection pumped by hand.
-Sections cited are those of reference/apns-protocol.md.
+Sections cited are those of docs/apns-protocol.md.
 """
 
 from __future__ import annotations
@@ -469,7 +469,8 @@ def test_rate_limit_counts_one_second_and_forgets_the_last(tmp_path: Path) -> No
 
 
 def test_journey_payload_is_parsed_when_read(world: World) -> None:
-    """DESIGN.md "One notification, end to end": the journey keeps the payload; it is parsed on first read."""
+    """docs/architecture.md "One notification, end to end": the journey keeps the payload; it is parsed on first
+    read."""
     client = world.connect(cert=world.sandbox_cert)
     sid = client.send(world.token, body=b'{"aps":{"alert":"hi"}}')
     bad = client.send(world.token, body=b"not json")

@@ -1,6 +1,6 @@
 """The provider API's caching HPACK decoder gives exactly what hpack's decoder gives (RFC 7541), faster.
 
-Providers resend the same provider token for up to an hour (apns-protocol.md §5), so the simulator caches
+Providers resend the same provider token for up to an hour (docs/apns-protocol.md §5), so the simulator caches
 decoded header blocks and Huffman strings per connection; these tests hold it to stock behaviour.
 """
 

@@ -1,4 +1,4 @@
-"""Provider authentication: JWT rules (reference/apns-protocol.md §5) and certificate identity (§6).
+"""Provider authentication: JWT rules (docs/apns-protocol.md §5) and certificate identity (§6).
 
 Time is an argument: the one-hour expiry and the 20-minute refresh rule are crossed by moving ``now``,
 never by sleeping (STYLE habit 3).
@@ -181,7 +181,7 @@ def test_missing_token(keys: Keys) -> None:
 
 
 def test_token_verified_once_per_connection(keys: Keys, key: Key) -> None:
-    """performance.md, §5: the same token on the same connection is not verified again."""
+    """docs/benchmarks.md, §5: the same token on the same connection is not verified again."""
     auth = ConnectionAuth(keys, "sandbox")
     header = _jwt(key)
     first = auth.authorize(header, T0)

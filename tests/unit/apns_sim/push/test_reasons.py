@@ -1,4 +1,4 @@
-"""The simulator's reason table against Apple's §4.3 list (reference/apns-protocol.md §4.3, A-RESP)."""
+"""The simulator's reason table against Apple's §4.3 list (docs/apns-protocol.md §4.3, A-RESP)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Apple's request rules, table-driven: start from a valid push and break one thing each.
 
-Each case names the section of reference/apns-protocol.md it checks (the pushy mock server's testing habit,
-STYLE.md). No sockets, no SQLite: a dict lookup stands in for the registry.
+Each case names the section of docs/apns-protocol.md it checks (the pushy mock server's testing habit,
+docs/style.md). No sockets, no SQLite: a dict lookup stands in for the registry.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ OTHER_APP_TOKEN = "03" * 32
 LONG_TOKEN = "04" * 100  # 100 bytes: the longest Apple allows (§8)
 VOIP_APP_TOKEN = "05" * 32  # a token of "com.example.voip", an app whose bundle id ends like a VoIP topic
 NEW_APP_TOKEN = "06" * 32  # a token of an App ID created after the connection's first push
-VOIP_TOKEN = "07" * 32  # the PushKit token of BUNDLE (device-side.md §2.7, rule 28)
+VOIP_TOKEN = "07" * 32  # the PushKit token of BUNDLE (docs/device-side.md §2.7, rule 28)
 VOIP_APP = "com.example.voip"
 NEW_APP = "com.example.new"
 
@@ -172,7 +172,7 @@ REJECTIONS: list[Case] = [
     ("token-not-for-cert-topic", lambda r: _attr(r, "token", OTHER_APP_TOKEN), SINGLE,
      Reason.DEVICE_TOKEN_NOT_FOR_TOPIC),
     ("uninstalled", lambda r: _attr(r, "token", GONE_TOKEN), SINGLE, Reason.UNREGISTERED),
-    # device-side.md §2.7, §6 rule 28: the PushKit token and the APNs token are not interchangeable
+    # docs/device-side.md §2.7, §6 rule 28: the PushKit token and the APNs token are not interchangeable
     ("app-token-to-voip-topic", lambda r: r.set("apns-topic", f"{BUNDLE}.voip").set("apns-push-type", "voip"),
      UNIVERSAL, Reason.DEVICE_TOKEN_NOT_FOR_TOPIC),
     ("app-token-to-voip-topic-jwt", lambda r: r.set("apns-topic", f"{BUNDLE}.voip").set("apns-push-type", "voip"),
@@ -233,7 +233,7 @@ ACCEPTED: list[tuple[str, Callable[[Req], object], Identity]] = [
     ("payload-4096", lambda r: _attr(r, "body", b"x" * 4096), SINGLE),
     ("voip-payload-5120", lambda r: (r.set("apns-topic", f"{BUNDLE}.voip").set("apns-push-type", "voip"),
                                      _attr(r, "token", VOIP_TOKEN), _attr(r, "body", b"x" * 5120)), UNIVERSAL),
-    # device-side.md §2.7, rule 28: the PushKit token takes VoIP pushes, by certificate or token auth
+    # docs/device-side.md §2.7, rule 28: the PushKit token takes VoIP pushes, by certificate or token auth
     ("voip-token-cert", lambda r: (r.set("apns-topic", f"{BUNDLE}.voip").set("apns-push-type", "voip"),
                                    _attr(r, "token", VOIP_TOKEN)), UNIVERSAL),
     ("voip-token-jwt", lambda r: (r.set("apns-topic", f"{BUNDLE}.voip").set("apns-push-type", "voip"),
