@@ -1,4 +1,4 @@
-"""``apns-provider``: send one notification, or run the provider service (DESIGN.md contract 4).
+"""``apns-provider``: send one notification, or run the provider service (docs/architecture.md contract 4).
 
 ``send`` prints exactly one JSON line with Apple's answer (``{"status": 200, "apns_id": ...}`` or
 ``{"status": 4xx, "reason": ..., "apns_id": ...}``, plus ``timestamp`` on 410) and exits 0 only on 200

@@ -1,6 +1,6 @@
-"""The provider's memory: a SQLite token registry and an outbox (DESIGN.md contract 4).
+"""The provider's memory: a SQLite token registry and an outbox (docs/architecture.md contract 4).
 
-Token hygiene follows Apple (reference/apns-protocol.md §4.3, §4.4, §8):
+Token hygiene follows Apple (docs/apns-protocol.md §4.3, §4.4, §8):
 
 - ``BadDeviceToken``: the token is not valid (or belongs to the other environment): deactivate it.
 - 410 ``Unregistered`` / ``ExpiredToken`` carry ``timestamp``, the moment (ms) APNs learnt the token stopped
@@ -9,7 +9,7 @@ Token hygiene follows Apple (reference/apns-protocol.md §4.3, §4.4, §8):
 
 The outbox makes "accepted by the service" durable: a notification is written with its ``apns_id`` before it
 is sent and marked done after Apple answered, so a crash between the two is repaired at the next start by
-resending the pending ones with the same ``apns-id`` (DESIGN.md, "One notification, end to end").
+resending the pending ones with the same ``apns-id`` (docs/architecture.md, "One notification, end to end").
 
 SQLite runs in WAL mode so readers (``GET /v1/devices``) do not block the writer. Calls are synchronous and
 short; the web layer calls them from the event loop. Time comes from an injected ``clock`` (seconds).

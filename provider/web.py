@@ -1,4 +1,4 @@
-"""The provider service's HTTP API (DESIGN.md contract 4), as an aiohttp app factory.
+"""The provider service's HTTP API (docs/architecture.md contract 4), as an aiohttp app factory.
 
 - ``POST /v1/devices``: an app registers its token (what it does after
   ``didRegisterForRemoteNotificationsWithDeviceToken``); open to apps, so never behind the API key.
@@ -6,7 +6,7 @@
   operator endpoints, protected by ``Authorization: Bearer KEY`` when an API key is configured.
 
 ``create_app`` has no side effects: the store and the APNs clients are opened in ``cleanup_ctx`` and closed
-in reverse order (STYLE.md, aiohttp). At start the outbox's pending notifications are resent in the
+in reverse order (docs/style.md, aiohttp). At start the outbox's pending notifications are resent in the
 background with their original apns-id (``RESEND_TASK``).
 """
 
@@ -27,7 +27,7 @@ from typing import Any, NoReturn, Protocol
 from aiohttp import web
 
 from provider.apns.errors import TransportError
-from provider.apns.notification import Notification, alert, infer_push_type, normalize_token
+from provider.apns.notification import Notification, Template, alert, infer_push_type, normalize_token
 from provider.apns.protocol import Result
 from provider.store import ENVIRONMENTS, Store
 
@@ -202,11 +202,26 @@ def _payload(body: dict[str, Any]) -> dict[str, Any]:
     return body["payload"]
 
 
-async def send_notifications(request: web.Request) -> web.Response:
-    _require_api_key(request)
-    app = request.app
-    store, config = app[STORE], app[CONFIG]
-    body = await _json_object(request)
+@dataclass(frozen=True, kw_only=True)
+class SendRequest:
+    """A checked ``POST /v1/notifications`` body: the push, and whom it is for.
+
+    ``tokens`` are the explicit device tokens, normalised; ``None`` means the app's active devices (only those
+    of ``user_id`` when it is given).
+    """
+
+    bundle_id: str
+    template: Template
+    tokens: tuple[str, ...] | None
+    user_id: str | None
+
+
+def parse_send_request(body: dict[str, Any]) -> SendRequest:
+    """Check a send request without touching the store; a 400 (``HTTPBadRequest``) names the first problem.
+
+    The push is checked here once, before the tokens are looked up, so a request that could never be sent is
+    refused even when it would reach no device; each device's ``Notification`` is then made from the template.
+    """
     bundle_id = _bundle_id(body)
     payload = _payload(body)
     tokens, user_id = body.get("tokens"), _optional_str(body, "user_id")
@@ -214,50 +229,41 @@ async def send_notifications(request: web.Request) -> web.Response:
         _fail(400, 'give "tokens" or "user_id", not both')
     if tokens is not None and (not isinstance(tokens, list) or not tokens):
         _fail(400, '"tokens" must be a non-empty list of hex device tokens')
-
-    # Targets: explicit tokens (sent even if inactive: the operator asked), else active devices of the app.
-    targets: list[tuple[str, str]] = []  # (token, environment)
-    if tokens is not None:
-        for raw in tokens:
-            token = _token(raw)
-            device = store.get(token)
-            targets.append((token, device.environment if device else config.environments[0]))
-    else:
-        devices = store.devices(bundle_id=bundle_id, user_id=user_id, active_only=True)
-        targets = [(d.token, d.environment) for d in devices]
-
+    normalized = None if tokens is None else tuple(_token(raw) for raw in tokens)
     push_type = body.get("push_type") or infer_push_type(payload)
     priority = body.get("priority")
     if priority is None and push_type == "background":
         priority = 5  # Apple: background pushes must use priority 5 (§2.2)
-    notes: list[tuple[str, Notification]] = []
-    for token, env in targets:
-        try:
-            n = Notification(
-                token=token,
-                topic=bundle_id,
-                payload=payload,
-                push_type=push_type,
-                priority=priority,
-                expiration=body.get("expiration"),
-                collapse_id=body.get("collapse_id"),
-            )
-        except ValueError as exc:
-            _fail(400, str(exc))
-        notes.append((env, n.with_apns_id()))
-    if not notes:  # still validate the request shape with a placeholder token
-        try:
-            Notification(
-                token="00",
-                topic=bundle_id,
-                payload=payload,
-                push_type=push_type,
-                priority=priority,
-                expiration=body.get("expiration"),
-                collapse_id=body.get("collapse_id"),
-            )
-        except ValueError as exc:
-            _fail(400, str(exc))
+    try:
+        template = Template(
+            topic=bundle_id,
+            payload=payload,
+            push_type=push_type,
+            priority=priority,
+            expiration=body.get("expiration"),
+            collapse_id=body.get("collapse_id"),
+        )
+    except ValueError as exc:
+        _fail(400, str(exc))
+    return SendRequest(bundle_id=bundle_id, template=template, tokens=normalized, user_id=user_id)
+
+
+async def send_notifications(request: web.Request) -> web.Response:
+    _require_api_key(request)
+    app = request.app
+    store, config = app[STORE], app[CONFIG]
+    send = parse_send_request(await _json_object(request))
+
+    # Targets: explicit tokens (sent even if inactive: the operator asked), else active devices of the app.
+    targets: list[tuple[str, str]] = []  # (token, environment)
+    if send.tokens is not None:
+        for token in send.tokens:
+            device = store.get(token)
+            targets.append((token, device.environment if device else config.environments[0]))
+    else:
+        devices = store.devices(bundle_id=send.bundle_id, user_id=send.user_id, active_only=True)
+        targets = [(d.token, d.environment) for d in devices]
+    notes = [(env, send.template.for_token(token).with_apns_id()) for token, env in targets]
 
     gate = asyncio.Semaphore(config.concurrency)
 

@@ -1,15 +1,15 @@
 """``APNsClient``: send notifications to APNs (or anything that speaks its protocol, such as the simulator).
 
-The same code talks to Apple and to the simulator; only host, port and trust differ (DESIGN.md). ``send``
-returns a ``Result`` for every answer Apple gives, including "no" (STYLE.md habit 5), and raises
+The same code talks to Apple and to the simulator; only host, port and trust differ (docs/architecture.md).
+``send`` returns a ``Result`` for every answer Apple gives, including "no" (docs/style.md habit 5), and raises
 ``TransportError`` only when no answer could be had after retries.
 
-Retries (reference/apns-protocol.md §4.4): retryable answers (429 ``TooManyRequests``, 500, 503) and lost
+Retries (docs/apns-protocol.md §4.4): retryable answers (429 ``TooManyRequests``, 500, 503) and lost
 connections are retried with exponential back-off and jitter; a stream the server refused unprocessed (GOAWAY,
 REFUSED_STREAM) is resent at once on another connection. Every attempt carries the same ``apns-id`` (one is
 generated before the first attempt when the notification has none), so the notification keeps one identity
-(DESIGN.md, "One notification, end to end"). ``ExpiredProviderToken`` signs a new JWT on a new connection and
-tries again, as pushy does (§5).
+(docs/architecture.md, "One notification, end to end"). ``ExpiredProviderToken`` signs a new JWT on a new
+connection and tries again, as pushy does (§5).
 
 Provider tokens are per connection (§5: "no more than once every 20 minutes **on the same connection**"):
 each connection signs its own JWT when it sends its first request and renews it ``token_refresh_after``

@@ -1,7 +1,7 @@
 """One HTTP/2 connection to APNs: ``h2`` for the protocol, asyncio streams for TLS and the socket.
 
-The adapter is a short loop (STYLE.md habit 4): read bytes, feed ``h2``, act on its events, write what it
-queued. What it must get right against the real service (reference/apns-protocol.md §7):
+The adapter is a short loop (docs/style.md habit 4): read bytes, feed ``h2``, act on its events, write what it
+queued. What it must get right against the real service (docs/apns-protocol.md §7):
 
 - MAX_CONCURRENT_STREAMS is whatever the server says *now*. Token connections start at 1 and are raised
   after the first valid JWT (§5 "Stream gate"); a rejected push may lower it again. ``request`` waits until a
@@ -10,7 +10,7 @@ queued. What it must get right against the real service (reference/apns-protocol
   debug data may carry ``{"reason": ...}`` (§6: ``BadCertificateEnvironment``), which is kept on the error.
 - A large receive window, so responses never stall on flow control; request bodies honour the server's window.
 - PING for health checks; a per-request timeout that cancels the stream.
-- The first fatal error is kept and raised for every waiting request (httpcore's habit, STYLE.md).
+- The first fatal error is kept and raised for every waiting request (httpcore's habit, docs/style.md).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import h2.settings
 
 from provider.apns.errors import ConnectFailed, ConnectionLost, RequestTimeout, StreamRefused, TransportError
 from provider.apns.header_encoder import HeaderEncoder
-from provider.apns.protocol import goaway_reason
+from provider.apns.protocol import goaway_reason, response_head
 
 RECEIVE_WINDOW = 2**24  # 16 MiB for the connection and each stream
 _READ_SIZE = 65536
@@ -413,17 +413,8 @@ class Connection:
         elif isinstance(event, h2.events.ResponseReceived):
             stream = self._streams.get(event.stream_id or 0)
             if stream is not None:
-                # Raw bytes from h2 (no ``header_encoding``): decoding here, in one comprehension, costs less
-                # than hpack's per-field decoding; "replace", since nothing validated these bytes.
-                headers = {
-                    bytes(k).decode("utf-8", "replace"): bytes(v).decode("utf-8", "replace")
-                    for k, v in event.headers or []
-                }
-                status = headers.pop(":status", "")
-                # Three ASCII digits or nothing (RFC 9113 §8.3.2): ``str.isdigit`` alone admits "²", which
-                # ``int`` then refuses. 0 marks "no valid status" and fails the request at StreamEnded.
-                stream.status = int(status) if len(status) == 3 and status.isascii() and status.isdigit() else 0
-                stream.headers = headers
+                # Raw bytes from h2 (no ``header_encoding``); a status of 0 fails the request at StreamEnded.
+                stream.status, stream.headers = response_head(event.headers or [])
         elif isinstance(event, h2.events.DataReceived):
             if event.stream_id and event.flow_controlled_length:
                 self._h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)

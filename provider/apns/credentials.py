@@ -1,6 +1,6 @@
 """Load the provider's credentials and turn them into a client ``ssl.SSLContext``.
 
-Two kinds (reference/apns-protocol.md §5, §6):
+Two kinds (docs/apns-protocol.md §5, §6):
 
 - certificate credentials: the push certificate (``.cer`` DER from the portal, or PEM) and its private key,
   which lives in a ``.p12`` exported from Keychain Access (key only, or key and certificate), in a PEM file,
@@ -156,7 +156,7 @@ def load_pem(path: PathLike, password: str | None = None) -> CertificateCredenti
 def load_cer_and_p12(cert_file: PathLike, p12_file: PathLike, password: str | None) -> CertificateCredentials:
     """The portal's certificate (DER ``.cer`` or PEM) plus the ``.p12`` that holds the CSR's private key.
 
-    This is the tutorial's ``aps_developer_identity.cer`` + ``Push.p12`` pair (DESIGN.md contract 2).
+    This is the tutorial's ``aps_developer_identity.cer`` + ``Push.p12`` pair (docs/architecture.md contract 2).
     """
     certs = _read_certificates(cert_file)
     key, _cert, _extra = _read_p12(p12_file, password)

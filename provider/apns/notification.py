@@ -2,7 +2,7 @@
 
 Everything APNs would refuse for the shape of a request is refused here first, with a ``ValueError`` that says
 what is wrong, so a provider learns about its own bug before spending a request (and an error count on its
-connection, reference/apns-protocol.md §4.4). The rules come from §2.1 (headers), §2.2 (push types), §3
+connection, docs/apns-protocol.md §4.4). The rules come from §2.1 (headers), §2.2 (push types), §3
 (payload and size) and §8 (tokens of variable length).
 """
 
@@ -151,12 +151,41 @@ def infer_push_type(payload: Mapping[str, Any]) -> str:
     return "alert"
 
 
+def _check_fields(n: Notification | Template) -> None:
+    """The checks on everything but the token, apns-id and payload; resolves ``push_type="auto"`` and the
+    priority of a background push. Shared by ``Notification`` and ``Template`` so the two cannot drift."""
+    if n.push_type == AUTO_PUSH_TYPE:
+        if not isinstance(n.payload, Mapping):
+            raise ValueError("payload must be a JSON object")
+        object.__setattr__(n, "push_type", infer_push_type(n.payload))
+    if n.push_type == "background" and n.priority is None:
+        # Apple: background notifications must use priority 5; 10 "is an error" (§2.2).
+        object.__setattr__(n, "priority", 5)
+    if not isinstance(n.topic, str) or not _TOPIC.fullmatch(n.topic):
+        raise ValueError(f"topic must be a bundle id such as com.example.app, got {n.topic!r}")
+    if n.push_type is not None and n.push_type not in PUSH_TYPES:
+        raise ValueError(f"push_type must be one of {sorted(PUSH_TYPES)}, got {n.push_type!r}")
+    if n.priority is not None and (isinstance(n.priority, bool) or n.priority not in PRIORITIES):
+        raise ValueError(f"priority must be 10, 5 or 1, got {n.priority!r}")
+    if n.expiration is not None and (
+        isinstance(n.expiration, bool) or not isinstance(n.expiration, int) or n.expiration < 0
+    ):
+        raise ValueError("expiration must be a UNIX time in seconds (0 = deliver once, never store)")
+    if n.collapse_id is not None:
+        if not isinstance(n.collapse_id, str) or not n.collapse_id:
+            raise ValueError("collapse_id must be a non-empty string")
+        if len(n.collapse_id.encode()) > MAX_COLLAPSE_ID_BYTES:
+            raise ValueError(f"collapse_id must be at most {MAX_COLLAPSE_ID_BYTES} bytes")
+        if not _FIELD_VALUE.fullmatch(n.collapse_id) or n.collapse_id != n.collapse_id.strip():
+            raise ValueError("collapse_id must be a header value: no control characters, no outer spaces")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Notification:
     """One push request, valid by construction (``ValueError`` otherwise).
 
     ``token`` is normalised to lower-case hex; ``apns_id`` to a lower-case UUID. ``apns_id=None`` lets the
-    client pick one before the first attempt so that every retry carries the same identity (DESIGN.md,
+    client pick one before the first attempt so that every retry carries the same identity (docs/architecture.md,
     "One notification, end to end").
     """
 
@@ -171,30 +200,7 @@ class Notification:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "token", normalize_token(self.token))
-        if self.push_type == AUTO_PUSH_TYPE:
-            if not isinstance(self.payload, Mapping):
-                raise ValueError("payload must be a JSON object")
-            object.__setattr__(self, "push_type", infer_push_type(self.payload))
-        if self.push_type == "background" and self.priority is None:
-            # Apple: background notifications must use priority 5; 10 "is an error" (§2.2).
-            object.__setattr__(self, "priority", 5)
-        if not isinstance(self.topic, str) or not _TOPIC.fullmatch(self.topic):
-            raise ValueError(f"topic must be a bundle id such as com.example.app, got {self.topic!r}")
-        if self.push_type is not None and self.push_type not in PUSH_TYPES:
-            raise ValueError(f"push_type must be one of {sorted(PUSH_TYPES)}, got {self.push_type!r}")
-        if self.priority is not None and (isinstance(self.priority, bool) or self.priority not in PRIORITIES):
-            raise ValueError(f"priority must be 10, 5 or 1, got {self.priority!r}")
-        if self.expiration is not None and (
-            isinstance(self.expiration, bool) or not isinstance(self.expiration, int) or self.expiration < 0
-        ):
-            raise ValueError("expiration must be a UNIX time in seconds (0 = deliver once, never store)")
-        if self.collapse_id is not None:
-            if not isinstance(self.collapse_id, str) or not self.collapse_id:
-                raise ValueError("collapse_id must be a non-empty string")
-            if len(self.collapse_id.encode()) > MAX_COLLAPSE_ID_BYTES:
-                raise ValueError(f"collapse_id must be at most {MAX_COLLAPSE_ID_BYTES} bytes")
-            if not _FIELD_VALUE.fullmatch(self.collapse_id) or self.collapse_id != self.collapse_id.strip():
-                raise ValueError("collapse_id must be a header value: no control characters, no outer spaces")
+        _check_fields(self)
         if self.apns_id is not None:
             if not isinstance(self.apns_id, str) or not _UUID.fullmatch(self.apns_id):
                 raise ValueError(
@@ -223,6 +229,39 @@ class Notification:
         twin.__dict__.update(self.__dict__)
         twin.__dict__["apns_id"] = new_apns_id()
         return twin
+
+
+@dataclass(frozen=True, kw_only=True)
+class Template:
+    """One push for many devices: a ``Notification`` without its token, valid by construction.
+
+    A service that sends the same push to every device of an app or a user checks the request once, before it
+    knows the tokens (a request that can never be sent is refused even when it targets no device), and then
+    makes each device's notification with :meth:`for_token`. Same checks, same messages as ``Notification``.
+    """
+
+    topic: str
+    payload: Mapping[str, Any] = field(hash=False)
+    push_type: str | None = "auto"
+    priority: int | None = None
+    expiration: int | None = None
+    collapse_id: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_fields(self)
+        validate_payload(self.payload, self.push_type)
+
+    def for_token(self, token: str) -> Notification:
+        """The notification for one device (``ValueError`` only if ``token`` is not a device token)."""
+        return Notification(
+            token=token,
+            topic=self.topic,
+            payload=self.payload,
+            push_type=self.push_type,
+            priority=self.priority,
+            expiration=self.expiration,
+            collapse_id=self.collapse_id,
+        )
 
 
 def alert(

@@ -1,4 +1,4 @@
-"""A small pool of HTTP/2 connections to one APNs host (reference/apns-protocol.md §7).
+"""A small pool of HTTP/2 connections to one APNs host (docs/apns-protocol.md §7).
 
 Apple asks providers to keep connections open for hours and to add connections for throughput rather than to
 churn them (§1 "Connection churn", §7 "Reuse"). The pool decides synchronously, httpcore-style, from each

@@ -1,14 +1,14 @@
-"""The provider side of the APNs request/response format, without I/O (reference/apns-protocol.md §2, §4).
+"""The provider side of the APNs request/response format, without I/O (docs/apns-protocol.md §2, §4).
 
-``request_headers`` turns a ``Notification`` into HTTP/2 headers; ``parse_response`` turns what came back into
-a ``Result``. Transport failures are exceptions (``TransportError`` and friends); Apple's "no" is a ``Result``
-value (STYLE.md habit 5).
+``request_headers`` turns a ``Notification`` into HTTP/2 headers; ``response_head`` and ``parse_response`` turn
+what came back into a ``Result``. Transport failures are exceptions (``TransportError`` and friends); Apple's
+"no" is a ``Result`` value (docs/style.md habit 5).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -102,6 +102,19 @@ def request_headers(
 def _unindexed(name: str, value: str) -> tuple[str, str]:
     """A header HPACK sends as a literal that never enters the compression table (RFC 7541 §6.2.3)."""
     return cast("tuple[str, str]", NeverIndexedHeaderTuple(name, value))
+
+
+def response_head(raw_headers: Iterable[tuple[bytes, bytes]]) -> tuple[int, dict[str, str]]:
+    """``:status`` and the other response headers from ``h2``'s raw bytes; status 0 when it is not valid.
+
+    Decoding here, in one comprehension, costs less than hpack's per-field decoding; "replace", since nothing
+    validated these bytes (the connection turns ``h2``'s inbound validation off for speed).
+    """
+    headers = {bytes(k).decode("utf-8", "replace"): bytes(v).decode("utf-8", "replace") for k, v in raw_headers}
+    status = headers.pop(":status", "")
+    # Three ASCII digits or nothing (RFC 9113 §8.3.2): ``str.isdigit`` alone admits "²", which ``int`` then
+    # refuses. 0 marks "no valid status": the caller has no answer to report.
+    return (int(status) if len(status) == 3 and status.isascii() and status.isdigit() else 0), headers
 
 
 def parse_response(

@@ -1,8 +1,8 @@
 """Apple's rejection reasons, as the provider sees them: wire string, HTTP status, and whether to retry.
 
-This is the provider's own copy of Apple's table (reference/apns-protocol.md §4.3). It is deliberately not
+This is the provider's own copy of Apple's table (docs/apns-protocol.md §4.3). It is deliberately not
 imported from ``apns_sim``: if both sides shared one table they would agree on the same bug; a contract test
-compares the two instead (DESIGN.md, "Packages and who may import whom").
+compares the two instead (docs/architecture.md, "Packages and who may import whom").
 
 The ``retryable`` flag follows Apple's guidance (§4.4): retry ``TooManyRequests`` (429) and the 5xx answers
 with back-off; never retry ``BadDeviceToken``, ``DeviceTokenNotForTopic``, ``Forbidden``, ``ExpiredToken``,

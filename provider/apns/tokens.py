@@ -1,4 +1,4 @@
-"""Provider authentication tokens (JWT) for token-based connections (reference/apns-protocol.md §5).
+"""Provider authentication tokens (JWT) for token-based connections (docs/apns-protocol.md §5).
 
 A token is a JWS signed with ES256 by the team's ``.p8`` key: header ``{"alg": "ES256", "kid": KEY_ID}``,
 claims ``{"iss": TEAM_ID, "iat": UNIX_SECONDS}``. APNs refuses a token older than one hour
@@ -7,7 +7,7 @@ claims ``{"iss": TEAM_ID, "iat": UNIX_SECONDS}``. APNs refuses a token older tha
 seconds, which must lie in [20 min, 60 min). The default, 50 minutes, is what pushy and apns2 use.
 
 Time comes from an injected ``clock`` (seconds since the epoch) so tests advance it instead of sleeping
-(STYLE.md habit 3).
+(docs/style.md habit 3).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The provider service end to end: HTTP API -> store -> APNsClient -> real TLS/HTTP/2 fake APNs.
 
-DESIGN.md contract 4; token hygiene per reference/apns-protocol.md §4.1 and §4.4.
+docs/architecture.md contract 4; token hygiene per docs/apns-protocol.md §4.1 and §4.4.
 """
 
 from __future__ import annotations
@@ -22,18 +22,6 @@ APP = "com.example.app"
 KEY = "operator-secret"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 T = ["a1" * 32, "b2" * 32, "c3" * 32]
-
-
-@pytest.fixture
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture
-def ca_file(ca: trustme.CA, tmp_path: Path) -> Path:
-    path = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(path))
-    return path
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Token registry hygiene and the outbox (apns-protocol.md §4.1, §4.4; DESIGN.md contract 4)."""
+"""Token registry hygiene and the outbox (docs/apns-protocol.md §4.1, §4.4; docs/architecture.md contract 4)."""
 
 from __future__ import annotations
 

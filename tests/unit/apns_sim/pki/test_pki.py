@@ -1,7 +1,7 @@
 """The simulator's CA: Apple-shaped push and device certificates, keys, and files that real tools read.
 
 Shelling out to ``openssl`` proves the bytes are real certificates, requests, keys and PKCS#12 files, not just
-things our own parser agrees with. TLS checks run over memory BIOs (no sockets, STYLE habit 8).
+things our own parser agrees with. TLS checks run over memory BIOs (no sockets, docs/style.md habit 8).
 """
 
 from __future__ import annotations
@@ -100,7 +100,8 @@ def test_server_certificate_names(authority: pki.Authority) -> None:
     ips = [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
     assert ips == ["127.0.0.1"]
     assert set(dns) == set(pki.SERVER_NAMES) - {"127.0.0.1"}
-    # apns-protocol.md §1 (API hosts), device-side.md §1.1 (N-courier hosts): one-label wildcards cover both.
+    # docs/apns-protocol.md §1 (API hosts), docs/device-side.md §1.1 (N-courier hosts): one-label wildcards
+    # cover both.
     assert {"*.push.apple.com", "*.sandbox.push.apple.com", "api.push.apple.com",
             "api.sandbox.push.apple.com", "localhost"} <= set(dns)
     eku = authority.server_cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value

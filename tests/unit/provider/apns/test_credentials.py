@@ -1,6 +1,6 @@
-"""Loading push credentials in every shape Apple's tools produce (apns-protocol.md §5, §6).
+"""Loading push credentials in every shape Apple's tools produce (docs/apns-protocol.md §5, §6).
 
-Certificates are made here, at test time (STYLE.md habit 7): a push-style certificate (UID = bundle id)
+Certificates are made here, at test time (docs/style.md habit 7): a push-style certificate (UID = bundle id)
 signed by a throwaway CA, saved as PEM pair, combined PEM, DER .cer + key-only .p12 (the Keychain export that
 goes with a CSR), and a .p12 holding both.
 """

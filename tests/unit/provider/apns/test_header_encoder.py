@@ -5,7 +5,7 @@ representations between requests. A cache like that is only safe if its bytes ne
 encoder's, through table insertions, evictions and size changes; a server that decodes a stale index would
 read another header (e.g. another app's topic). Each block here is compared byte for byte with
 ``hpack.Encoder().encode(..., huffman=False)`` fed the same headers in the same order, and decoded by a real
-``hpack.Decoder`` (reference/apns-protocol.md §2.1 for the headers; §7 for the HTTP/2 connection).
+``hpack.Decoder`` (docs/apns-protocol.md §2.1 for the headers; §7 for the HTTP/2 connection).
 """
 
 from __future__ import annotations

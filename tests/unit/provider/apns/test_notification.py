@@ -1,4 +1,4 @@
-"""Notification and payload validation: refuse locally what APNs would refuse (reference §2, §3, §8)."""
+"""Notification and payload validation: refuse locally what APNs would refuse (docs/apns-protocol.md §2, §3, §8)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from provider.apns.notification import (
     MAX_PAYLOAD,
     MAX_VOIP_PAYLOAD,
     Notification,
+    Template,
     alert,
     background,
     infer_push_type,
@@ -193,3 +194,38 @@ def test_headers_of_valid_notifications_pass_h2s_own_validation(collapse_id: str
         is_client=True, is_trailer=False, is_response_header=False, is_push_promise=False
     )
     assert list(h2.utilities.validate_outbound_headers(headers, flags)) == headers
+
+
+def test_a_template_makes_the_same_notification_for_each_token() -> None:
+    template = Template(topic="com.example.app", payload={"aps": {"content-available": 1}}, collapse_id="c")
+    assert (template.push_type, template.priority) == ("background", 5)  # resolved once, as Notification does
+    for token in ("AB" * 32, "cd" * 8):
+        n = template.for_token(token)
+        assert n == Notification(token=token, topic="com.example.app", payload=template.payload, collapse_id="c")
+        assert n.token == token.lower() and n.apns_id is None
+    with pytest.raises(ValueError, match="hexadecimal"):
+        template.for_token("zz")
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"topic": "*"},
+        {"push_type": "banner"},
+        {"priority": 7},
+        {"priority": True},
+        {"expiration": -1},
+        {"collapse_id": "x" * 65},
+        {"collapse_id": "a\nb"},
+        {"payload": {"aps": {"badge": -1}}},
+        {"payload": {"big": "x" * 5000}},
+        {"payload": "not an object"},
+    ],
+)
+def test_a_template_refuses_what_a_notification_refuses_with_the_same_message(fields: dict[str, object]) -> None:
+    base: dict[str, object] = {"topic": "com.example.app", "payload": alert("hi"), **fields}
+    with pytest.raises(ValueError) as from_notification:
+        Notification(token=TOKEN, **base)  # type: ignore[arg-type]
+    with pytest.raises(ValueError) as from_template:
+        Template(**base)  # type: ignore[arg-type]
+    assert str(from_template.value) == str(from_notification.value)

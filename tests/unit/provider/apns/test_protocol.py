@@ -1,4 +1,4 @@
-"""Request headers and response parsing, without sockets (apns-protocol.md §2.1, §4.1, §7)."""
+"""Request headers and response parsing, without sockets (docs/apns-protocol.md §2.1, §4.1, §7)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from provider.apns.protocol import (
     goaway_result,
     parse_response,
     request_headers,
+    response_head,
 )
 
 
@@ -56,6 +57,18 @@ def test_parse_success_and_errors() -> None:
     assert ok.to_json() == {"status": 200, "apns_id": "ID"}
     odd = parse_response(500, {}, b"<html>oops</html>", request_apns_id="MINE")
     assert (odd.reason, odd.apns_id, odd.retryable) == (None, "MINE", True)
+
+
+def test_response_head_decodes_raw_headers_and_takes_out_the_status() -> None:
+    raw = [(b":status", b"410"), (b"apns-id", b"ID"), (b"x-odd", b"\xff")]
+    assert response_head(raw) == (410, {"apns-id": "ID", "x-odd": "\ufffd"})  # undecodable bytes are replaced
+    assert response_head([]) == (0, {})
+
+
+@pytest.mark.parametrize("status", [b"", b"20", b"2000", b"abc", b" 20", "²⁰⁰".encode(), "٢٠٠".encode()])
+def test_response_head_status_is_three_ascii_digits_or_0(status: bytes) -> None:
+    """RFC 9113 §8.3.2: anything else (including digits ``str.isdigit`` admits but ``int`` may not) is 0."""
+    assert response_head([(b":status", status), (b"apns-id", b"ID")]) == (0, {"apns-id": "ID"})
 
 
 def test_goaway_debug_data() -> None:

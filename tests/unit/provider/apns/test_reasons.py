@@ -1,4 +1,4 @@
-"""The provider's reason table (reference/apns-protocol.md §4.3) and Apple's retry guidance (§4.4)."""
+"""The provider's reason table (docs/apns-protocol.md §4.3) and Apple's retry guidance (§4.4)."""
 
 from __future__ import annotations
 

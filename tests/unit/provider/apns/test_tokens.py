@@ -1,4 +1,4 @@
-"""JWT provider tokens (apns-protocol.md §5), timed by a fake clock, never by sleeping (STYLE.md habit 3)."""
+"""JWT provider tokens (docs/apns-protocol.md §5), timed by a fake clock, never by sleeping (docs/style.md habit 3)."""
 
 from __future__ import annotations
 
