@@ -49,8 +49,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from apns_sim import courier  # noqa: E402
+from device_sim.connection.tls import courier_ssl_context  # noqa: E402
 from device_sim.fleet.fleet import Fleet, FleetPhone, FleetProgress  # noqa: E402
-from device_sim.phone.phone import courier_ssl_context  # noqa: E402
 
 BUNDLE = "com.example.fleetbench"
 TEAM = "FLEETTEAM1"

@@ -30,9 +30,10 @@ from typing import Any, NoReturn
 import aiohttp
 
 from device_sim.app.app import App, check_types
+from device_sim.errors import DeviceSimError
 from device_sim.fleet import cli as fleet_cli
-from device_sim.identity.store import DeviceSimError, Endpoints, InputError
-from device_sim.phone.phone import Phone, check_bundle_id
+from device_sim.identity.store import Endpoints, InputError, check_bundle_id
+from device_sim.phone.phone import Phone
 from device_sim.rules.presentation import RegistrationError
 
 ENTITLEMENT = {"sandbox": "development", "production": "production"}

@@ -1,4 +1,5 @@
-"""An app on the simulated iPhone: registration, permission, states, delegate callbacks (device-side.md §2, §4, §6).
+"""An app on the simulated iPhone: registration, permission, states, delegate callbacks (docs/device-side.md
+§2, §4, §6).
 
 The delegate is any object with some of these methods (sync or async), named after the iOS ones:
 
@@ -10,14 +11,17 @@ The delegate is any object with some of these methods (sync or async), named aft
 - UNUserNotificationCenterDelegate: ``will_present(notification) -> options`` and
   ``did_receive_notification_response(response)``; the object that has them is the app's ``center_delegate``.
 
-Registration follows §6 rules 8-10: no ``aps-environment`` entitlement fails with NSCocoaErrorDomain 3000;
-otherwise the phone asks APNs for the app's token over the shared connection (the same token every time
-until a token-change event); with no connection the cached token is handed over at once, and a first
-registration waits until the phone is online (TN2265) or fails, as the phone's knob says.
+Registration follows docs/device-side.md §6 rules 8-10: no ``aps-environment`` entitlement fails with
+NSCocoaErrorDomain 3000; otherwise the phone asks APNs for the app's token over the shared connection (the
+same token every time until a token-change event); with no connection the cached token is handed over at
+once, and a first registration waits until the phone is online (TN2265) or fails, as the phone's knob says.
 
 What happens to an arriving push (permission, foreground, background throttling, the service extension) is
-in ``device_sim.receiving``, this class's base; PushKit (the VoIP token, VoIP pushes, CallKit reports, rule 28)
-is in ``device_sim.pushkit_receiving``, the base in between.
+in ``device_sim.app.receiving``, this class's base; PushKit (the VoIP token, VoIP pushes, CallKit reports,
+rule 28) is in ``device_sim.app.voip_receiving``, the base in between; running the app's code (sync or
+async, guarded) is ``device_sim.app.delegate``'s. The phone calls ``receive`` / ``receive_voip`` for a push
+it accepted. Those modules see the phone as ``AppHost`` (``device_sim.app.host``) and never this module,
+so the chain has no import circle.
 """
 
 from __future__ import annotations
@@ -27,8 +31,10 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from device_sim.app.delegate import DelegateRunner
+from device_sim.app.host import AppHost, PhoneRules
 from device_sim.app.notification import LAUNCH_OPTIONS_REMOTE_NOTIFICATION, Notification, NotificationResponse
-from device_sim.app.receiving import AppConfig, AppHost, PhoneRules
+from device_sim.app.receiving import AppConfig
 from device_sim.app.voip_receiving import PushKitReceiver
 from device_sim.identity.store import AppRecord
 from device_sim.rules import authorization as auth
@@ -47,7 +53,9 @@ HISTORY = 100  # notifications kept per app (memory stays bounded for fleets)
 class App(PushKitReceiver):
     """An installed app. Create it with ``phone.install_app(...)``."""
 
-    def __init__(self, host: AppHost, record: AppRecord, delegate: Any = None, *, config: AppConfig | None = None,
+    _host: AppHost[App]  # the phone; its callbacks take this app (the bases see AppHost[Any])
+
+    def __init__(self, host: AppHost[App], record: AppRecord, delegate: Any = None, *, config: AppConfig | None = None,
                  rules: PhoneRules | None = None, authorization: auth.Authorization | None = None,
                  state: str = background.BACKGROUND, center_delegate: Any = None) -> None:
         self._host = host
@@ -67,7 +75,7 @@ class App(PushKitReceiver):
         self.history: deque[Notification] = deque(maxlen=HISTORY)
         self._delivered: list[Notification] = []
         self._waiter: asyncio.Future[None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._runner = DelegateRunner(record.bundle_id)
         self._init_pushkit()
 
     def __repr__(self) -> str:
@@ -183,13 +191,13 @@ class App(PushKitReceiver):
             if token_hex != self._record.token:
                 self._record.token = token_hex
                 self._host._app_changed(self, filter_changed=False)
-        self._call("did_register_for_remote_notifications", token_hex)
+        self._runner.call(self.delegate, "did_register_for_remote_notifications", token_hex)
         self._host._emit({"event": "registered", "bundle_id": self.bundle_id, "token": token_hex,
                           "environment": self.courier_environment})
         return token_hex
 
     def _fail(self, error: RegistrationError) -> NoReturn:
-        self._call("did_fail_to_register_for_remote_notifications", error)
+        self._runner.call(self.delegate, "did_fail_to_register_for_remote_notifications", error)
         self._host._emit({"event": "registration_failed", "bundle_id": self.bundle_id, "error": error.as_json()})
         raise error
 
@@ -249,17 +257,19 @@ class App(PushKitReceiver):
         self.launch()
         self._host._emit({"event": "tapped", "bundle_id": self.bundle_id, "apns_id": notification.apns_id})
         if launched:
-            await self._call_now("did_finish_launching", {LAUNCH_OPTIONS_REMOTE_NOTIFICATION: notification.payload})
+            await self._runner.call_now(self.delegate, "did_finish_launching",
+                                       {LAUNCH_OPTIONS_REMOTE_NOTIFICATION: notification.payload})
         center = self.center_delegate
         if center is not None and hasattr(center, "did_receive_notification_response"):
-            await self._call_now("did_receive_notification_response", NotificationResponse(notification=notification),
-                                 target=center)
+            await self._runner.call_now(center, "did_receive_notification_response",
+                                        NotificationResponse(notification=notification))
         elif not launched:
             # A suspended app ran no code when the alert arrived (rule 18), so this is its one call for it; the
             # fetch variant, when the delegate has it, replaces the legacy method here too (§2.1).
             fetch = hasattr(self.delegate, "did_receive_remote_notification_fetch")
             method = "did_receive_remote_notification_fetch" if fetch else "did_receive_remote_notification"
-            await self._call_now(method, notification.payload)
+            await self._runner.call_now(self.delegate, method, notification.payload)
+
 
 def check_types(types: Sequence[str]) -> tuple[str, ...]:
     """The registered notification types, checked and de-duplicated."""

@@ -1,4 +1,5 @@
-"""One push as an app on the simulated iPhone received it, and the user's response to it (device-side.md §2.2).
+"""One push as an app on the simulated iPhone received it, and the user's response to it (docs/device-side.md
+§2.2).
 
 A :class:`Notification` is a value: what arrived, what the system showed (``presentation``) and what happened
 to it on the phone (handed to the app, held by the background throttle, changed by the service extension).

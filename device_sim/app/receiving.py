@@ -1,12 +1,16 @@
-"""What the simulated iPhone does with a push for an app, and how it runs the app's code (device-side.md
-§2.2-§2.6, §6 rules 17-21, 23-25, 27).
+"""What the simulated iPhone does with a push for an app (docs/device-side.md §2.2-§2.6, §6 rules 17-21,
+23-25, 27).
 
 A push goes one of three ways: a background push (``content-available`` only) meets the background rules
 (mode, force-quit, throttle) and may wake the fetch handler; a push the Notification Service Extension
 applies to goes through it first; then the system decides what to show (permission, the foreground's
 ``willPresent``) and reports each stage to the simulator's journey, with the reason when nothing shows.
-The decisions are pure code (``authorization``, ``policy``, ``presentation``, ``service_extension``); this
-module sequences them and calls the delegate. :class:`device_sim.app.App` builds on it.
+The decisions are pure code (``rules.authorization``, ``rules.background``, ``rules.presentation``,
+``app.service_extension``); this module sequences them and picks which app code runs, which
+``app.delegate`` then runs.
+
+:class:`device_sim.app.App` builds on :class:`PushReceiver` (PushKit's part, ``voip_receiving``, in
+between). The phone is seen only through ``app.host.AppHost``, so this module never imports ``app.app``.
 """
 
 from __future__ import annotations
@@ -15,13 +19,13 @@ import asyncio
 import inspect
 import json
 import logging
-import time
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from dataclasses import dataclass, replace
+from typing import Any
 
 from apns_sim import courier
+from device_sim.app.delegate import DelegateRunner
+from device_sim.app.host import AppHost, PhoneRules
 from device_sim.app.notification import Notification
 from device_sim.app.service_extension import DEFAULT_TIME_LIMIT, extension_applies, run_extension
 from device_sim.identity.store import AppRecord
@@ -30,7 +34,6 @@ from device_sim.rules import background
 from device_sim.rules.presentation import (
     NOTIFICATION_TYPES,
     Presentation,
-    Switches,
     badge_after,
     check_presentation_options,
     denied,
@@ -41,16 +44,12 @@ from device_sim.rules.presentation import (
     under_switches,
     with_options,
 )
-from device_sim.rules.voip import DEFAULT_POLICY as DEFAULT_VOIP_POLICY
-from device_sim.rules.voip import VoipPolicy
-
-if TYPE_CHECKING:
-    from device_sim.app.app import App
 
 log = logging.getLogger("device_sim.app.app")
 _CENTER_METHODS = ("will_present", "did_receive_notification_response")
 BACKGROUND_NOTHING_TO_SHOW = "background notification: handed to the app, nothing to show"
 DELIVERED_LIMIT = 64  # [sim] alerts Notification Center keeps per app; iOS's own limit is unpublished
+
 
 @dataclass(frozen=True, kw_only=True)
 class AppConfig:
@@ -68,36 +67,10 @@ class AppConfig:
         auth.check_user_response(self.user_response)
 
 
-@dataclass(frozen=True, kw_only=True)
-class PhoneRules:
-    """Phone-wide knobs the apps obey (device-side.md §7: open questions become knobs)."""
-
-    clock: Callable[[], float] = time.time
-    legacy_simulator: bool = False  # an old iOS Simulator: registration fails with 3010 (rule 10)
-    background_budget: background.BackgroundBudget = field(default_factory=background.BackgroundBudget)
-    under_xcode: bool = False  # running under Xcode: no background throttling (§2.4)
-    switches: Switches = field(default_factory=Switches)  # Focus and mute, which the user flips (rule 26)
-    voip: VoipPolicy = DEFAULT_VOIP_POLICY  # PushKit: failures allowed, time to report a call (rule 28)
-
-
-class AppHost(Protocol):
-    """The phone, as an app sees it."""
-
-    async def _request_token(self, app: App, *, voip: bool = False) -> bytes | None: ...
-
-    def _app_changed(self, app: App, *, filter_changed: bool) -> None: ...
-
-    def _status_changed(self, app: App) -> None: ...
-
-    def _report(self, app: App, apns_id: str, stage: str, detail: dict[str, Any]) -> None: ...
-
-    def _emit(self, event: dict[str, Any]) -> None: ...
-
-
 class PushReceiver:
     """The part of an app the system drives when a push arrives (the base of :class:`device_sim.app.App`)."""
 
-    _host: AppHost
+    _host: AppHost[Any]  # App narrows it to AppHost[App]; here the app passes itself
     _record: AppRecord
     delegate: Any
     _center_delegate: Any
@@ -110,7 +83,7 @@ class PushReceiver:
     history: deque[Notification]
     _delivered: list[Notification]  # what Notification Center shows for this app, oldest first
     _waiter: asyncio.Future[None] | None
-    _tasks: set[asyncio.Task[Any]]
+    _runner: DelegateRunner  # runs the app's code (device_sim.app.delegate)
 
     @property
     def bundle_id(self) -> str:
@@ -121,10 +94,6 @@ class PushReceiver:
         """The app called requestAuthorization: it uses the modern API (kept in its record, so it survives a
         phone restart and a reinstall's kept permission does not make a legacy app modern)."""
         return bool(self._record.modern_api)
-
-    @property
-    def _app(self) -> App:
-        return cast("App", self)  # the host's callbacks take the app; PushReceiver only exists as App's base
 
     @property
     def center_delegate(self) -> Any:
@@ -150,12 +119,16 @@ class PushReceiver:
         if state != self._state:
             self._state = state
             self._host._emit({"event": "app_state", "bundle_id": self.bundle_id, "state": state})
-            self._host._status_changed(self._app)  # [sim] the dashboard shows the app's state
+            self._host._status_changed(self)  # [sim] the dashboard shows the app's state
+
+    async def tap(self, notification: Notification) -> None:
+        """The user taps a shown notification: :meth:`device_sim.app.App.tap` (a notification keeps its app
+        to tap it through)."""
+        raise NotImplementedError
 
     async def wait_idle(self, timeout: float | None = 10.0) -> None:
         """Wait for work still running on the phone for this app (service extension, async delegate calls)."""
-        while self._tasks:
-            await asyncio.wait_for(asyncio.gather(*list(self._tasks), return_exceptions=True), timeout)
+        await self._runner.wait_idle(timeout)
 
     # -- notifications -------------------------------------------------------------------------------
 
@@ -187,18 +160,19 @@ class PushReceiver:
             apns_id=push.apns_id or "", bundle_id=self.bundle_id, payload=payload, raw=push.payload,
             push_type=push_type, priority=push.priority, collapse_id=push.collapse_id,
             from_storage=push.from_storage, presentation=Presentation(), received_at=self._rules.clock(),
-            _app=self._app)
+            _app=self)
 
-    def _receive(self, push: courier.Push) -> Notification | None:
-        """The system takes a push for the app (the phone already acked it). Returns the notification, or
-        None while a service extension or an async ``will_present`` is still deciding."""
+    def receive(self, push: courier.Push) -> Notification | None:
+        """The system takes a push for the app (the phone already acked it; a VoIP push goes to
+        ``receive_voip``). Returns the notification, or None while a service extension or an async
+        ``will_present`` is still deciding."""
         notification = self._arrived(push, push.push_type)
         payload = notification.payload
         if background.is_background_push(payload, push.push_type):
             return self._background(notification)
         if self.config.service_extension is not None and extension_applies(
                 payload, alerts_allowed="alert" in self._allowed_types()):
-            self._spawn(self._after_extension(notification))
+            self._runner.spawn(self._after_extension(notification))
             return None
         return self._present(notification)
 
@@ -225,10 +199,10 @@ class PushReceiver:
             center = self.center_delegate
             if center is not None:  # modern: willPresent decides; a delegate without it means "none"
                 method = getattr(center, "will_present", None)
-                options: Any = None if method is None else self._guard(method, replace(notification,
+                options: Any = None if method is None else self._runner.guard(method, replace(notification,
                                                                                        presentation=shown))
                 if inspect.isawaitable(options):
-                    self._spawn(self._after_will_present(notification, shown, options))
+                    self._runner.spawn(self._after_will_present(notification, shown, options))
                     return None
                 return self._finish(notification, self._apply(shown, options))
             if not self._asked:  # legacy API: the app is in front and shows its own UI (§2.1)
@@ -255,14 +229,14 @@ class PushReceiver:
     def _finish(self, notification: Notification, shown: Presentation) -> Notification:
         notification = replace(notification, presentation=shown)
         if notification.apns_id:
-            self._host._report(self._app, notification.apns_id, "handed_to_app", {"bundle_id": self.bundle_id})
+            self._host._report(self, notification.apns_id, "handed_to_app", {"bundle_id": self.bundle_id})
         if self._state in background.RUNNING:  # app code runs only in a running app (§2.1-2.2)
             original = notification.payload if notification.original_payload is None else notification.original_payload
             self._call_receive(original)  # the app gets what APNs sent; the extension only changed the display
         new_badge = badge_after(self._record.badge, shown)
         if new_badge != self._record.badge:
             self._record.badge = new_badge
-            self._host._app_changed(self._app, filter_changed=False)
+            self._host._app_changed(self, filter_changed=False)
         replaced = self._show(notification) if shown.alert is not None else None
         if notification.apns_id:
             if shown.presented:
@@ -274,9 +248,9 @@ class PushReceiver:
                     detail["partly_not_shown"] = list(shown.why_not)
                 if notification.extension_outcome is not None:
                     detail["service_extension"] = notification.extension_outcome
-                self._host._report(self._app, notification.apns_id, "presented", detail)
+                self._host._report(self, notification.apns_id, "presented", detail)
             else:
-                self._host._report(self._app, notification.apns_id, "not_presented", {"why": "; ".join(shown.why_not)})
+                self._host._report(self, notification.apns_id, "not_presented", {"why": "; ".join(shown.why_not)})
         return self._deliver(notification)
 
     def _show(self, notification: Notification) -> Notification | None:
@@ -301,8 +275,8 @@ class PushReceiver:
             shown = Presentation(why_not=(BACKGROUND_NOTHING_TO_SHOW,))
             notification = replace(notification, presentation=shown)
             if notification.apns_id:
-                self._host._report(self._app, notification.apns_id, "handed_to_app", {"bundle_id": self.bundle_id})
-                self._host._report(self._app, notification.apns_id, "not_presented",
+                self._host._report(self, notification.apns_id, "handed_to_app", {"bundle_id": self.bundle_id})
+                self._host._report(self, notification.apns_id, "not_presented",
                                    {"why": BACKGROUND_NOTHING_TO_SHOW})
             if self._state not in background.RUNNING:  # launched into the background for it (§2.3)
                 self._set_state(background.BACKGROUND)
@@ -317,7 +291,7 @@ class PushReceiver:
             detail: dict[str, Any] = {"why": decision.why}
             if held:
                 detail["held"] = True
-            self._host._report(self._app, notification.apns_id, "not_presented", detail)
+            self._host._report(self, notification.apns_id, "not_presented", detail)
         return self._deliver(notification)
 
     def _deliver(self, notification: Notification) -> Notification:
@@ -328,34 +302,7 @@ class PushReceiver:
         self._host._emit(notification.as_event())
         return notification
 
-    # -- delegate ------------------------------------------------------------------------------------
-
-    def _guard(self, method: Callable[..., Any], *args: Any) -> Any:
-        """Call a delegate method; its exception is logged (an app bug must not take the phone down)."""
-        try:
-            return method(*args)
-        except Exception:
-            log.exception("%s: delegate %s raised", self.bundle_id, getattr(method, "__name__", method))
-            return None
-
-    def _call(self, method: str, *args: Any) -> None:
-        callback = getattr(self.delegate, method, None)
-        if callback is None:
-            return
-        result = self._guard(callback, *args)
-        if inspect.isawaitable(result):
-            self._spawn(result)
-
-    async def _call_now(self, method: str, *args: Any, target: Any = None) -> None:
-        callback = getattr(self.delegate if target is None else target, method, None)
-        if callback is None:
-            return
-        result = self._guard(callback, *args)
-        if inspect.isawaitable(result):
-            try:
-                await result
-            except Exception:
-                log.exception("%s: delegate %s raised", self.bundle_id, method)
+    # -- the app's code for an arriving push ---------------------------------------------------------
 
     def _call_receive(self, payload: Any) -> None:
         """App code for a push that is not a pure background push, while the app runs (rules 17, 18).
@@ -371,7 +318,7 @@ class PushReceiver:
             if fetch:
                 self._run_fetch(payload)
             else:
-                self._call("did_receive_remote_notification", payload)
+                self._runner.call(self.delegate, "did_receive_remote_notification", payload)
             return
         aps = payload.get("aps") if isinstance(payload, dict) else None
         if fetch and isinstance(aps, dict) and aps.get("content-available") == 1 and self.config.background_mode:
@@ -381,11 +328,11 @@ class PushReceiver:
         """The background fetch handler, with its wall-clock budget: overrun and the app is killed (§2.2)."""
         callback = getattr(self.delegate, "did_receive_remote_notification_fetch", None)
         if callback is None:
-            self._call("did_receive_remote_notification", payload)
+            self._runner.call(self.delegate, "did_receive_remote_notification", payload)
             return
-        result = self._guard(callback, payload)
+        result = self._runner.guard(callback, payload)
         if inspect.isawaitable(result):
-            self._spawn(self._fetch_within_budget(result))
+            self._runner.spawn(self._fetch_within_budget(result))
 
     async def _fetch_within_budget(self, pending: Any) -> None:
         try:
@@ -399,10 +346,5 @@ class PushReceiver:
         except Exception:
             log.exception("%s: fetch handler raised", self.bundle_id)
 
-    def _spawn(self, awaitable: Any) -> None:
-        task = asyncio.ensure_future(awaitable)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
-
-__all__ = ["AppConfig", "AppHost", "PhoneRules", "PushReceiver"]
+__all__ = ["AppConfig", "PushReceiver"]

@@ -1,4 +1,4 @@
-"""The Notification Service Extension (device-side.md §2.2, §2.3, §6 rule 27).
+"""The Notification Service Extension (docs/device-side.md §2.2, §2.3, §6 rule 27).
 
 iOS runs an app's ``UNNotificationServiceExtension`` before showing a push only when ``aps`` has
 ``mutable-content: 1`` and an alert with a title, subtitle or body, and the app may show alerts. The

@@ -1,5 +1,7 @@
 """PushKit for an app on the simulated iPhone: its VoIP token and what the system does with a VoIP push
-(device-side.md §2.7, §6 rule 28, §7). The rules are :mod:`device_sim.pushkit`'s; this module sequences them.
+(docs/device-side.md §2.7, §6 rule 28, §7). The rules are :mod:`device_sim.rules.voip`'s; this module
+sequences them. Apart from ``receiving`` because a VoIP push never meets the presentation rules, and like
+it, it sees the phone only as ``app.host.AppHost`` (no import of ``app.app``).
 
 The delegate methods (sync or async), named after PKPushRegistryDelegate's:
 
@@ -99,8 +101,8 @@ class PushKitReceiver(PushReceiver):
             raise missing_entitlement_error()
         first = not self._record.voip_registered
         self._record.voip_registered = True
-        self._host._app_changed(self._app, filter_changed=first)
-        token = await asyncio.wait_for(self._host._request_token(self._app, voip=True), timeout)
+        self._host._app_changed(self, filter_changed=first)
+        token = await asyncio.wait_for(self._host._request_token(self, voip=True), timeout)
         if token is None:  # offline: the cached token, at once
             assert self._record.voip_token is not None
             token_hex = self._record.voip_token
@@ -108,8 +110,8 @@ class PushKitReceiver(PushReceiver):
             token_hex = token.hex()
             if token_hex != self._record.voip_token:
                 self._record.voip_token = token_hex
-                self._host._app_changed(self._app, filter_changed=False)
-        self._call("push_registry_did_update_push_credentials", token_hex)
+                self._host._app_changed(self, filter_changed=False)
+        self._runner.call(self.delegate, "push_registry_did_update_push_credentials", token_hex)
         self._host._emit({"event": "voip_registered", "bundle_id": self.bundle_id, "token": token_hex,
                           "environment": self._record.environment})
         return token_hex
@@ -121,8 +123,8 @@ class PushKitReceiver(PushReceiver):
             return
         self._record.voip_registered = False
         self._record.voip_token = None  # registering again yields a new token: APNs retired this one
-        self._host._app_changed(self._app, filter_changed=True)
-        self._call("push_registry_did_invalidate_push_token")
+        self._host._app_changed(self, filter_changed=True)
+        self._runner.call(self.delegate, "push_registry_did_invalidate_push_token")
         self._host._emit({"event": "voip_unregistered", "bundle_id": self.bundle_id})
 
     # -- CallKit -----------------------------------------------------------------------------------------
@@ -144,20 +146,21 @@ class PushKitReceiver(PushReceiver):
 
     # -- a VoIP push arrives -----------------------------------------------------------------------------
 
-    def _receive_voip(self, push: courier.Push) -> Notification | None:
-        """The system takes a VoIP push for the app (rule 28): straight to the app, launched if need be."""
+    def receive_voip(self, push: courier.Push) -> Notification | None:
+        """The system takes a VoIP push for the app (rule 28): straight to the app, launched if need be. The
+        phone calls this for a push naming the app's VoIP token (``receive`` for its APNs token)."""
         notification = self._arrived(push, push.push_type or VOIP)
         if self.voip_stopped:
             why = self._rules.voip.stopped_why(self._record.voip_failures)
             if notification.apns_id:
-                self._host._report(self._app, notification.apns_id, "not_presented", {"why": why, "push_type": VOIP})
+                self._host._report(self, notification.apns_id, "not_presented", {"why": why, "push_type": VOIP})
             return self._deliver(replace(notification, presentation=Presentation(why_not=(why,)),
                                          handed_to_app=False))
         launched = self._state not in background.RUNNING  # not running, or force-quit: launched all the same (§7)
         if launched:
             self._set_state(background.BACKGROUND)
         if notification.apns_id:
-            self._host._report(self._app, notification.apns_id, "handed_to_app",
+            self._host._report(self, notification.apns_id, "handed_to_app",
                                {"bundle_id": self.bundle_id, "push_type": VOIP, "launched": launched})
         method = getattr(self.delegate, "push_registry_did_receive_incoming_push", None)
         pending = _PendingPush(notification, handled=method is not None)
@@ -168,9 +171,9 @@ class PushKitReceiver(PushReceiver):
         def completion() -> None:  # the handler's completion: calling it says the app is done with the push
             self._voip_done(pending)
 
-        result = self._guard(method, notification.payload, completion)
+        result = self._runner.guard(method, notification.payload, completion)
         if inspect.isawaitable(result):
-            self._spawn(self._voip_within_limit(pending, result))
+            self._runner.spawn(self._voip_within_limit(pending, result))
             return None
         return self._voip_done(pending)
 
@@ -194,7 +197,7 @@ class PushKitReceiver(PushReceiver):
                                           handled=pending.handled)
         if outcome.failures != self._record.voip_failures:
             self._record.voip_failures = outcome.failures
-            self._host._app_changed(self._app, filter_changed=False)
+            self._host._app_changed(self, filter_changed=False)
         if outcome.terminated:
             self._host._emit({"event": "app_terminated", "bundle_id": self.bundle_id, "why": outcome.why})
             self._set_state(background.NOT_RUNNING)
@@ -206,7 +209,7 @@ class PushKitReceiver(PushReceiver):
             detail: dict[str, Any] = {"why": outcome.why, "push_type": VOIP, "call_reported": pending.reported}
             if outcome.terminated:
                 detail["terminated"] = True
-            self._host._report(self._app, notification.apns_id, "not_presented", detail)
+            self._host._report(self, notification.apns_id, "not_presented", detail)
         return self._deliver(replace(notification, presentation=Presentation(why_not=(outcome.why,))))
 
 

@@ -1,4 +1,5 @@
-"""The phone's persistent courier connection, one per environment, shared by every app (device-side.md §1.8).
+"""The phone's persistent courier connection, one per environment, shared by every app (docs/device-side.md
+§1.8).
 
 The life of a connection: TLS to the gateway with the courier server name (which selects the
 environment), Connect with the device certificate and a fresh signed nonce (§1.5), ConnectAck (adopt the
@@ -8,7 +9,7 @@ reconnect with exponential back-off capped at 30 s. The bytes are :mod:`apns_sim
 decisions (which app, which ack status) are the phone's, through :class:`CourierHandler`.
 
 Lean on purpose (fleets keep thousands of these in one process): TLS over memory BIOs
-(:mod:`device_sim.tls`), callbacks instead of streams, one sleeping task and one timer per connection.
+(:mod:`device_sim.connection.tls`), callbacks instead of streams, one sleeping task and one timer per connection.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from device_sim.identity.store import COURIER_SERVER_NAMES, Identity
 
 log = logging.getLogger("device_sim.courier")
 
-ALPN = "apns-security-v3"
 CONNECT_TIMEOUT = 10.0
 
 

@@ -1,4 +1,9 @@
-"""Client-side TLS over memory BIOs: the phone's courier connection without asyncio's 256 KiB read buffer.
+"""Client-side TLS for the courier connection: the context a phone trusts, and TLS over memory BIOs without
+asyncio's 256 KiB read buffer (docs/device-side.md §1.1, §1.5).
+
+:func:`courier_ssl_context` trusts exactly the simulator's CA and offers ALPN ``apns-security-v3``; it lives
+here, with the connection, because phones and fleets both need it and one context serves every phone of a
+process (an ``SSLContext`` costs ~20 KiB; fleets have thousands of phones).
 
 asyncio's TLS transport preallocates a 256 KiB buffer per connection, which is most of a phone's memory
 when a fleet keeps thousands of idle courier connections in one process. Here the ``ssl`` module works on
@@ -6,7 +11,7 @@ memory BIOs (ciphertext in, plaintext out, reading at most one 16 KiB record at 
 ``asyncio.Protocol``. Certificate and host name checks are the context's, unchanged: the phone trusts
 exactly the simulator's CA file and checks the courier name it asked for.
 
-(The gateway has its own server-side twin, ``apns_sim.gateway_tls``: device_sim may import nothing of the
+(The gateway has its own server-side twin, ``apns_sim.gateway.tls_edge``: device_sim may import nothing of the
 simulator but the wire codec.)
 """
 
@@ -15,9 +20,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+from pathlib import Path
 from typing import Any, Protocol
 
+from device_sim.identity.store import InputError
+
 READ_CHUNK = 16 * 1024
+ALPN = "apns-security-v3"
+
+_CONTEXTS: dict[tuple[str, int], ssl.SSLContext] = {}
+
+
+def courier_ssl_context(ca_file: Path) -> ssl.SSLContext:
+    """Trust exactly the simulator's CA, check the courier host name, offer ALPN apns-security-v3.
+
+    Shared by every phone using the same CA file (an SSLContext costs ~20 KiB; fleets have thousands).
+    """
+    try:
+        key = (str(ca_file), ca_file.stat().st_mtime_ns)
+        context = _CONTEXTS.get(key)
+        if context is None:
+            context = ssl.create_default_context(cafile=str(ca_file))
+            context.set_alpn_protocols([ALPN])
+            _CONTEXTS[key] = context
+    except (OSError, ssl.SSLError) as exc:
+        raise InputError(f"cannot load the simulator's CA file {ca_file}: {exc}") from exc
+    return context
 
 
 class AppProtocol(Protocol):

@@ -1,6 +1,6 @@
 """Fleet mode: thousands of simulated iPhones in one process (issue #5).
 
-Each phone of a fleet is a phone as far as APNs can tell (device-side.md §1.5-§1.8): its own activation
+Each phone of a fleet is a phone as far as APNs can tell (docs/device-side.md §1.5-§1.8): its own activation
 and device certificate, its own courier TLS connection with a Connect proof signed by its own key, a topic
 filter naming the fleet's apps, one token per app from ScopedTokenRequest, keep-alives, and an
 acknowledgement for every push. What a fleet shares is what a process can share: one event loop, one
@@ -13,6 +13,9 @@ objects, presentation or badges (a :class:`~device_sim.phone.Phone` has them); i
 
 Connections are opened with bounded concurrency (``concurrency``), after all identities are ready, so the
 two costs can be measured apart (``fleet.timings``).
+
+It never imports :mod:`device_sim.phone` (the two are siblings): what both need, the courier client and its
+TLS context, the bundle-id check and activation, lives below them in ``connection`` and ``identity``.
 """
 
 from __future__ import annotations
@@ -31,9 +34,10 @@ import aiohttp
 
 from apns_sim import courier
 from device_sim.connection.client import CourierClient, TokenRefused
+from device_sim.connection.tls import courier_ssl_context
+from device_sim.errors import DeviceSimError
 from device_sim.fleet.identities import FleetStore, PhoneIdentity, activate, ca_fingerprint, new_identity, new_keys
-from device_sim.identity.store import COURIER_SERVER_NAMES, DeviceSimError, Endpoints, Identity
-from device_sim.phone.phone import check_bundle_id, courier_ssl_context
+from device_sim.identity.store import COURIER_SERVER_NAMES, Endpoints, Identity, check_bundle_id
 
 log = logging.getLogger("device_sim.fleet.fleet")
 

@@ -1,14 +1,15 @@
-"""Many phones' push identities at once: RSA keys, activation, and one state file (device-side.md §1.5).
+"""Many phones' push identities at once: RSA keys, activation, and one state file (docs/device-side.md §1.5).
 
 Every phone of a fleet is activated like a real iPhone: its own RSA-1024 key pair, a CSR whose subject CN is
-the device UUID it picked, and the device certificate the activation service signs. Only the plumbing is
-shared: keys are generated in worker processes (RSA key generation, ~13 ms a key, is what limits a cold
-start), activations go through one HTTP session with bounded concurrency, and a fleet's identities live in
-one file, ``phones.jsonl`` (mode 0600: it holds private keys), instead of one directory per phone.
+the device UUID it picked, and the device certificate the activation service signs, through the same
+client and checks as a phone (:mod:`device_sim.identity.activation`). Only the plumbing is shared: keys are
+generated in worker processes (RSA key generation, ~13 ms a key, is what limits a cold start), activations
+go through one HTTP session with bounded concurrency, and a fleet's identities live in one file,
+``phones.jsonl`` (mode 0600: it holds private keys), instead of one directory per phone.
 
 Memory matters here (10,000 phones in one process): a phone keeps its key as PKCS#8 DER bytes (~630 bytes)
-and its certificate as DER, not as parsed objects, and builds :class:`~device_sim.device.Identity` only
-when it connects.
+and its certificate as DER, not as parsed objects, and builds :class:`~device_sim.identity.store.Identity`
+only when it connects.
 """
 
 from __future__ import annotations
@@ -30,15 +31,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from device_sim.identity.store import (
-    ACTIVATION_PATH,
-    KEY_SIZE,
-    DeviceSimError,
-    Identity,
-    _write,
-    exclusive_lock,
-    make_csr,
-)
+from device_sim.errors import DeviceSimError
+from device_sim.identity.activation import activate as activate_device
+from device_sim.identity.store import KEY_SIZE, Identity, exclusive_lock, write_file
 
 STATE_FILE = "phones.jsonl"
 LOCK_FILE = "fleet.lock"
@@ -128,8 +123,8 @@ class FleetStore:
         return phones
 
     def save(self, phones: Iterable[PhoneIdentity], ca: str) -> None:
-        _write(self.phones_path, "".join(p.to_json() + "\n" for p in phones).encode(), 0o600)
-        _write(self.meta_path, (json.dumps({"ca_sha256": ca}) + "\n").encode(), 0o600)
+        write_file(self.phones_path, "".join(p.to_json() + "\n" for p in phones).encode(), 0o600)
+        write_file(self.meta_path, (json.dumps({"ca_sha256": ca}) + "\n").encode(), 0o600)
 
 
 def _jobs(count: int) -> Iterator[int]:
@@ -172,18 +167,8 @@ def new_identity(key_der: bytes) -> PhoneIdentity:
 
 async def activate(session: aiohttp.ClientSession, admin_url: str, phone: PhoneIdentity,
                    name: str) -> PhoneIdentity:
-    """POST the phone's CSR to the activation service; the same phone with its device certificate."""
-    csr = make_csr(load_key(phone.key_der), phone.device_id)
-    url = admin_url.rstrip("/") + ACTIVATION_PATH
-    try:
-        async with session.post(url, json={"csr": csr.decode(), "name": name},
-                                timeout=aiohttp.ClientTimeout(total=ACTIVATION_TIMEOUT)) as response:
-            answer = await response.json(content_type=None)
-            status = response.status
-    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-        raise DeviceSimError(f"device activation at {url} failed: {exc or type(exc).__name__}") from exc
-    if status != 200 or not isinstance(answer, dict) or answer.get("device_id") != phone.device_id:
-        error = answer.get("error") if isinstance(answer, dict) else answer
-        raise DeviceSimError(f"device activation at {url} was refused (HTTP {status}): {error}")
-    cert = x509.load_pem_x509_certificate(str(answer["device_certificate"]).encode())
+    """Activate the phone over the fleet's session; the same phone with its device certificate (checked as a
+    phone checks it, key included)."""
+    cert = await activate_device(admin_url, load_key(phone.key_der), phone.device_id, name, session=session,
+                                 timeout=ACTIVATION_TIMEOUT)
     return PhoneIdentity(phone.device_id, phone.key_der, cert.public_bytes(serialization.Encoding.DER))

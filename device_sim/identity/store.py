@@ -1,4 +1,5 @@
-"""The phone's identity and memory: key, certificate, base token, installed apps (device-side.md §1.5, §6).
+"""The phone's identity and memory on disk: key, certificate, base token, installed apps (docs/device-side.md
+§1.5, §6 rules 1 and 29).
 
 Everything lives in one state directory, so running ``device-sim`` again is the same iPhone (DESIGN.md
 contract 3):
@@ -9,12 +10,18 @@ contract 3):
 - ``device.json``     device id, name, cached base token (and one given up at a restore or erase, until APNs
   has heard of it), installed apps with their tokens and badges;
 - ``phone.lock``      held while a process uses the phone: one iPhone cannot run twice at once.
+
+A sans-IO core (docs/style.md habit 4): plain files, no event loop and no HTTP. Talking to the activation
+service is :mod:`device_sim.identity.activation`'s, which the phone and the fleet share. ``make_csr`` is
+here because the CSR is one of these files (and the phone's whole identity stays importable without
+aiohttp); the activation module re-exports it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import uuid
 from collections.abc import Mapping
@@ -22,7 +29,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -30,9 +36,9 @@ from cryptography.x509.oid import NameOID
 
 from device_sim.errors import DeviceSimError
 
-ACTIVATION_PATH = "/deviceservices/deviceActivation"
 KEY_SIZE = 1024  # pypush's activation key size (§1.5); it only signs the Connect nonce
 COURIER_SERVER_NAMES = {"sandbox": "courier.sandbox.push.apple.com", "production": "courier.push.apple.com"}
+_BUNDLE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]*$")
 
 
 def exclusive_lock(path: Path, busy: str) -> int:
@@ -51,6 +57,15 @@ def exclusive_lock(path: Path, busy: str) -> int:
 
 class InputError(DeviceSimError):
     """The user's input is wrong (endpoints file, CA file, bundle id): the CLI exits 2."""
+
+
+def check_bundle_id(bundle_id: str) -> str:
+    """An explicit bundle id (a topic names exactly one app; wildcards cannot receive pushes).
+
+    Shared by the phone's apps and the fleet's, and by the CLI before either starts."""
+    if not _BUNDLE_ID.match(bundle_id):
+        raise ValueError(f"{bundle_id!r} is not a bundle id (letters, digits, dots and hyphens)")
+    return bundle_id
 
 
 @dataclass(frozen=True)
@@ -135,7 +150,7 @@ class DeviceState:
     apps: dict[str, AppRecord] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     # The base token given up at a restore or erase until APNs has answered a Connect naming it (rule 29,
-    # device_sim.token_change): a phone stopped before that tells APNs when it next runs.
+    # device_sim.phone.token_change): a phone stopped before that tells APNs when it next runs.
     retired_base_token: str | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -164,7 +179,9 @@ class Identity:
         return self.certificate.public_bytes(serialization.Encoding.DER)
 
 
-def _write(path: Path, data: bytes, mode: int) -> None:
+def write_file(path: Path, data: bytes, mode: int) -> None:
+    """Write ``path`` atomically (a temporary file renamed over it) with ``mode`` from the first byte: a
+    crash never leaves half a key or state file, and a private key is never briefly world-readable."""
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
@@ -232,7 +249,7 @@ class DeviceStore:
 
     def save(self) -> None:
         assert self.state is not None
-        _write(self.state_path, (json.dumps(self.state.to_json(), indent=2) + "\n").encode(), 0o600)
+        write_file(self.state_path, (json.dumps(self.state.to_json(), indent=2) + "\n").encode(), 0o600)
 
     # -- identity ------------------------------------------------------------------------------------------
 
@@ -243,8 +260,8 @@ class DeviceStore:
                 raise DeviceSimError(f"{self.key_path} is not an RSA key; delete the state dir to start a new phone")
             return key
         key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_SIZE)
-        _write(self.key_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                serialization.NoEncryption()), 0o600)
+        write_file(self.key_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                    serialization.NoEncryption()), 0o600)
         return key
 
     def certificate(self) -> x509.Certificate | None:
@@ -252,37 +269,10 @@ class DeviceStore:
             return None
         return x509.load_pem_x509_certificate(self.cert_path.read_bytes())
 
-    async def identity(self, admin_url: str, *, reactivate: bool = False) -> Identity:
-        """Load the push identity, activating the phone first if it has none (or if asked to again)."""
-        assert self.state is not None
-        key = self.key()
-        cert = None if reactivate else self.certificate()
-        if cert is None:
-            cert = await self.activate(admin_url, key)
-        return Identity(device_id=self.state.device_id, key=key, certificate=cert)
+    def keep_csr(self, csr: bytes) -> None:
+        """The CSR about to be sent at activation, kept beside the key (``device.csr``)."""
+        write_file(self.csr_path, csr, 0o644)
 
-    async def activate(self, admin_url: str, key: rsa.RSAPrivateKey) -> x509.Certificate:
-        """POST the CSR to the activation service (albert's role) and keep the certificate it answers."""
-        assert self.state is not None
-        csr = make_csr(key, self.state.device_id)
-        _write(self.csr_path, csr, 0o644)
-        url = admin_url.rstrip("/") + ACTIVATION_PATH
-        body = {"csr": csr.decode(), "name": self.state.name}
-        try:
-            async with aiohttp.ClientSession() as session, session.post(
-                    url, json=body, timeout=aiohttp.ClientTimeout(total=30)) as response:
-                answer = await response.json(content_type=None)
-                status = response.status
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            raise DeviceSimError(f"device activation at {url} failed: {exc or type(exc).__name__}") from exc
-        if status != 200 or not isinstance(answer, dict) or "device_certificate" not in answer:
-            error = answer.get("error") if isinstance(answer, dict) else answer
-            raise DeviceSimError(f"device activation at {url} was refused (HTTP {status}): {error}")
-        cert = x509.load_pem_x509_certificate(str(answer["device_certificate"]).encode())
-        same_key = cert.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        ) == key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-        if not same_key or answer.get("device_id") != self.state.device_id:
-            raise DeviceSimError(f"device activation at {url} answered a certificate for another device")
-        _write(self.cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
-        return cert
+    def keep_certificate(self, cert: x509.Certificate) -> None:
+        """The device certificate the activation service answered (checked by the caller)."""
+        write_file(self.cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)

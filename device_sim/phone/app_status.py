@@ -1,10 +1,11 @@
 """What the phone tells the simulator about each app ([sim] courier AppStatus, 0x32): permission, badge, state.
 
 A real iPhone never tells APNs whether the user allowed notifications, what the badge shows or whether the app is
-in front (device-side.md §2.6); the simulator's dashboard wants them, so our phone reports them over its courier
-connection, a documented simulator extension (see ``apns_sim.courier``). It sends an app's whole status whenever
-one part changes and every app's status after each (re)connect, so APNs only ever keeps the latest frame. An app
-that never registered (no token to show it under) and an app without the Push capability send nothing.
+in front (docs/device-side.md §2.6); the simulator's dashboard wants them, so our phone reports them over its
+courier connection, a documented simulator extension (see ``apns_sim.courier``). It sends an app's whole status
+whenever one part changes and every app's status after each (re)connect, so APNs only ever keeps the latest
+frame. An app that never registered (no token to show it under) and an app without the Push capability send
+nothing.
 """
 
 from __future__ import annotations

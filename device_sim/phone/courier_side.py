@@ -1,7 +1,10 @@
-"""The phone's side of its courier connections (``device_sim.courier_client.CourierHandler``): which topics
-it wants, which app a push belongs to, what it acknowledges, and what it does when APNs hands it a new base
-token or refuses its Connect. Part of :class:`device_sim.phone.Phone` (device-side.md §1.4-1.7, §6 rules
-6, 7, 13, 14, 28).
+"""The phone's side of its courier connections (``device_sim.connection.client.CourierHandler``): which
+topics it wants, which app a push belongs to, what it acknowledges, and what it does when APNs hands it a
+new base token or refuses its Connect. Part of :class:`device_sim.phone.Phone` (docs/device-side.md
+§1.4-1.7, §6 rules 6, 7, 13, 14, 28), kept apart because it is the connection's view of the phone.
+
+An accepted push goes to the app through its public ``receive`` / ``receive_voip``; a refused Connect
+activates the phone once more through :func:`device_sim.identity.activation.phone_identity` (§1.5).
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from apns_sim import courier
-from device_sim.identity.store import DeviceSimError, DeviceState, DeviceStore, Endpoints, Identity
+from device_sim.errors import DeviceSimError
+from device_sim.identity.activation import phone_identity
+from device_sim.identity.store import DeviceState, DeviceStore, Endpoints, Identity
 from device_sim.phone.app_status import StatusReporter
 from device_sim.rules.voip import voip_topic
 
@@ -75,9 +80,9 @@ class CourierSide:
         if found is not None:
             app, voip = found
             if voip:
-                app._receive_voip(push)
+                app.receive_voip(push)
             else:
-                app._receive(push)
+                app.receive(push)
 
     def base_token_changed(self, token: bytes) -> None:
         self._state.base_token = token.hex()
@@ -99,7 +104,7 @@ class CourierSide:
         self._reactivated = True
         log.info("APNs refused %s (%s); activating the phone again", self.name, reason)
         try:
-            self._identity = await self._store.identity(self.endpoints.admin, reactivate=True)
+            self._identity = await phone_identity(self._store, self.endpoints.admin, reactivate=True)
         except DeviceSimError as exc:
             log.warning("re-activation failed: %s", exc)
             return False

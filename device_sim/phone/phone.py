@@ -5,9 +5,13 @@
         token = await app.register()
         notification = await app.next_notification(timeout=10)
 
-The phone owns one device identity (activated on first use), keeps one courier connection per
-environment its apps use (opened when an app first registers, §6 rule 2), routes each push to the app
-whose token it names, and refuses pushes for apps it no longer has (ack status 2, §6 rule 13).
+The phone owns one device identity (activated on first use, docs/device-side.md §6 rule 1), keeps one
+courier connection per environment its apps use (opened when an app first registers, rule 2), routes each
+push to the app whose token it names, and refuses pushes for apps it no longer has (ack status 2, rule 13).
+
+This module is the phone's face and its apps' host (``device_sim.app.host.AppHost``); what it decides for
+its courier connections is in ``courier_side``, restore and erase in ``token_change``, the dashboard
+reports in ``app_status``: one concept a module, so none passes 400 lines.
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import shutil
 import ssl
 import tempfile
@@ -26,65 +29,28 @@ from typing import Any
 
 from device_sim.app.app import App, AppConfig, PhoneRules, check_types
 from device_sim.app.service_extension import DEFAULT_TIME_LIMIT
-from device_sim.connection.client import ALPN, CourierClient, TokenRefused
-from device_sim.identity.store import AppRecord, DeviceStore, Endpoints, Identity, InputError
+from device_sim.connection.client import CourierClient, TokenRefused
+from device_sim.connection.tls import courier_ssl_context
+from device_sim.identity.activation import phone_identity
+from device_sim.identity.store import AppRecord, DeviceStore, Endpoints, Identity, check_bundle_id
 from device_sim.phone.app_status import StatusReporter
 from device_sim.phone.courier_side import CourierSide
 from device_sim.phone.token_change import TokenChangeEvents
 from device_sim.rules import authorization as auth
 from device_sim.rules import background
-from device_sim.rules.presentation import ENTITLEMENTS, RegistrationError, Switches, offline_error
+from device_sim.rules.presentation import ENTITLEMENTS, RegistrationError, Switches, entitlement_for, offline_error
 from device_sim.rules.voip import VOIP, VoipPolicy, voip_topic
 
 log = logging.getLogger("device_sim.phone.phone")
 Listener = Callable[[dict[str, Any]], None]
-_BUNDLE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]*$")
 TOKEN_ERROR_DOMAIN = "pushsim.courier"  # not an iOS domain: the simulated APNs refused the token request
-_ENTITLEMENT_ALIASES = {"development": "development", "sandbox": "development", "production": "production"}
 OFFLINE_MODES = ("wait", "fail")  # first registration with no connection (§4, §7): TN2265 vs current docs
-
-
-def entitlement_for(environment: str | None) -> str | None:
-    """"development" / "production" from an aps-environment value or an APNs environment name."""
-    if environment is None:
-        return None
-    try:
-        return _ENTITLEMENT_ALIASES[environment]
-    except KeyError:
-        raise ValueError(f"unknown environment {environment!r}: use development (sandbox) or production") from None
-
-
-_CONTEXTS: dict[tuple[str, int], ssl.SSLContext] = {}
-
-
-def courier_ssl_context(ca_file: Path) -> ssl.SSLContext:
-    """Trust exactly the simulator's CA, check the courier host name, offer ALPN apns-security-v3.
-
-    Shared by every phone using the same CA file (an SSLContext costs ~20 KiB; fleets have thousands).
-    """
-    try:
-        key = (str(ca_file), ca_file.stat().st_mtime_ns)
-        context = _CONTEXTS.get(key)
-        if context is None:
-            context = ssl.create_default_context(cafile=str(ca_file))
-            context.set_alpn_protocols([ALPN])
-            _CONTEXTS[key] = context
-    except (OSError, ssl.SSLError) as exc:
-        raise InputError(f"cannot load the simulator's CA file {ca_file}: {exc}") from exc
-    return context
-
-
-def check_bundle_id(bundle_id: str) -> str:
-    """An explicit bundle id (a topic names exactly one app; wildcards cannot receive pushes)."""
-    if not _BUNDLE_ID.match(bundle_id):
-        raise ValueError(f"{bundle_id!r} is not a bundle id (letters, digits, dots and hyphens)")
-    return bundle_id
 
 
 class Phone(TokenChangeEvents, CourierSide):
     """One simulated iPhone. Use ``async with Phone.open(...)``; ``restore_from_backup()`` and ``erase()``
-    (token-change events, rule 29) are in :mod:`device_sim.token_change`, what it decides for its courier
-    connections in :mod:`device_sim.phone_courier`."""
+    (token-change events, rule 29) are in :mod:`device_sim.phone.token_change`, what it decides for its
+    courier connections in :mod:`device_sim.phone.courier_side`."""
 
     def __init__(self, endpoints: Endpoints, store: DeviceStore, *, keepalive_interval: float = 60.0,
                  reactivate: bool = True, rules: PhoneRules | None = None, offline_first_registration: str = "wait",
@@ -142,7 +108,7 @@ class Phone(TokenChangeEvents, CourierSide):
         self._store.lock()
         state = self._store.load(name)
         self._ssl = courier_ssl_context(self.endpoints.ca_file)
-        self._identity = await self._store.identity(self.endpoints.admin)
+        self._identity = await phone_identity(self._store, self.endpoints.admin)
         for record in state.apps.values():
             memory = self._memory(record.bundle_id)
             config = AppConfig(user_response=memory.get("user_response", "allow"),
@@ -424,4 +390,6 @@ class Phone(TokenChangeEvents, CourierSide):
                 log.exception("event listener failed on %s", event.get("event"))
 
 
-__all__ = ["ENTITLEMENTS", "Phone", "entitlement_for"]
+# courier_ssl_context, check_bundle_id (the fleet needs them too) and entitlement_for now live below phone/;
+# they stay importable from here for code written against the old place.
+__all__ = ["ENTITLEMENTS", "Phone", "check_bundle_id", "courier_ssl_context", "entitlement_for"]

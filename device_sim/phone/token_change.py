@@ -1,5 +1,6 @@
-"""Token-change events the user causes on the simulated iPhone: restore from backup and erase (device-side.md §3,
-§6 rule 29). Deleting and reinstalling one app is the third, and lives with ``Phone.uninstall``.
+"""Token-change events the user causes on the simulated iPhone: restore from backup and erase
+(docs/device-side.md §3, §6 rule 29). Deleting and reinstalling one app is the third, and lives with
+``Phone.uninstall``.
 
 Apple: restoring a backup (to the same or another iPhone) and erasing the phone give its apps new tokens; the
 old ones stop working; an app learns its new token only when it next registers. What happens on the phone:

@@ -1,4 +1,5 @@
-"""The user's notification permission for one app: pure rules, no I/O (device-side.md §2.2, §2.6, §6 rule 24).
+"""The user's notification permission for one app: pure rules, no I/O (docs/device-side.md §2.2, §2.6, §6
+rule 24).
 
 ``UNUserNotificationCenter.requestAuthorization(options:)`` prompts the user once; the answer is stored and
 every later request returns it without a prompt. A provisional request is granted quietly, without a prompt

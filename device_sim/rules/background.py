@@ -1,6 +1,6 @@
 """App states and the background-push rules of the simulated iPhone: pure code, time is an argument.
 
-Sources: device-side.md §2.3 (delivery matrix), §2.4 (background pushes), §6 rules 16, 20, 21 and 23.
+Sources: docs/device-side.md §2.3 (delivery matrix), §2.4 (background pushes), §6 rules 16, 20, 21 and 23.
 
 - An app is ``not_running``, ``background`` (suspended), ``foreground`` or ``force_quit`` (the user swiped it
   away: no background launches until the user opens it again or the device restarts; alerts still show).

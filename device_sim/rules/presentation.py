@@ -1,11 +1,14 @@
-"""What the phone shows for a notification: pure rules, no I/O (device-side.md §2.5, §6 rules 17-18, 24-26, 28).
+"""What the phone shows for a notification: pure rules, no I/O (docs/device-side.md §2.5, §6 rules 17-18,
+24-26, 28).
 
 ``present`` is what the system shows for an app that is not in front (the system, not the app, presents):
 an alert only if the app may show alerts, a sound only if it may play sounds, the badge only if it may set
 badges. Badge is an absolute number: a number sets it, 0 clears it, an absent key leaves it unchanged. A
 notification the user did not allow is still delivered, silently (§2.6). The helpers below then narrow that
 for permission (denied, provisional), for the foreground (``willPresent``'s options) and for interruption
-levels. Registration failures use the exact iOS errors of §4.
+levels. Registration failures use the exact iOS errors of §4, and which APNs environment an app's
+``aps-environment`` entitlement means (``ENTITLEMENTS``, ``entitlement_for``) is here too (§3), since
+registration fails without one.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from device_sim.errors import DeviceSimError
 NOTIFICATION_TYPES = ("alert", "sound", "badge")
 # aps-environment entitlement → courier environment (§3: development profile ⇒ sandbox).
 ENTITLEMENTS = {"development": "sandbox", "production": "production"}
+_ENTITLEMENT_ALIASES = {"development": "development", "sandbox": "development", "production": "production"}
 # UNNotificationPresentationOptions a willPresent handler may return (§2.2); "alert" is the pre-iOS 14 name.
 PRESENTATION_OPTIONS = ("banner", "list", "sound", "badge", "alert")
 INTERRUPTION_LEVELS = ("passive", "active", "time-sensitive", "critical")
@@ -38,6 +42,16 @@ class RegistrationError(DeviceSimError):
 
     def as_json(self) -> dict[str, Any]:
         return {"domain": self.domain, "code": self.code, "description": self.description}
+
+
+def entitlement_for(environment: str | None) -> str | None:
+    """"development" / "production" from an aps-environment value or an APNs environment name."""
+    if environment is None:
+        return None
+    try:
+        return _ENTITLEMENT_ALIASES[environment]
+    except KeyError:
+        raise ValueError(f"unknown environment {environment!r}: use development (sandbox) or production") from None
 
 
 def missing_entitlement_error() -> RegistrationError:

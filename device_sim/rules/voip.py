@@ -1,4 +1,4 @@
-"""PushKit's rules on the simulated iPhone: pure code, no I/O (device-side.md §2.7, §6 rule 28, §7).
+"""PushKit's rules on the simulated iPhone: pure code, no I/O (docs/device-side.md §2.7, §6 rule 28, §7).
 
 What Apple documents: a VoIP push has its own token (``pushRegistry(_:didUpdate:for:)``) and the topic
 ``<bundle id>.voip``; it always goes straight to the app, which the system launches in the background if it

@@ -1,4 +1,4 @@
-"""A fake phone for unit tests of an app (device_sim's AppHost): tokens without a network, and a record of
+"""A fake phone for unit tests of an app (device_sim.app.host.AppHost): tokens without a network, and a record of
 what the app reported and emitted. Shared by the app, app-behaviour and PushKit unit tests."""
 
 from __future__ import annotations

@@ -11,8 +11,7 @@ import pytest
 from apns_sim import courier
 from device_sim.app.app import App, check_types
 from device_sim.identity.store import AppRecord, Endpoints, InputError
-from device_sim.phone.phone import entitlement_for
-from device_sim.rules.presentation import Presentation, RegistrationError, badge_after, present
+from device_sim.rules.presentation import Presentation, RegistrationError, badge_after, entitlement_for, present
 from tests.unit.device_sim.fake_host import FakeHost
 
 ALL = ("alert", "sound", "badge")
@@ -142,7 +141,7 @@ async def test_receiving_reports_handed_then_presented_and_sets_the_badge() -> N
     apns_id = str(uuid.uuid4())
     push = courier.Push(token=host.token, topic=courier.topic_hash("com.example.app"),
                         payload=json.dumps(FULL).encode(), message_id=1, apns_id=apns_id)
-    app._receive(push)
+    app.receive(push)
     got = await app.next_notification(timeout=1)
     assert got.apns_id == apns_id and got.payload == FULL
     assert got.presentation.as_json() == {"alert": {"title": "Hi", "body": "there"}, "sound": None, "badge": 3}
@@ -158,7 +157,7 @@ async def test_unpresentable_push_reports_not_presented() -> None:
     app = App(host, AppRecord(bundle_id="com.example.app", environment="development"))
     push = courier.Push(token=host.token, topic=courier.topic_hash("com.example.app"), payload=b"not json",
                         message_id=1, apns_id=str(uuid.uuid4()))
-    app._receive(push)
+    app.receive(push)
     assert [r[1] for r in host.reports] == ["handed_to_app", "not_presented"]
     assert host.reports[1][2] == {"why": "the payload has no aps dictionary"}
 

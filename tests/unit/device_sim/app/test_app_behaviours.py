@@ -80,7 +80,7 @@ def make_app(delegate: Any = None, *, clock: Clock | None = None, rules: PhoneRu
 
 def push(app: App, payload: Any = ALERT, push_type: str | None = None) -> str:
     apns_id = str(uuid.uuid4())
-    app._receive(courier.Push(token=bytes(range(32)), topic=courier.topic_hash(BUNDLE),
+    app.receive(courier.Push(token=bytes(range(32)), topic=courier.topic_hash(BUNDLE),
                               payload=json.dumps(payload).encode(), message_id=1, apns_id=apns_id,
                               push_type=push_type))
     return apns_id

@@ -207,7 +207,8 @@ def test_background_push_needs_the_mode_and_no_force_quit() -> None:
 
 def test_throttle_holds_one_newest_wins_and_hands_it_over_at_launch() -> None:
     """device-side.md §6 rule 21, §2.4: over budget, hold one (a newer replaces it); launch delivers it."""
-    throttle: background.BackgroundThrottle[str] = background.BackgroundThrottle(background.BackgroundBudget(per_hour=2))
+    throttle: background.BackgroundThrottle[str] = background.BackgroundThrottle(
+        background.BackgroundBudget(per_hour=2))
     decide = lambda item, now: throttle.decide(item, state=background.BACKGROUND, background_mode=True, now=now)  # noqa: E731
     assert [decide("1", 0).action, decide("2", 10).action] == [background.DELIVER, background.DELIVER]
     third = decide("3", 20)
@@ -222,12 +223,15 @@ def test_throttle_daily_budget_and_foreground_and_xcode() -> None:
     """device-side.md §6 rule 21, §2.4: a daily budget too; the foreground spends none; Xcode disables it."""
     throttle: background.BackgroundThrottle[str] = background.BackgroundThrottle(background.BackgroundBudget(per_hour=5,
                                                                                                  per_day=2))
+    def action(item: str, state: str, now: float) -> str:
+        return throttle.decide(item, state=state, background_mode=True, now=now).action
+
     for now in (0, 4000):
-        assert throttle.decide("x", state=background.BACKGROUND, background_mode=True, now=now).action == background.DELIVER
+        assert action("x", background.BACKGROUND, now) == background.DELIVER
     held = throttle.decide("x", state=background.BACKGROUND, background_mode=True, now=8000)
     assert held.action == background.HOLD and "daily background budget of 2" in held.why
-    assert throttle.decide("y", state=background.FOREGROUND, background_mode=True, now=8001).action == background.DELIVER
-    assert throttle.decide("z", state=background.BACKGROUND, background_mode=True, now=86_401).action == background.DELIVER
+    assert action("y", background.FOREGROUND, 8001) == background.DELIVER
+    assert action("z", background.BACKGROUND, 86_401) == background.DELIVER
     xcode: background.BackgroundThrottle[str] = background.BackgroundThrottle(background.BackgroundBudget(per_hour=0),
                                                                      under_xcode=True)
     assert xcode.decide("x", state=background.BACKGROUND, background_mode=True, now=0).action == background.DELIVER

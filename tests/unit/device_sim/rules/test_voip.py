@@ -145,7 +145,7 @@ def make_app(delegate: Any = None, *, state: str = background.BACKGROUND, voip: 
 
 def voip_push(app: App, payload: Any = CALL) -> str:
     apns_id = str(uuid.uuid4())
-    app._receive_voip(courier.Push(token=bytes([0xEE]) * 32, topic=courier.topic_hash(voip_topic(BUNDLE)),
+    app.receive_voip(courier.Push(token=bytes([0xEE]) * 32, topic=courier.topic_hash(voip_topic(BUNDLE)),
                                    payload=json.dumps(payload).encode(), message_id=1, apns_id=apns_id,
                                    push_type="voip"))
     return apns_id
