@@ -381,16 +381,16 @@ async def test_phone_activated_by_another_simulator_activates_again(tmp_path: Pa
 
 async def test_phone_sends_one_report_per_push_with_both_stages(sim: Sim, monkeypatch: pytest.MonkeyPatch) -> None:
     """[sim] SimReport: the phone reports handed_to_app and presented in one frame; the journey keeps both."""
-    from apns_sim.gateway.listener import CourierConnection
+    from apns_sim.gateway.session import CourierSession
 
     reports: list[courier.SimReport] = []
-    original = CourierConnection._on_report
+    original = CourierSession._on_report
 
-    def counting(self: CourierConnection, message: courier.SimReport) -> None:
+    def counting(self: CourierSession, message: courier.SimReport) -> None:
         reports.append(message)
         original(self, message)
 
-    monkeypatch.setattr(CourierConnection, "_on_report", counting)
+    monkeypatch.setattr(CourierSession, "_on_report", counting)
     async with Phone.open(sim.endpoints) as phone:
         app = phone.install_app(BUNDLE)
         token = await app.register(timeout=5)
