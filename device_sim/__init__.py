@@ -1,4 +1,4 @@
-"""device_sim: simulated iPhones for the pushsim APNs simulator (DESIGN.md contract 3).
+"""device_sim: simulated iPhones for the pushsim APNs simulator (docs/architecture.md, contract 3).
 
 Of our code it imports only the courier wire codec, ``apns_sim.courier``: the phone talks to the simulated
 APNs over TLS, never by import. Inside, imports point down only: ``errors``, then ``rules`` and ``identity``,

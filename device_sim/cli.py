@@ -1,4 +1,4 @@
-"""``device-sim``: a simulated iPhone on the command line (DESIGN.md contract 3).
+"""``device-sim``: a simulated iPhone on the command line (docs/architecture.md, contract 3).
 
     device-sim register  --endpoints FILE --app BUNDLE --environment sandbox|production [--state-dir D]
     device-sim run       --endpoints FILE --app B1[,B2] [--types alert,sound,badge] [--provider URL]

@@ -4,7 +4,7 @@ asyncio's own TLS transport (``sslproto``) preallocates a 256 KiB read buffer pe
 connection is idle almost all the time and carries frames of a few hundred bytes, so the gateway runs TLS
 itself over ``ssl.MemoryBIO``: ciphertext in, plaintext to the courier protocol, ciphertext out, reading in
 16 KiB chunks that are freed at once. TLS facts (the SNI server name) are read here, once, and handed to
-the protocol as plain values (hypercorn's habit, STYLE.md).
+the protocol as plain values (hypercorn's habit, docs/style.md).
 """
 
 from __future__ import annotations

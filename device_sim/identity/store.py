@@ -1,8 +1,8 @@
 """The phone's identity and memory on disk: key, certificate, base token, installed apps (docs/device-side.md
 §1.5, §6 rules 1 and 29).
 
-Everything lives in one state directory, so running ``device-sim`` again is the same iPhone (DESIGN.md
-contract 3):
+Everything lives in one state directory, so running ``device-sim`` again is the same iPhone
+(docs/architecture.md, contract 3):
 
 - ``device-key.pem``  RSA-1024 private key (what pypush generates at activation), mode 0600;
 - ``device.csr``      the certificate signing request sent at activation (subject CN = the device UUID);
@@ -70,7 +70,7 @@ def check_bundle_id(bundle_id: str) -> str:
 
 @dataclass(frozen=True)
 class Endpoints:
-    """Where the simulator listens (DESIGN.md contract 1); the phone needs the gateway, admin and CA."""
+    """Where the simulator listens (docs/architecture.md, contract 1); the phone needs the gateway, admin and CA."""
 
     gateway_host: str
     gateway_port: int

@@ -1,4 +1,4 @@
-"""The simulated iPhone as a Python API: what scenarios, tests and the CLI script (DESIGN.md contract 3).
+"""The simulated iPhone as a Python API: what scenarios, tests and the CLI script (docs/architecture.md, contract 3).
 
     async with Phone.open(endpoints, state_dir=..., name="Demo iPhone") as phone:
         app = phone.install_app("com.example.app", environment="development", delegate=delegate)

@@ -1,4 +1,4 @@
-"""``device-sim`` (DESIGN.md contract 3) as a user runs it, against a gateway and activation service in this test.
+"""``device-sim`` (docs/architecture.md, contract 3) as a user runs it, against a gateway and activation here.
 
 The command runs as a real process; the simulator side (SimState, DeviceGateway, activation routes) runs in the
 test's event loop, so the test can inject pushes and look at the registry directly.

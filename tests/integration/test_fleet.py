@@ -116,7 +116,7 @@ def _env() -> dict[str, str]:
 
 
 async def test_cli_fleet_prints_progress_and_a_summary(sim: tuple[Sim, Path], tmp_path: Path) -> None:
-    """`device-sim fleet` connects N phones, prints JSON lines, and stops on SIGINT (DESIGN.md contract 3)."""
+    """`device-sim fleet` connects N phones, prints JSON lines, stops on SIGINT (docs/architecture.md contract 3)."""
     s, endpoints = sim
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "device_sim.cli", "fleet", "--endpoints", str(endpoints), "--count", "5", "--app",

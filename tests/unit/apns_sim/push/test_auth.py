@@ -181,7 +181,8 @@ def test_missing_token(keys: Keys) -> None:
 
 
 def test_token_verified_once_per_connection(keys: Keys, key: Key) -> None:
-    """docs/benchmarks.md, §5: the same token on the same connection is not verified again."""
+    """docs/choices.md (one verification per connection and token; docs/benchmarks.md "CPU per request" says
+    why): the same token on the same connection is not verified again."""
     auth = ConnectionAuth(keys, "sandbox")
     header = _jwt(key)
     first = auth.authorize(header, T0)
