@@ -51,7 +51,7 @@ from apns_sim.state import SimState
 __all__ = ["ALPN", "HANDSHAKE_TIMEOUT", "MAX_MESSAGE_SIZE", "PROOF_MAX_SKEW_MS", "CourierConnection", "DeviceGateway",
            "environment_for_server_name"]
 
-log = logging.getLogger("apns_sim.gateway.listener")
+log = logging.getLogger("apns_sim.gateway")
 
 ALPN = "apns-security-v3"  # what current clients offer (docs/device-side.md §1.1)
 HANDSHAKE_TIMEOUT = 30.0

@@ -48,7 +48,7 @@ from apns_sim.model.registry import ACTIVE, VOIP, VOIP_SUFFIX
 from apns_sim.state import SimState
 
 # The gateway's lines keep the logger they had before the session was carved out of the listener.
-log = logging.getLogger("apns_sim.gateway.listener")
+log = logging.getLogger("apns_sim.gateway")
 
 PROOF_MAX_SKEW_MS = 5 * 60 * 1000  # how far the Connect nonce's clock may be from ours (§1.5)
 MAX_MESSAGE_SIZE = 5120  # ConnectAck item 4: Apple's largest payload (VoIP), docs/device-side.md §1.4

@@ -16,7 +16,7 @@ import ssl
 import weakref
 from typing import Any, Protocol
 
-log = logging.getLogger("apns_sim.gateway.listener")
+log = logging.getLogger("apns_sim.gateway")
 
 READ_CHUNK = 16 * 1024  # one TLS record at most
 _SNI: weakref.WeakKeyDictionary[ssl.SSLObject, str] = weakref.WeakKeyDictionary()

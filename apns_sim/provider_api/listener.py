@@ -24,7 +24,7 @@ from apns_sim.provider_api.service import ProviderService
 from apns_sim.push.reasons import Reason
 from apns_sim.state import SimState
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("apns_sim.server")  # the name users configure logging by, kept from before the move
 CLOSE_GRACE = 2.0  # seconds open connections get to finish after GOAWAY Shutdown
 
 

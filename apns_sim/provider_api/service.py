@@ -34,7 +34,7 @@ from apns_sim.push.request import Accepted, Outcome, PushRequest, Rejection
 from apns_sim.push.validation import check_request, check_route
 from apns_sim.state import SimState
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("apns_sim.server")  # the name users configure logging by, kept from before the move
 
 
 class TokenCache:

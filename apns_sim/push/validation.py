@@ -1,7 +1,7 @@
 """Apple's rules for one push request, as ordered small checks: the first that fails gives the reason.
 
 Pure: a :class:`~apns_sim.push.request.PushRequest`, the connection's identity (certificate or provider token,
-from :mod:`apns_sim.auth`), a lookup for tokens and App IDs, the environment and ``now`` go in; an
+from :mod:`apns_sim.push.auth`), a lookup for tokens and App IDs, the environment and ``now`` go in; an
 ``Accepted`` or a ``Rejection`` comes out (the pushy mock's handler, without its shortcuts; see
 docs/apns-protocol.md §4.5 for what not to copy). Each rule cites the section it implements.
 
@@ -10,7 +10,7 @@ credentials are looked at, :data:`REQUEST_CHECKS` after. Apple does not publish 
 the request from the outside in (route, token syntax, topic, headers, body) and only then consults the
 model (App ID, token state).
 
-Choices where Apple is silent (documented in the README's knob list when they become knobs):
+Choices where Apple is silent (documented in docs/choices.md when they become knobs):
 
 - ``apns-push-type`` absent: inferred from the topic suffix (``.voip`` = voip, ...), else ``alert``, as
   APNs did before the header existed; a topic that is itself an app's bundle id stays ``alert``.

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-log = logging.getLogger("device_sim.app.app")  # the app's logger: an app bug is logged under the app
+log = logging.getLogger("device_sim.app")  # the app's logger: an app bug is logged under the app
 
 
 class DelegateRunner:

@@ -45,7 +45,7 @@ from device_sim.rules.presentation import (
     with_options,
 )
 
-log = logging.getLogger("device_sim.app.app")
+log = logging.getLogger("device_sim.app")
 _CENTER_METHODS = ("will_present", "did_receive_notification_response")
 BACKGROUND_NOTHING_TO_SHOW = "background notification: handed to the app, nothing to show"
 DELIVERED_LIMIT = 64  # [sim] alerts Notification Center keeps per app; iOS's own limit is unpublished

@@ -21,7 +21,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-log = logging.getLogger("device_sim.app.service_extension")
+log = logging.getLogger("device_sim.service_extension")
 DEFAULT_TIME_LIMIT = 30.0  # seconds, Apple's "about 30 seconds"
 
 COMPLETED = "completed"

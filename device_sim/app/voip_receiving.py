@@ -32,7 +32,7 @@ from device_sim.rules import background
 from device_sim.rules.presentation import Presentation, missing_entitlement_error
 from device_sim.rules.voip import VOIP, IncomingCall
 
-log = logging.getLogger("device_sim.app.app")
+log = logging.getLogger("device_sim.app")
 CALL_HISTORY = 100  # reported calls kept per app
 
 

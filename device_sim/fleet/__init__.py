@@ -4,6 +4,6 @@ The face keeps ``from device_sim.fleet import Fleet`` working."""
 
 from __future__ import annotations
 
-from device_sim.fleet.fleet import Fleet, FleetPhone, FleetProgress
+from device_sim.fleet.fleet import Fleet, FleetPhone, FleetProgress, ProgressCallback, PushCallback
 
-__all__ = ["Fleet", "FleetPhone", "FleetProgress"]
+__all__ = ["Fleet", "FleetPhone", "FleetProgress", "ProgressCallback", "PushCallback"]

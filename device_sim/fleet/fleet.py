@@ -39,7 +39,7 @@ from device_sim.errors import DeviceSimError
 from device_sim.fleet.identities import FleetStore, PhoneIdentity, activate, ca_fingerprint, new_identity, new_keys
 from device_sim.identity.store import COURIER_SERVER_NAMES, Endpoints, Identity, check_bundle_id
 
-log = logging.getLogger("device_sim.fleet.fleet")
+log = logging.getLogger("device_sim.fleet")
 
 
 @dataclass(frozen=True, slots=True)

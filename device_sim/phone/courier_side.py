@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from device_sim.app.app import App
     from device_sim.connection.client import CourierClient
 
-log = logging.getLogger("device_sim.phone.phone")
+log = logging.getLogger("device_sim.phone")
 
 
 class CourierSide:

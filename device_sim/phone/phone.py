@@ -41,7 +41,7 @@ from device_sim.rules import background
 from device_sim.rules.presentation import ENTITLEMENTS, RegistrationError, Switches, entitlement_for, offline_error
 from device_sim.rules.voip import VOIP, VoipPolicy, voip_topic
 
-log = logging.getLogger("device_sim.phone.phone")
+log = logging.getLogger("device_sim.phone")
 Listener = Callable[[dict[str, Any]], None]
 TOKEN_ERROR_DOMAIN = "pushsim.courier"  # not an iOS domain: the simulated APNs refused the token request
 OFFLINE_MODES = ("wait", "fail")  # first registration with no connection (§4, §7): TN2265 vs current docs

@@ -14,6 +14,8 @@ from typing import Any, cast
 
 from hpack import NeverIndexedHeaderTuple
 
+# The transport errors lived here before errors.py; the names stay importable from this module.
+from provider.apns.errors import ConnectFailed, ConnectionLost, RequestTimeout, StreamRefused, TransportError  # noqa: F401
 from provider.apns.notification import Notification
 from provider.apns.reasons import Reason, is_retryable, lookup
 

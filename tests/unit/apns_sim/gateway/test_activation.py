@@ -1,4 +1,4 @@
-"""Device activation's decision (apns_sim.activation.activate), without HTTP: what is issued and what refused."""
+"""Device activation's decision (apns_sim.gateway.activation.activate), no HTTP: what is issued and what refused."""
 
 from __future__ import annotations
 
