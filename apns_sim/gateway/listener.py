@@ -144,9 +144,12 @@ class DeviceGateway:
             old.close("the same phone connected again")
         self._by_device[key] = connection
 
-    def _release(self, key: tuple[str, str], connection: CourierConnection) -> None:
-        if self._by_device.get(key) is connection:
-            del self._by_device[key]
+    def _release(self, key: tuple[str, str], connection: CourierConnection) -> bool:
+        """The connection leaves: True if it was still the phone's (an older one that was replaced is not)."""
+        if self._by_device.get(key) is not connection:
+            return False
+        del self._by_device[key]
+        return True
 
 
 class CourierConnection:
@@ -161,11 +164,6 @@ class CourierConnection:
         self._session: CourierSession | None = None
         self._last_seen = 0.0
         self._timer: asyncio.TimerHandle | None = None
-
-    @property
-    def session(self) -> CourierSession | None:
-        """The courier session, once the TLS handshake completed."""
-        return self._session
 
     # -- transport callbacks (TlsEdge) -------------------------------------------------------------------
 
@@ -210,11 +208,7 @@ class CourierConnection:
         self._gateway._claim((device_id, environment), self)
 
     def release(self, device_id: str, environment: str) -> bool:
-        key = (device_id, environment)
-        if self._gateway._by_device.get(key) is not self:
-            return False
-        self._gateway._release(key, self)
-        return True
+        return self._gateway._release((device_id, environment), self)
 
     def output_ready(self) -> None:
         """A push was queued outside a read: hand it to the edge now (the edge batches per loop turn)."""

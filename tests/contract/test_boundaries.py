@@ -7,6 +7,7 @@ both would agree on the same bug.
 from __future__ import annotations
 
 import ast
+from collections.abc import Container
 from pathlib import Path
 
 import pytest
@@ -24,15 +25,21 @@ ALLOWED: dict[str, tuple[str, ...]] = {
 }
 
 
-def _imports(path: Path) -> list[str]:
+def _imports(path: Path, known: Container[str] | None = None) -> list[str]:
+    """Every module ``path`` imports (TYPE_CHECKING blocks included: a circle there is still one).
+
+    ``from X import Y`` names ``X.Y`` when that is a module: without ``known``, when X is one of our top-level
+    packages (``from apns_sim import courier``); with ``known``, when ``X.Y`` is one of the modules in it."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     names: list[str] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.extend(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            if node.module in OURS:
-                # ``from apns_sim import courier`` names the submodule through the alias.
+            if known is not None:
+                names.extend(f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in known else node.module
+                             for alias in node.names)
+            elif node.module in OURS:
                 names.extend(f"{node.module}.{alias.name}" for alias in node.names)
             else:
                 names.append(node.module)
@@ -131,15 +138,8 @@ def _modules(package: str, root: Path = ROOT) -> dict[str, Path]:
 
 
 def _targets(path: Path, known: dict[str, Path]) -> list[str]:
-    """Every module of ours ``path`` imports, TYPE_CHECKING blocks included (a circle there is still one)."""
-    out: list[str] = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
-        if isinstance(node, ast.Import):
-            out.extend(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            out.extend(f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in known else node.module
-                       for a in node.names)
-    return [name for name in out if name.split(".")[0] in OURS]
+    """Every module of ours ``path`` imports, resolved against the modules in ``known``."""
+    return [name for name in _imports(path, known) if name.split(".")[0] in OURS]
 
 
 def _room(module: str) -> str:
