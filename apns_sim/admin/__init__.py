@@ -7,14 +7,14 @@ route handlers stay in ``admin.app``."""
 from __future__ import annotations
 
 from apns_sim.admin.app import (
-                                CLOCK_KEYS,
-                                MAX_EPOCH,
-                                MAX_WAIT,
-                                READERS,
-                                RESET_HOOKS,
-                                SSE_HEARTBEAT,
-                                STATE,
-                                create_admin_app,
+    CLOCK_KEYS,
+    MAX_EPOCH,
+    MAX_WAIT,
+    READERS,
+    RESET_HOOKS,
+    SSE_HEARTBEAT,
+    STATE,
+    create_admin_app,
 )
 
 __all__ = ["CLOCK_KEYS", "MAX_EPOCH", "MAX_WAIT", "READERS", "RESET_HOOKS", "SSE_HEARTBEAT", "STATE",

@@ -6,15 +6,15 @@ The face keeps ``from apns_sim.delivery import DeliveryConfig`` (and the rest) w
 from __future__ import annotations
 
 from apns_sim.delivery.store_and_forward import (
-                                                BATCHED,
-                                                DEFAULT_STORAGE_LIMIT,
-                                                RESTORED,
-                                                Delivery,
-                                                DeliveryConfig,
-                                                PushMessage,
-                                                Scheduler,
-                                                Sender,
-                                                loop_scheduler,
+    BATCHED,
+    DEFAULT_STORAGE_LIMIT,
+    RESTORED,
+    Delivery,
+    DeliveryConfig,
+    PushMessage,
+    Scheduler,
+    Sender,
+    loop_scheduler,
 )
 
 __all__ = ["BATCHED", "DEFAULT_STORAGE_LIMIT", "RESTORED", "Delivery", "DeliveryConfig", "PushMessage", "Scheduler",

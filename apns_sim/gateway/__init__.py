@@ -7,12 +7,12 @@ The face keeps the names of the old ``apns_sim.gateway`` module importable from 
 from __future__ import annotations
 
 from apns_sim.gateway.listener import (
-                                       ALPN,
-                                       HANDSHAKE_TIMEOUT,
-                                       MAX_MESSAGE_SIZE,
-                                       PROOF_MAX_SKEW_MS,
-                                       CourierConnection,
-                                       DeviceGateway,
+    ALPN,
+    HANDSHAKE_TIMEOUT,
+    MAX_MESSAGE_SIZE,
+    PROOF_MAX_SKEW_MS,
+    CourierConnection,
+    DeviceGateway,
 )
 from apns_sim.gateway.session import environment_for_server_name
 

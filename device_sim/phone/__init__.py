@@ -5,13 +5,13 @@ The face keeps ``from device_sim.phone import Phone`` (and the old module's othe
 from __future__ import annotations
 
 from device_sim.phone.phone import (
-                                    OFFLINE_MODES,
-                                    TOKEN_ERROR_DOMAIN,
-                                    Listener,
-                                    Phone,
-                                    check_bundle_id,
-                                    courier_ssl_context,
-                                    entitlement_for,
+    OFFLINE_MODES,
+    TOKEN_ERROR_DOMAIN,
+    Listener,
+    Phone,
+    check_bundle_id,
+    courier_ssl_context,
+    entitlement_for,
 )
 
 __all__ = ["OFFLINE_MODES", "TOKEN_ERROR_DOMAIN", "Listener", "Phone", "check_bundle_id", "courier_ssl_context",
