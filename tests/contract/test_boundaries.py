@@ -95,7 +95,7 @@ def test_the_checker_catches_forbidden_imports(tmp_path: Path) -> None:
 # layers only: never up, never sideways (provider_api and gateway, phone and fleet, never see each other).
 LAYERS: dict[str, dict[str, int]] = {
     "apns_sim": {
-        "errors": 0, "courier": 0,
+        "errors": 0, "courier": 0, "limits": 0,
         "pki": 1, "model": 1,
         "push": 2, "delivery": 2, "portal": 2,
         "faults": 3,
@@ -118,8 +118,8 @@ LAYERS: dict[str, dict[str, int]] = {
 
 # The sans-IO cores: plain synchronous code that a unit test drives without sockets or an event loop.
 CORE: dict[str, tuple[str, ...]] = {
-    "apns_sim": ("apns_sim.errors", "apns_sim.courier", "apns_sim.pki", "apns_sim.model", "apns_sim.push",
-                 "apns_sim.delivery", "apns_sim.portal", "apns_sim.faults", "apns_sim.state",
+    "apns_sim": ("apns_sim.errors", "apns_sim.courier", "apns_sim.limits", "apns_sim.pki", "apns_sim.model",
+                 "apns_sim.push", "apns_sim.delivery", "apns_sim.portal", "apns_sim.faults", "apns_sim.state",
                  "apns_sim.provider_api.connection", "apns_sim.provider_api.hpack_cache",
                  "apns_sim.provider_api.service", "apns_sim.provider_api.intake", "apns_sim.gateway.session"),
     "device_sim": ("device_sim.errors", "device_sim.rules", "device_sim.identity.store"),
