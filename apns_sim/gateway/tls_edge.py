@@ -51,7 +51,7 @@ class TlsEdge(asyncio.Protocol):
                  "_ssl", "_timer", "_transport", "accepted_at")
 
     def __init__(self, context: ssl.SSLContext, app: AppProtocol, handshake_timeout: float, *,
-                 max_outbound: int = limits.COURIER_MAX_OUTBOUND_BYTES) -> None:
+                 max_outbound: int | None = None) -> None:
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
         self._ssl: ssl.SSLObject | None = context.wrap_bio(self._incoming, self._outgoing, server_side=True)
@@ -61,7 +61,8 @@ class TlsEdge(asyncio.Protocol):
         self._closing = False
         self._loop = asyncio.get_running_loop()
         self.accepted_at = self._loop.time()  # the TCP accept: the app's deadline for a valid Connect counts from it
-        self._max_outbound = max_outbound
+        # Read per connection, not at import, so a test may lower the limit (docs/limits.md §2).
+        self._max_outbound = limits.COURIER_MAX_OUTBOUND_BYTES if max_outbound is None else max_outbound
         # Plaintext written during this turn of the event loop; it leaves in one TLS write at the turn's end.
         self._pending: list[bytes] | None = None
         self._timer: asyncio.TimerHandle | None = self._loop.call_later(handshake_timeout, self._handshake_timed_out)
