@@ -116,6 +116,18 @@ async def erase(admin_url: str, key: rsa.RSAPrivateKey, cert: x509.Certificate, 
     return str(answer["device_id"])
 
 
+async def erase_identity(store: DeviceStore, admin_url: str, *, timeout: float = PHONE_TIMEOUT) -> str:
+    """Erase the phone's push identity: the service revokes its certificate and releases its device id (signed
+    with the current key, :func:`erase`), then the key and certificate are deleted here, so the next
+    activation binds the same device id to a new key. Returns the device id; the files stay if it fails."""
+    cert = store.certificate()
+    if cert is None:
+        raise DeviceSimError(f"the phone in {store.dir} has no device certificate to erase")
+    device_id = await erase(admin_url, store.key(), cert, timeout=timeout)
+    store.forget_identity()
+    return device_id
+
+
 async def phone_identity(store: DeviceStore, admin_url: str, *, reactivate: bool = False) -> Identity:
     """A phone's push identity from its state dir, activating the phone first if it has no certificate yet
     (or if asked to again: a refused Connect makes a phone activate once more, §1.5 item 4)."""
@@ -130,4 +142,5 @@ async def phone_identity(store: DeviceStore, admin_url: str, *, reactivate: bool
     return Identity(device_id=store.state.device_id, key=key, certificate=cert)
 
 
-__all__ = ["ACTIVATION_PATH", "ERASE_PATH", "activate", "check_answer", "erase", "make_csr", "phone_identity"]
+__all__ = ["ACTIVATION_PATH", "ERASE_PATH", "activate", "check_answer", "erase", "erase_identity", "make_csr",
+           "phone_identity"]

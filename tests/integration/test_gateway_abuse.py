@@ -8,6 +8,7 @@ docs/device-side.md §1.5 for who owns a device id.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import socket
 import ssl
@@ -24,6 +25,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from apns_sim import courier, limits
 from apns_sim.state import SimConfig
+from device_sim import Phone
+from device_sim import cli as device_cli
 from device_sim.identity import activation as client
 from device_sim.identity.store import make_csr
 from pushsim.harness import RunningSimulator
@@ -310,4 +313,27 @@ async def test_a_phone_that_never_acks_is_dropped(sim: RunningSimulator, monkeyp
     writer.write(courier.KeepAlive().encode())  # reads and talks, but never acks
     assert await closed_within(reader, 5)
     assert not sim.state.delivery.is_online(device_id, "sandbox")
+    writer.close()
+
+
+async def test_device_sim_erase_new_key_rebinds_the_device_id(sim: RunningSimulator, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/device-side.md §1.5 item 5, docs/cli.md: ``device-sim erase --new-key`` releases the device id with
+    a request signed by the old key, then binds the same id to a new key; the old certificate is revoked."""
+    state_dir = tmp_path / "phone"
+    async with Phone.open(sim.endpoints, state_dir=state_dir) as phone:
+        device_id = phone.device_id
+    old_key = serialization.load_pem_private_key((state_dir / "device-key.pem").read_bytes(), None)
+    old_cert = x509.load_pem_x509_certificate((state_dir / "device-cert.pem").read_bytes())
+    assert isinstance(old_key, rsa.RSAPrivateKey)
+    args = ["erase", "--endpoints", str(sim.endpoints_file), "--state-dir", str(state_dir), "--new-key"]
+    assert await device_cli.COMMANDS["erase"](device_cli._parser().parse_args(args)) == 0
+    assert json.loads(capsys.readouterr().out) == {"event": "erased", "apps": [], "apns_notified": True,
+                                                   "new_key": True}
+    new_cert = x509.load_pem_x509_certificate((state_dir / "device-cert.pem").read_bytes())
+    assert new_cert.public_key() != old_cert.public_key()
+    device = sim.state.registry.get_device(device_id)
+    assert device is not None and device.accepts_certificate(new_cert.serial_number)
+    ack, _, writer = await connect(sim, old_key, old_cert)
+    assert ack.status == courier.STATUS_REFUSED and "revoked" in (ack.reason or "")
     writer.close()
