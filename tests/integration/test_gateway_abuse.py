@@ -255,7 +255,7 @@ async def test_a_stranger_that_never_proves_its_identity_is_dropped(sim: Running
         writer.write(small)
         await asyncio.sleep(0.05)
     assert await closed_within(reader, 1)
-    assert loop.time() - started < 3
+    assert loop.time() - started < 4  # 0.5 s deadline; the rest is slack for a loaded machine
     writer.close()
 
 
