@@ -54,6 +54,10 @@ MAX_ITEM_SIZE = 0xFFFF
 # comes near 64 KiB, so a bigger length is garbage (or an attack) and the connection is refused.
 MAX_FRAME_SIZE = 64 * 1024
 TOPIC_HASH_SIZE = 20
+# [sim] A SimReport detail is a small JSON object (where a push was shown, why not); a phone's details nest two
+# levels at most. Deeper nesting is refused as a protocol error: json.loads recurses once per level, so a frame
+# of 64 KiB of "[" would otherwise end in RecursionError (docs/limits.md §2).
+MAX_DETAIL_DEPTH = 8
 NONCE_SIZE = 17
 SIGNATURE_PREFIX = b"\x01\x01"  # version 1, RSA PKCS#1 v1.5 with SHA-1 (§1.5)
 
@@ -201,6 +205,23 @@ def _uuid_bytes(value: str) -> bytes:
         return uuid.UUID(value).bytes
     except ValueError as exc:
         raise ValueError(f"apns-id {value!r} is not a UUID") from exc
+
+
+def _json_depth(value: Any) -> int:
+    """How deeply a decoded JSON value nests (an object or array is one level), without recursing."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = list(item.values())
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if depth <= MAX_DETAIL_DEPTH:  # deeper than the limit is refused anyway: stop walking
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _utf8(value: str | None) -> bytes | None:
@@ -448,8 +469,13 @@ class SimReport:
                 detail = json.loads(raw) if raw else {}
             except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
                 raise CourierProtocolError(f"SIM_REPORT stage {i + 1} is not UTF-8 text with a JSON detail") from exc
+            except RecursionError as exc:  # nesting deeper than the interpreter's stack: garbage, not a bug of ours
+                raise CourierProtocolError(f"SIM_REPORT detail (item 3) nests deeper than {MAX_DETAIL_DEPTH} "
+                                           "levels") from exc
             if not isinstance(detail, dict):
                 raise CourierProtocolError("SIM_REPORT detail (item 3) must be a JSON object")
+            if _json_depth(detail) > MAX_DETAIL_DEPTH:
+                raise CourierProtocolError(f"SIM_REPORT detail (item 3) nests deeper than {MAX_DETAIL_DEPTH} levels")
             stages.append((stage, detail))
         (stage, detail), *later = stages
         return cls(apns_id=apns_id, stage=stage, detail=detail, later=tuple(later))

@@ -9,6 +9,26 @@ from __future__ import annotations
 # --- Provider API (HTTP/2 over TLS) ------------------------------------------------------------------------
 
 # --- Device gateway (courier over TLS) and activation -----------------------------------------------------
+# docs/limits.md §2 gives the reason for each figure.
+
+# Seconds from TCP accept to a Connect whose proof checks out (TLS handshake included); a phone does both at once.
+COURIER_CONNECT_DEADLINE = 30.0
+# Bytes a connection may send before its Connect is accepted: a Connect is about 1.5 KiB (certificate, nonce,
+# signature), so this leaves room for a few unmodelled frames a newer phone may send first, and no more.
+COURIER_PREAUTH_BYTES = 16 * 1024
+# Bytes of frames waiting for one phone (queued this loop turn plus the socket's unsent buffer): a phone that stops
+# reading is dropped rather than grown without end; delivery stores what was in flight.
+COURIER_MAX_OUTBOUND_BYTES = 4 * 1024 * 1024
+# Pushes sent to one connection and not yet acknowledged: a phone that reads but never acks is dropped.
+COURIER_MAX_IN_FLIGHT = 16_384
+# Activation requests: a body of at most this many bytes (a CSR and a name are about 1 KiB) ...
+ACTIVATION_MAX_BODY = 64 * 1024
+# ... and, per client address, a token bucket: this many per second on average (SimConfig.activation_rate,
+# 0 = no limit) with bursts of up to ACTIVATION_BURST (SimConfig.activation_burst); 429 with Retry-After beyond.
+ACTIVATION_RATE = 100.0
+ACTIVATION_BURST = 1000
+# Client addresses whose bucket is remembered; the one seen longest ago is forgotten first.
+ACTIVATION_TRACKED_ADDRESSES = 4096
 
 # --- Admin API and dashboard --------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from apns_sim.delivery.store_and_forward import Delivery, DeliveryConfig
 from apns_sim.faults.plan import FaultPlan
+from apns_sim.limits import ACTIVATION_BURST, ACTIVATION_RATE
 from apns_sim.model.app_status import AppReports
 from apns_sim.model.clock import Clock
 from apns_sim.model.journeys import JourneyLog
@@ -42,6 +43,10 @@ class SimConfig:
     replaced_token_reason: str = "BadDeviceToken"
     # Drop a phone that misses keep-alives for this long (device-side §1.9: two intervals).
     courier_idle_timeout: float = 120.0
+    # Device activations per second per client address, in bursts of up to activation_burst; beyond, 429 with
+    # Retry-After (0 = no limit; docs/limits.md §2).
+    activation_rate: float = ACTIVATION_RATE
+    activation_burst: int = ACTIVATION_BURST
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
 
     def __post_init__(self) -> None:
@@ -52,6 +57,8 @@ class SimConfig:
             raise ValueError("token_rate_limit must be 0 (off) or a positive number of pushes per second")
         if self.max_concurrent_streams < 1:  # 0 would leave every push waiting for a stream that never comes
             raise ValueError(f"max_concurrent_streams must be at least 1, not {self.max_concurrent_streams}")
+        if self.activation_rate < 0 or self.activation_burst < 1:
+            raise ValueError("activation_rate must be 0 (off) or positive, and activation_burst at least 1")
         if self.idle_timeout <= 0 or self.courier_idle_timeout <= 0:
             raise ValueError("idle_timeout and courier_idle_timeout must be more than 0 seconds")
 

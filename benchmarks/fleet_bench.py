@@ -68,8 +68,11 @@ class Simulator:
 
     def __init__(self, work: Path) -> None:
         self.data = work / "sim"
+        # --activation-rate 0: this measures how fast the simulator can activate, not its per-address limit
+        # (docs/limits.md §2), which would hold 10,000 phones from one address to 100 a second.
         self.proc = subprocess.Popen([sys.executable, "-m", "apns_sim.cli", "serve", "--data-dir", str(self.data),
-                                      "--log-level", "WARNING"], cwd=ROOT, stdout=subprocess.PIPE)
+                                      "--log-level", "WARNING", "--activation-rate", "0"], cwd=ROOT,
+                                     stdout=subprocess.PIPE)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if not line:

@@ -5,7 +5,7 @@
                          [--environment sandbox|production] [--state-dir D]
     device-sim uninstall --endpoints FILE --app BUNDLE [--state-dir D]
     device-sim restore   --endpoints FILE [--state-dir D]   (restore from backup: every app gets new tokens)
-    device-sim erase     --endpoints FILE [--state-dir D]   (Erase All Content and Settings)
+    device-sim erase     --endpoints FILE [--state-dir D] [--new-key]   (Erase All Content and Settings)
     device-sim fleet     --endpoints FILE --count N --app BUNDLE [--environment ...] [--state-dir D]
                          [--concurrency C] [--duration S]   (many phones in one process: fleet_cli.py)
 
@@ -32,7 +32,8 @@ import aiohttp
 from device_sim.app.app import App, check_types
 from device_sim.errors import DeviceSimError
 from device_sim.fleet import cli as fleet_cli
-from device_sim.identity.store import Endpoints, InputError, check_bundle_id
+from device_sim.identity.activation import erase_identity
+from device_sim.identity.store import DeviceStore, Endpoints, InputError, check_bundle_id
 from device_sim.phone.phone import Phone
 from device_sim.rules.presentation import RegistrationError
 
@@ -86,6 +87,11 @@ def _parser() -> argparse.ArgumentParser:
         change = sub.add_parser(command, help=what)
         common(change)
         change.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for APNs (default 10)")
+        if command == "erase":
+            change.add_argument("--new-key", action="store_true",
+                                help="erase the push identity too: the activation service revokes the device "
+                                     "certificate (a request signed with the current key) and the phone "
+                                     "activates the same device id with a new key")
 
     fleet_cli.add_parser(sub)
     return parser
@@ -203,7 +209,17 @@ async def cmd_uninstall(args: argparse.Namespace) -> int:
 
 async def cmd_token_change(args: argparse.Namespace) -> int:
     """``restore`` / ``erase`` (device-side.md §3, rule 29): one JSON line saying which apps and whether APNs knows."""
-    async with Phone.open(Endpoints.load(args.endpoints), _state_dir(args), name=args.name) as phone:
+    endpoints = Endpoints.load(args.endpoints)
+    new_key = args.command == "erase" and args.new_key
+    if new_key:  # before the phone opens: it then activates with a new key (docs/device-side.md §1.5 item 5)
+        store = DeviceStore(_state_dir(args))
+        store.lock()
+        try:
+            store.load(args.name)
+            await erase_identity(store, endpoints.admin, timeout=args.timeout)
+        finally:
+            store.unlock()
+    async with Phone.open(endpoints, _state_dir(args), name=args.name) as phone:
         apps = sorted(phone.apps)
         if args.command == "restore":
             told = await phone.restore_from_backup(timeout=args.timeout)
@@ -211,6 +227,8 @@ async def cmd_token_change(args: argparse.Namespace) -> int:
             told = await phone.erase(timeout=args.timeout)
         event: dict[str, Any] = {"event": "restored" if args.command == "restore" else "erased", "apps": apps,
                                  "apns_notified": told}
+        if new_key:
+            event["new_key"] = True
         if not told:
             event["note"] = "APNs could not be reached; the phone tells it on its next connection"
         _print(event)

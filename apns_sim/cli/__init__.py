@@ -17,6 +17,7 @@ from pathlib import Path
 from apns_sim.cli.portal import add_portal_parser, run_portal
 from apns_sim.delivery.store_and_forward import DeliveryConfig
 from apns_sim.errors import SimError
+from apns_sim.limits import ACTIVATION_BURST, ACTIVATION_RATE
 from apns_sim.state import REPLACED_TOKEN_REASONS, SimConfig
 
 
@@ -59,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
                             "rides along (default 0 = every push at once; Apple's observed figure is ~1200)")
     serve.add_argument("--courier-idle-timeout", type=float, default=120.0, metavar="SECONDS",
                        help="drop a phone that sends no keep-alive for this long (default 120: two intervals)")
+    serve.add_argument("--activation-rate", type=float, default=ACTIVATION_RATE, metavar="N",
+                       help=f"device activations per second per client address before 429 with Retry-After "
+                            f"(default {ACTIVATION_RATE:g}; 0 = no limit)")
+    serve.add_argument("--activation-burst", type=int, default=ACTIVATION_BURST, metavar="N",
+                       help=f"activations one address may make at once before the rate applies "
+                            f"(default {ACTIVATION_BURST})")
     serve.add_argument("--log-level", default="WARNING", help="Python log level for stderr (default WARNING)")
     add_portal_parser(sub)
     return parser
@@ -77,6 +84,8 @@ def _config(args: argparse.Namespace) -> SimConfig:
             token_rate_limit=args.token_rate_limit,
             replaced_token_reason=args.replaced_token_reason,
             courier_idle_timeout=args.courier_idle_timeout,
+            activation_rate=args.activation_rate,
+            activation_burst=args.activation_burst,
             delivery=DeliveryConfig(storage_limit=args.storage_limit, unregister_delay=args.unregister_delay,
                                     batch_interval=args.batch_interval),
         )
@@ -108,6 +117,10 @@ def _check_ports(args: argparse.Namespace) -> None:
         raise UsageError(f"--batch-interval must be 0 (off) or more seconds, not {args.batch_interval:g}")
     if args.courier_idle_timeout <= 0:
         raise UsageError(f"--courier-idle-timeout must be more than 0 seconds, not {args.courier_idle_timeout:g}")
+    if args.activation_rate < 0:
+        raise UsageError(f"--activation-rate must be 0 (no limit) or more, not {args.activation_rate:g}")
+    if args.activation_burst < 1:
+        raise UsageError(f"--activation-burst must be at least 1, not {args.activation_burst}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

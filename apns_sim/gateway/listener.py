@@ -35,7 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from apns_sim import pki
+from apns_sim import limits, pki
 from apns_sim.faults.plan import PHONE_OFFLINE, FaultRule
 from apns_sim.gateway.session import (
     MAX_MESSAGE_SIZE,
@@ -54,7 +54,8 @@ __all__ = ["ALPN", "HANDSHAKE_TIMEOUT", "MAX_MESSAGE_SIZE", "PROOF_MAX_SKEW_MS",
 log = logging.getLogger("apns_sim.gateway")
 
 ALPN = "apns-security-v3"  # what current clients offer (docs/device-side.md §1.1)
-HANDSHAKE_TIMEOUT = 30.0
+# Kept for importers: the TLS handshake is now part of COURIER_CONNECT_DEADLINE (accept to a valid Connect).
+HANDSHAKE_TIMEOUT = limits.COURIER_CONNECT_DEADLINE
 
 
 def _wall_ms() -> int:
@@ -71,7 +72,17 @@ class DeviceGateway:
         self._context: ssl.SSLContext | None = None
         self._connections: set[CourierConnection] = set()
         self._by_device: dict[tuple[str, str], CourierConnection] = {}
-        self._unsubscribe = state.faults.subscribe(self._fault_added)
+        # Seconds from TCP accept to a valid Connect, TLS handshake included (docs/limits.md §2); an attribute so
+        # a test can shorten it on a running gateway.
+        self.connect_deadline = limits.COURIER_CONNECT_DEADLINE
+        unsubscribe_faults = state.faults.subscribe(self._fault_added)
+        unsubscribe_devices = state.registry.subscribe_devices(self._device_revoked)
+
+        def unsubscribe() -> None:
+            unsubscribe_faults()
+            unsubscribe_devices()
+
+        self._unsubscribe = unsubscribe
 
     def _ssl_context(self) -> ssl.SSLContext:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -99,7 +110,7 @@ class DeviceGateway:
         self._context = context = self._ssl_context()
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: TlsEdge(context, CourierConnection(self), HANDSHAKE_TIMEOUT), host, port)
+            lambda: TlsEdge(context, CourierConnection(self), self.connect_deadline), host, port)
         log.info("device gateway (courier) listening on %s:%d", host, self.port)
 
     @property
@@ -136,6 +147,16 @@ class DeviceGateway:
             fault = self.offline_fault(device_id, env)
             if fault is not None:
                 connection.close(f"fault {fault.id}: phone_offline")
+
+    def _device_revoked(self, device_id: str) -> None:
+        """A device was activated again or erased: connections that proved a certificate it no longer
+        accepts end now (a revoked certificate must not keep receiving the device's pushes)."""
+        device = self.state.registry.get_device(device_id)
+        for env in ("sandbox", "production"):
+            connection = self._by_device.get((device_id, env))
+            serial = None if connection is None else connection.certificate_serial
+            if connection is not None and (device is None or serial is None or not device.accepts_certificate(serial)):
+                connection.close("its device certificate was revoked (the device was activated again or erased)")
 
     def _claim(self, key: tuple[str, str], connection: CourierConnection) -> None:
         """One connection per phone and environment, as on Apple's service: a new one replaces the old."""
@@ -177,7 +198,8 @@ class CourierConnection:
             return
         loop = asyncio.get_running_loop()
         self._last_seen = loop.time()
-        self._timer = loop.call_later(session.idle_timeout, self._check_idle)
+        self._timer = loop.call_later(min(session.idle_timeout, self._connect_time_left(loop.time())),
+                                      self._check_idle)
 
     def data_received(self, data: bytes) -> None:
         session = self._session
@@ -201,6 +223,10 @@ class CourierConnection:
             return
         self._session.close(why)
         self._pump()
+
+    @property
+    def certificate_serial(self) -> int | None:
+        return None if self._session is None else self._session.certificate_serial
 
     # -- SessionHost --------------------------------------------------------------------------------------
 
@@ -245,8 +271,23 @@ class CourierConnection:
         if session is None or transport is None or transport.is_closing():
             return
         loop = asyncio.get_running_loop()
-        remaining = session.check_idle(loop.time() - self._last_seen)
+        now = loop.time()
+        if session.device_id is None and session.closing is None:
+            # Not authenticated yet: the same timer also enforces the deadline for a valid Connect.
+            left = self._connect_time_left(now)
+            if left <= 0:
+                session.close(f"no valid Connect within {self._gateway.connect_deadline:g} s of the TCP accept "
+                              "(docs/limits.md §2)")
+                self._pump()
+                return
+        remaining = session.check_idle(now - self._last_seen)
         if remaining is not None:
+            if session.device_id is None:
+                remaining = min(remaining, self._connect_time_left(now))
             self._timer = loop.call_later(remaining, self._check_idle)
             return
         self._pump()
+
+    def _connect_time_left(self, now: float) -> float:
+        accepted = now if self._transport is None else self._transport.accepted_at
+        return max(0.0, accepted + self._gateway.connect_deadline - now)

@@ -39,7 +39,7 @@ from typing import Protocol
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from apns_sim import courier, pki
+from apns_sim import courier, limits, pki
 from apns_sim.courier import ConnectAck, CourierProtocolError, KeepAliveAck, Push, ScopedTokenAck
 from apns_sim.delivery.store_and_forward import PushMessage
 from apns_sim.faults.plan import FAULT_STAGE, FaultRule
@@ -119,8 +119,8 @@ class SessionHost(Protocol):
 class CourierSession:
     """The courier protocol of one phone connection: Connect, then filters, token requests, pushes, acks."""
 
-    __slots__ = ("_decoder", "_device_id", "_flushing", "_host", "_in_flight", "_next_id", "_out", "_recent",
-                 "_state", "_topics", "_wall_ms", "closing", "environment")
+    __slots__ = ("_cert_serial", "_decoder", "_device_id", "_flushing", "_host", "_in_flight", "_next_id", "_out",
+                 "_preauth_bytes", "_recent", "_state", "_topics", "_wall_ms", "closing", "environment")
 
     def __init__(self, state: SimState, host: SessionHost, *, server_name: str | None,
                  wall_ms: Callable[[], int]) -> None:
@@ -129,12 +129,14 @@ class CourierSession:
         self._wall_ms = wall_ms
         self._decoder = courier.Decoder()
         self._device_id: str | None = None
+        self._cert_serial: int | None = None  # the device certificate the phone connected with
         self._topics: frozenset[bytes] = frozenset()
         self._in_flight: dict[int, str] = {}  # message id -> apns-id, until the phone acks
         # apns-id as the phone reports it (canonical lower case) -> the journey's apns-id, for SimReports
         self._recent: dict[str, str] | None = None
         self._flushing: list[PushMessage] | None = None
         self._next_id = 0
+        self._preauth_bytes = 0  # bytes received before a Connect was accepted (docs/limits.md §2)
         self._out: list[bytes] | None = None
         self.closing: Closing | None = None
         self.environment = environment_for_server_name(server_name)
@@ -152,6 +154,11 @@ class CourierSession:
         return self._device_id
 
     @property
+    def certificate_serial(self) -> int | None:
+        """The serial of the device certificate the phone proved in its Connect (None before)."""
+        return self._cert_serial
+
+    @property
     def topics(self) -> frozenset[bytes]:
         """The topic hashes of the phone's latest Filter (§1.6)."""
         return self._topics
@@ -166,6 +173,14 @@ class CourierSession:
         not the courier protocol, or a bug of ours, sets :attr:`closing`. Ignored once closing."""
         if self.closing is not None:
             return
+        if self._device_id is None:
+            # Until a Connect proves who is talking, a stranger gets room for a Connect and little more: it
+            # must not keep the connection (and a growing frame buffer) by sending unmodelled frames forever.
+            self._preauth_bytes += len(data)
+            if self._preauth_bytes > limits.COURIER_PREAUTH_BYTES:
+                self._close(CloseCause.PROTOCOL_ERROR, f"more than {limits.COURIER_PREAUTH_BYTES} bytes before a "
+                                                       "valid Connect (docs/limits.md §2)")
+                return
         try:
             messages = self._decoder.feed(data)
         except CourierProtocolError as exc:
@@ -176,6 +191,10 @@ class CourierSession:
             self._close(CloseCause.INTERNAL_ERROR, "internal error")
             return
         self._receive(messages)
+        if self.closing is None and len(self._in_flight) > limits.COURIER_MAX_IN_FLIGHT:
+            # Checked here, not when a push is written: delivery is mid-send then, and must not see a detach.
+            self._close(CloseCause.PROTOCOL_ERROR, f"more than {limits.COURIER_MAX_IN_FLIGHT} pushes unacknowledged "
+                                                   "(docs/limits.md §2)")
 
     def receive_message(self, message: courier.Message) -> None:
         """One message already decoded, as :meth:`receive_data` handles each of its frames."""
@@ -267,6 +286,14 @@ class CourierSession:
             self._refuse(f"device {device_id} is not activated here; activate it at "
                          "/deviceservices/deviceActivation on the admin server")
             return
+        if not device.accepts_certificate(cert.serial_number):
+            # Only the latest certificate of a device is valid: activating again or erasing revoked this one.
+            self._refuse(f"device certificate {cert.serial_number:x} of {device_id} is revoked (the device was "
+                         "activated again or erased since); activate again")
+            return
+        if device.cert_serial is None:  # recorded before key binding existed: the key it just proved is its own
+            state.registry.adopt_device_key(device_id, pki.public_key_sha256(cert.public_key()), cert.serial_number)
+        self._cert_serial = cert.serial_number
         env = self.environment
         assert env is not None
         if state.faults.phone_armed and (fault := offline_fault(state, device_id, env)) is not None:

@@ -16,6 +16,8 @@ import ssl
 import weakref
 from typing import Any, Protocol
 
+from apns_sim import limits
+
 log = logging.getLogger("apns_sim.gateway")
 
 READ_CHUNK = 16 * 1024  # one TLS record at most
@@ -45,10 +47,11 @@ class TlsEdge(asyncio.Protocol):
     "ssl_object")``, and its ``connection_made`` runs only once the handshake has completed.
     """
 
-    __slots__ = ("_app", "_closing", "_handshaken", "_incoming", "_loop", "_outgoing", "_pending", "_ssl", "_timer",
-                 "_transport")
+    __slots__ = ("_app", "_closing", "_handshaken", "_incoming", "_loop", "_max_outbound", "_outgoing", "_pending",
+                 "_ssl", "_timer", "_transport", "accepted_at")
 
-    def __init__(self, context: ssl.SSLContext, app: AppProtocol, handshake_timeout: float) -> None:
+    def __init__(self, context: ssl.SSLContext, app: AppProtocol, handshake_timeout: float, *,
+                 max_outbound: int | None = None) -> None:
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
         self._ssl: ssl.SSLObject | None = context.wrap_bio(self._incoming, self._outgoing, server_side=True)
@@ -57,6 +60,9 @@ class TlsEdge(asyncio.Protocol):
         self._handshaken = False
         self._closing = False
         self._loop = asyncio.get_running_loop()
+        self.accepted_at = self._loop.time()  # the TCP accept: the app's deadline for a valid Connect counts from it
+        # Read per connection, not at import, so a test may lower the limit (docs/limits.md §2).
+        self._max_outbound = limits.COURIER_MAX_OUTBOUND_BYTES if max_outbound is None else max_outbound
         # Plaintext written during this turn of the event loop; it leaves in one TLS write at the turn's end.
         self._pending: list[bytes] | None = None
         self._timer: asyncio.TimerHandle | None = self._loop.call_later(handshake_timeout, self._handshake_timed_out)
@@ -117,6 +123,13 @@ class TlsEdge(asyncio.Protocol):
             self.abort()
             return
         self._flush()
+        transport = self._transport
+        if transport is not None and transport.get_write_buffer_size() > self._max_outbound:
+            # The peer stopped reading: drop it rather than hold its frames without end (docs/limits.md §2).
+            # Here, a loop turn after the write, so whoever queued the frame is not re-entered by the close.
+            log.warning("courier peer %s is not reading (%d bytes unsent, limit %d): dropping the connection",
+                        self.get_extra_info("peername"), transport.get_write_buffer_size(), self._max_outbound)
+            self.abort()
 
     def close(self) -> None:
         """Send close_notify and close; the app's ``connection_lost`` follows from the event loop."""

@@ -11,7 +11,7 @@ import json
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS auth_keys (
     key_id TEXT PRIMARY KEY, team_id TEXT NOT NULL, public_key_pem BLOB NOT NULL, environment TEXT,
     created_at REAL NOT NULL, revoked_at REAL);
 CREATE TABLE IF NOT EXISTS devices (
-    device_id TEXT PRIMARY KEY, name TEXT NOT NULL, base_token TEXT NOT NULL, activated_at REAL NOT NULL);
+    device_id TEXT PRIMARY KEY, name TEXT NOT NULL, base_token TEXT NOT NULL, activated_at REAL NOT NULL,
+    key_sha256 TEXT, cert_serial TEXT);
 CREATE TABLE IF NOT EXISTS tokens (
     token TEXT PRIMARY KEY, device_id TEXT NOT NULL, bundle_id TEXT NOT NULL, environment TEXT NOT NULL,
     issued_at REAL NOT NULL, state TEXT NOT NULL, changed_at REAL, unregistered_at REAL,
@@ -54,6 +55,9 @@ ACTIVE, UNINSTALLED, REPLACED = "active", "uninstalled", "replaced"
 APP, VOIP = "app", "voip"
 VOIP_SUFFIX = ".voip"
 _TOKEN_COLUMNS = "token, device_id, bundle_id, environment, issued_at, state, changed_at, unregistered_at, kind"
+_DEVICE_COLUMNS = "device_id, name, base_token, activated_at, key_sha256, cert_serial"
+# ``cert_serial`` of an erased device: no certificate has it, so every certificate the device had is revoked.
+ERASED = "erased"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,6 +66,19 @@ class DeviceRecord:
     name: str
     base_token: str
     activated_at: datetime
+    # The key the device is bound to (SHA-256 of its SubjectPublicKeyInfo, hex) and the serial of its one valid
+    # device certificate; both None for a device recorded before binding existed, or without activation.
+    key_sha256: str | None = None
+    cert_serial: str | None = None
+
+    def accepts_certificate(self, serial: int) -> bool:
+        """Whether a device certificate with this serial may connect: only the latest one issued is valid
+        (activating again or erasing revokes the older ones; docs/device-side.md §1.5)."""
+        return self.cert_serial is None or self.cert_serial == str(serial)
+
+
+class DeviceBoundError(ValueError):
+    """The device id is bound to another key: only the device itself (erase) can release it."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,6 +122,9 @@ class Registry:
         # Bumped by every token write. Tokens change only in the serving process (registration, uninstall and
         # token-change events arrive through the gateway), so readers may cache token records per version.
         self.token_version = 0
+        # Told the device id whenever a device's certificates are revoked (activated again, erased), so the
+        # gateway can close connections that used a revoked one.
+        self._device_listeners: list[Callable[[str], None]] = []
         if path is not None:
             self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -113,17 +133,21 @@ class Registry:
 
     def _migrate(self) -> None:
         """Bring a data dir made by an older version up to this schema (``CREATE ... IF NOT EXISTS`` adds
-        tables, not columns). Every token of an older data dir is an APNs token: PushKit came later."""
+        tables, not columns). Every token of an older data dir is an APNs token: PushKit came later. An older
+        device has no key binding yet: its next activation or Connect binds it."""
+        self._add_column("tokens", "kind", f"TEXT NOT NULL DEFAULT '{APP}'")
+        for column in ("key_sha256", "cert_serial"):
+            self._add_column("devices", column, "TEXT")
+
+    def _add_column(self, table: str, column: str, declaration: str) -> None:
         with self._lock:
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(tokens)")}
-            if "kind" in columns:
+            if column in {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}:
                 return
             try:
-                self._db.execute(f"ALTER TABLE tokens ADD COLUMN kind TEXT NOT NULL DEFAULT '{APP}'")
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
             except sqlite3.OperationalError:
                 # The portal CLI in another process may have added it first; anything else is a real error.
-                columns = {row[1] for row in self._db.execute("PRAGMA table_info(tokens)")}
-                if "kind" not in columns:
+                if column not in {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}:
                     raise
 
     def close(self) -> None:
@@ -253,15 +277,72 @@ class Registry:
             return existing
         base = secrets.token_hex(32)
         with self._tx() as db:
-            db.execute("INSERT INTO devices VALUES (?, ?, ?, ?)", (device_id, name, base, now.timestamp()))
+            db.execute("INSERT INTO devices (device_id, name, base_token, activated_at) VALUES (?, ?, ?, ?)",
+                       (device_id, name, base, now.timestamp()))
         return DeviceRecord(device_id=device_id, name=name, base_token=base, activated_at=now)
+
+    def bind_device(self, device_id: str, name: str, key_sha256: str, cert_serial: int, now: datetime
+                    ) -> tuple[DeviceRecord, str | None]:
+        """Activation: record the device bound to its key, with ``cert_serial`` its one valid certificate.
+
+        A new device id is bound to ``key_sha256``; a known one bound to the same key (or to none: recorded
+        before binding existed, or erased) gets the new certificate, which revokes the one before. Returns the
+        device and the serial it revoked, if any. A device bound to another key raises DeviceBoundError: a
+        device id is public (the admin API lists them), so knowing it must not be enough to take it over.
+        """
+        with self._tx() as db:
+            row = db.execute(f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE device_id = ?", (device_id,)).fetchone()
+            if row is None:
+                base = secrets.token_hex(32)
+                db.execute(f"INSERT INTO devices ({_DEVICE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                           (device_id, name, base, now.timestamp(), key_sha256, str(cert_serial)))
+                return DeviceRecord(device_id=device_id, name=name, base_token=base, activated_at=now,
+                                    key_sha256=key_sha256, cert_serial=str(cert_serial)), None
+            device = self._device(row)
+            if device.key_sha256 is not None and device.key_sha256 != key_sha256:
+                raise DeviceBoundError(device_id)
+            db.execute("UPDATE devices SET key_sha256 = ?, cert_serial = ? WHERE device_id = ?",
+                       (key_sha256, str(cert_serial), device_id))
+        revoked = device.cert_serial if device.cert_serial not in (None, ERASED) else None
+        self._devices_changed(device_id)
+        return replace(device, key_sha256=key_sha256, cert_serial=str(cert_serial)), revoked
+
+    def adopt_device_key(self, device_id: str, key_sha256: str, cert_serial: int) -> bool:
+        """A device recorded before binding existed proved its key in a Connect: bind it to that key now."""
+        with self._tx() as db:
+            cur = db.execute("UPDATE devices SET key_sha256 = ?, cert_serial = ? WHERE device_id = ? "
+                             "AND key_sha256 IS NULL AND cert_serial IS NULL",
+                             (key_sha256, str(cert_serial), device_id))
+            return cur.rowcount > 0
+
+    def erase_device(self, device_id: str, cert_serial: int) -> bool:
+        """The device erased itself, proving it holds its current certificate: its certificate is revoked and
+        its key binding released, so the next activation (with the new key an erased phone makes) binds it
+        again. False if ``cert_serial`` is not the device's current certificate."""
+        with self._tx() as db:
+            cur = db.execute("UPDATE devices SET key_sha256 = NULL, cert_serial = ? WHERE device_id = ? "
+                             "AND cert_serial = ?", (ERASED, device_id, str(cert_serial)))
+            erased = cur.rowcount > 0
+        if erased:
+            self._devices_changed(device_id)
+        return erased
+
+    def subscribe_devices(self, listener: Callable[[str], None]) -> Callable[[], None]:
+        """Call ``listener(device_id)`` after a device's certificates were revoked; returns the unsubscribe."""
+        self._device_listeners.append(listener)
+        return lambda: self._device_listeners.remove(listener)
+
+    def _devices_changed(self, device_id: str) -> None:
+        for listener in list(self._device_listeners):
+            listener(device_id)
 
     @staticmethod
     def _device(row: tuple[Any, ...]) -> DeviceRecord:
-        return DeviceRecord(device_id=row[0], name=row[1], base_token=row[2], activated_at=_req_dt(row[3]))
+        return DeviceRecord(device_id=row[0], name=row[1], base_token=row[2], activated_at=_req_dt(row[3]),
+                            key_sha256=row[4], cert_serial=row[5])
 
     def get_device(self, device_id: str) -> DeviceRecord | None:
-        row = self._one("SELECT * FROM devices WHERE device_id = ?", device_id)
+        row = self._one(f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE device_id = ?", device_id)
         return None if row is None else self._device(row)
 
     def change_base_token(self, device_id: str, retired: str, now: datetime) -> DeviceRecord | None:
@@ -270,7 +351,7 @@ class Registry:
         ``retired`` is not current (the event was already handled, or the device never had it)."""
         base = secrets.token_hex(32)
         with self._tx() as db:
-            row = db.execute("SELECT * FROM devices WHERE device_id = ? AND base_token = ?",
+            row = db.execute(f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE device_id = ? AND base_token = ?",
                              (device_id, retired.lower())).fetchone()
             if row is None:
                 return None
@@ -281,7 +362,7 @@ class Registry:
         return replace(self._device(row), base_token=base)
 
     def list_devices(self) -> list[DeviceRecord]:
-        return [self._device(r) for r in self._all("SELECT * FROM devices ORDER BY activated_at")]
+        return [self._device(r) for r in self._all(f"SELECT {_DEVICE_COLUMNS} FROM devices ORDER BY activated_at")]
 
     # -- tokens --------------------------------------------------------------------------------------
 

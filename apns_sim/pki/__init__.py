@@ -49,6 +49,7 @@ from apns_sim.pki.encoding import (
     key_to_pem,
     load_certificate,
     load_private_key,
+    public_key_sha256,
 )
 from apns_sim.pki.keychain import create_auth_key, export_p12, load_p12, make_keychain_request
 from apns_sim.pki.push_certificates import (
@@ -101,6 +102,7 @@ __all__ = [
     "load_p12",
     "load_private_key",
     "make_keychain_request",
+    "public_key_sha256",
     "push_identity",
     "save_authority",
     "verify_issued_by",

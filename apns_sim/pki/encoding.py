@@ -9,6 +9,7 @@ tried (``keychain.load_p12``).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import TypeAlias
@@ -16,6 +17,7 @@ from typing import TypeAlias
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
 from apns_sim.errors import SimError
 
@@ -48,6 +50,13 @@ def key_to_pem(key: PrivateKey) -> bytes:
 def fingerprint_sha256(cert: x509.Certificate) -> str:
     """Lowercase hex, no separators (``openssl x509 -fingerprint -sha256`` without the colons)."""
     return cert.fingerprint(hashes.SHA256()).hex()
+
+
+def public_key_sha256(key: CertificatePublicKeyTypes) -> str:
+    """SHA-256 of the key's SubjectPublicKeyInfo, lowercase hex: which key a device is bound to
+    (docs/device-side.md §1.5), the same in its CSR and in every certificate issued for it."""
+    spki = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(spki).hexdigest()
 
 
 def load_certificate(data: bytes) -> x509.Certificate:

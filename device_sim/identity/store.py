@@ -273,6 +273,12 @@ class DeviceStore:
         """The CSR about to be sent at activation, kept beside the key (``device.csr``)."""
         write_file(self.csr_path, csr, 0o644)
 
+    def forget_identity(self) -> None:
+        """Erase the push identity (key, CSR, certificate) after the activation service released it: the next
+        activation makes a new key for the same device id (docs/device-side.md §1.5 item 5)."""
+        for path in (self.key_path, self.csr_path, self.cert_path):
+            path.unlink(missing_ok=True)
+
     def keep_certificate(self, cert: x509.Certificate) -> None:
         """The device certificate the activation service answered (checked by the caller)."""
         write_file(self.cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)

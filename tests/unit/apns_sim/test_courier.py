@@ -253,3 +253,26 @@ def test_proof_needs_an_rsa_certificate(device_key: rsa.RSAPrivateKey) -> None:
     ec_cert = _device_cert(ec.generate_private_key(ec.SECP256R1()))
     with pytest.raises(ConnectProofError, match="RSA"):
         courier.verify_connect_proof(ec_cert, nonce, signature, NOW_MS, 60_000)
+
+
+def _report_with_detail(detail: bytes) -> bytes:
+    return courier._frame(Command.SIM_REPORT, [(1, uuid.uuid4().bytes), (2, b"presented"), (3, detail)])
+
+
+@pytest.mark.parametrize("levels", [courier.MAX_DETAIL_DEPTH + 1, 5000])
+def test_a_report_detail_nested_too_deep_is_a_protocol_error(levels: int) -> None:
+    """docs/limits.md §2: deeper than MAX_DETAIL_DEPTH is refused, and deeper than the interpreter's stack is
+    the same protocol error, not a RecursionError."""
+    detail = b'{"a":' * levels + b"1" + b"}" * levels
+    with pytest.raises(CourierProtocolError, match="nests deeper"):
+        courier.Decoder().feed(_report_with_detail(detail))
+
+
+def test_a_report_detail_at_the_depth_limit_is_accepted() -> None:
+    levels = courier.MAX_DETAIL_DEPTH
+    detail = b'{"a":' * levels + b"[1]" + b"}" * (levels - 0)
+    with pytest.raises(CourierProtocolError):  # MAX_DETAIL_DEPTH objects plus one array: one level too many
+        courier.Decoder().feed(_report_with_detail(detail))
+    detail = b'{"a":' * levels + b"1" + b"}" * levels
+    (report,) = courier.Decoder().feed(_report_with_detail(detail))
+    assert isinstance(report, courier.SimReport) and report.stage == "presented"

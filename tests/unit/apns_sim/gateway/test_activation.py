@@ -84,3 +84,39 @@ def test_malformed_requests_say_what_to_fix(state: SimState, device_key: rsa.RSA
     """device-side.md §1.5: the CSR's CN is the phone's UUID; a name and a parsable CSR are required."""
     with pytest.raises(ActivationError, match=match):
         activate(state, csr if csr is not None else csr_pem(device_key, "not-a-uuid"), name)
+
+
+def test_a_device_id_stays_bound_to_the_key_that_activated_it(state: SimState, device_key: rsa.RSAPrivateKey) -> None:
+    """docs/device-side.md §1.5: the same key activates again (a new certificate, the old one revoked);
+    another key is refused with 403 and nothing is changed."""
+    device_id = str(uuid.uuid4()).upper()
+    _, first = activate(state, csr_pem(device_key, device_id), "phone")
+    _, second = activate(state, csr_pem(device_key, device_id), "phone")
+    first_serial = x509.load_pem_x509_certificate(first).serial_number
+    second_serial = x509.load_pem_x509_certificate(second).serial_number
+    device = state.registry.get_device(device_id)
+    assert device is not None and device.key_sha256 == pki.public_key_sha256(device_key.public_key())
+    assert device.accepts_certificate(second_serial) and not device.accepts_certificate(first_serial)
+    impostor = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    with pytest.raises(ActivationError, match="bound to the key") as refused:
+        activate(state, csr_pem(impostor, device_id), "impostor")
+    assert refused.value.status == 403
+    assert state.registry.get_device(device_id) == device
+
+
+def test_erase_releases_the_binding_only_with_the_current_certificate(state: SimState,
+                                                                      device_key: rsa.RSAPrivateKey) -> None:
+    """docs/device-side.md §1.5: after the device erased itself, a new key may activate its id."""
+    device_id = str(uuid.uuid4()).upper()
+    _, old = activate(state, csr_pem(device_key, device_id), "phone")
+    _, current = activate(state, csr_pem(device_key, device_id), "phone")
+    old_serial = x509.load_pem_x509_certificate(old).serial_number
+    current_serial = x509.load_pem_x509_certificate(current).serial_number
+    assert not state.registry.erase_device(device_id, old_serial)  # a revoked certificate cannot erase
+    assert state.registry.erase_device(device_id, current_serial)
+    device = state.registry.get_device(device_id)
+    assert device is not None and device.key_sha256 is None and not device.accepts_certificate(current_serial)
+    new_key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    activate(state, csr_pem(new_key, device_id), "phone")
+    rebound = state.registry.get_device(device_id)
+    assert rebound is not None and rebound.key_sha256 == pki.public_key_sha256(new_key.public_key())
