@@ -20,6 +20,7 @@ aiohttp); the activation module re-exports it.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import secrets
@@ -39,6 +40,10 @@ from device_sim.errors import DeviceSimError
 KEY_SIZE = 1024  # pypush's activation key size (§1.5); it only signs the Connect nonce
 COURIER_SERVER_NAMES = {"sandbox": "courier.sandbox.push.apple.com", "production": "courier.push.apple.com"}
 _BUNDLE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]*$")
+# A saved count above this is not a value the phone ever writes (device_sim.rules.presentation.MAX_BADGE):
+# it is repaired to 0 on load, so a hand-edited or older device.json cannot wedge the phone (issue 14 item 2).
+MAX_SAVED_COUNT = 2**31 - 1
+log = logging.getLogger("device_sim.identity")
 
 
 def exclusive_lock(path: Path, busy: str) -> int:
@@ -136,10 +141,21 @@ class AppRecord:
     def from_json(cls, data: Mapping[str, Any]) -> AppRecord:
         return cls(bundle_id=str(data["bundle_id"]), environment=data.get("environment"),
                    types=tuple(data.get("types", ())), registered=bool(data.get("registered")),
-                   token=data.get("token"), badge=int(data.get("badge", 0)),
+                   token=data.get("token"), badge=_saved_count(data, "badge"),
                    voip_registered=bool(data.get("voip_registered")), voip_token=data.get("voip_token"),
-                   voip_failures=int(data.get("voip_failures", 0)),
+                   voip_failures=_saved_count(data, "voip_failures"),
                    modern_api=None if data.get("modern_api") is None else bool(data["modern_api"]))
+
+
+def _saved_count(data: Mapping[str, Any], key: str) -> int:
+    """A count from device.json (badge, VoIP failures): a non-negative integer the phone can encode, else 0
+    with a warning. Repaired rather than refused: one bad number must not keep the phone offline for good."""
+    value = data.get(key, 0)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_SAVED_COUNT:
+        return value
+    log.warning("device.json: %s of %s is %.40r, not a count from 0 to %d; using 0", key, data.get("bundle_id"),
+                value, MAX_SAVED_COUNT)
+    return 0
 
 
 @dataclass
