@@ -14,6 +14,7 @@ from apns_sim.faults.plan import FaultPlan
 from apns_sim.model.app_status import AppReports
 from apns_sim.model.clock import Clock
 from apns_sim.model.journeys import JourneyLog
+from apns_sim.model.private_files import private_dir
 from apns_sim.model.registry import Registry
 from apns_sim.pki import Authority, load_or_create_authority
 
@@ -63,7 +64,7 @@ class SimState:
         self.data_dir = data_dir
         self.config = config or SimConfig()
         self.clock = clock or Clock()
-        data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(data_dir)  # 0700: the CA key, provider keys and tokens live here (docs/limits.md §4)
         self.authority: Authority = load_or_create_authority(data_dir, self.clock.now())
         self.registry = Registry(data_dir / DB_NAME)
         self.journeys = JourneyLog(self.clock.time)

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from apns_sim.model.private_files import private_file
 from apns_sim.model.records import AppIdRecord, AuthKeyRecord, CertificateRecord
 
 SCHEMA = """
@@ -102,7 +103,7 @@ class Registry:
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        target = ":memory:" if path is None else str(path)
+        target = ":memory:" if path is None else str(private_file(path))
         self._db = sqlite3.connect(target, check_same_thread=False, isolation_level=None, timeout=10)
         self._lock = threading.RLock()
         # Bumped by every token write. Tokens change only in the serving process (registration, uninstall and

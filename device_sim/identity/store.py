@@ -239,6 +239,10 @@ class DeviceStore:
     def lock(self) -> None:
         try:
             self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            mode = self.dir.stat().st_mode & 0o777
+            if mode & 0o077:  # the phone's private key is here (issue 14, Low)
+                log.warning("%s was mode %o: others could read the phone's key; now 0700", self.dir, mode)
+                self.dir.chmod(0o700)
         except OSError as exc:
             raise DeviceSimError(f"cannot create the state dir {self.dir}: {exc.strerror or exc}") from exc
         self._lock_fd = exclusive_lock(self.dir / "phone.lock", f"another device-sim process is using the phone "
