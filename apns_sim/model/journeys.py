@@ -43,7 +43,7 @@ def parse_payload(body: bytes | None) -> Any:
         return None
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes (issue 14)
         return body.decode("utf-8", "replace")
 
 
