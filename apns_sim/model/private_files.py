@@ -46,3 +46,18 @@ def private_file(path: Path) -> Path:
     finally:
         os.close(fd)
     return path
+
+
+def check_trusted(path: Path) -> None:
+    """Refuse a file the simulator would trust (the CA, its keys, the database) when another user could have
+    planted or changed it: a symlink, a file owned by someone else, or one that group or others may write."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(info.st_mode):
+        raise UnsafePath(f"{path} is a symlink; refusing to trust it (remove it or use another data dir)")
+    if info.st_uid != os.getuid():
+        raise UnsafePath(f"{path} belongs to uid {info.st_uid}, not to this user; refusing to trust it")
+    if info.st_mode & 0o022:
+        raise UnsafePath(f"{path} is writable by others (mode {stat.S_IMODE(info.st_mode):o}); refusing to trust it")

@@ -195,6 +195,35 @@ class Identity:
         return self.certificate.public_bytes(serialization.Encoding.DER)
 
 
+def read_private(path: Path) -> bytes:
+    """Read a file of the state dir without following a symlink: a link planted there (another phone's key, a
+    device.json elsewhere) is refused, not used (issue 14, Low). FileNotFoundError when it is missing."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as exc:
+        if path.is_symlink():
+            raise DeviceSimError(f"{path} is a symlink; refusing to read it (remove it or use another "
+                                 "--state-dir)") from exc
+        raise
+    with os.fdopen(fd, "rb") as f:
+        return f.read()
+
+
+def check_ca_file(path: Path) -> Path:
+    """The CA the phone will trust: refused when another user could have planted or changed it (owned by
+    someone other than this user or root, or writable by group or others)."""
+    try:
+        info = path.stat()
+    except OSError:
+        return path  # courier_ssl_context says it cannot be read, with the reason
+    if info.st_uid not in (os.getuid(), 0):
+        raise InputError(f"the CA file {path} belongs to uid {info.st_uid}, not to this user; refusing to trust it")
+    if info.st_mode & 0o022:
+        raise InputError(f"the CA file {path} is writable by others (mode {info.st_mode & 0o777:o}); refusing "
+                         "to trust it")
+    return path
+
+
 def write_file(path: Path, data: bytes, mode: int) -> None:
     """Write ``path`` atomically (a temporary file renamed over it) with ``mode`` from the first byte: a
     crash never leaves half a key or state file, and a private key is never briefly world-readable."""
@@ -256,10 +285,10 @@ class DeviceStore:
     # -- state ---------------------------------------------------------------------------------------------
 
     def load(self, name: str) -> DeviceState:
-        if self.state_path.exists():
+        if self.state_path.exists() or self.state_path.is_symlink():
             try:
-                self.state = DeviceState.from_json(json.loads(self.state_path.read_text(encoding="utf-8")))
-            except (ValueError, KeyError, TypeError) as exc:
+                self.state = DeviceState.from_json(json.loads(read_private(self.state_path).decode("utf-8")))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 raise DeviceSimError(f"{self.state_path} is damaged ({exc}); delete the state dir to start "
                                      "a new phone") from exc
         else:
@@ -274,8 +303,8 @@ class DeviceStore:
     # -- identity ------------------------------------------------------------------------------------------
 
     def key(self) -> rsa.RSAPrivateKey:
-        if self.key_path.exists():
-            key = serialization.load_pem_private_key(self.key_path.read_bytes(), None)
+        if self.key_path.exists() or self.key_path.is_symlink():
+            key = serialization.load_pem_private_key(read_private(self.key_path), None)
             if not isinstance(key, rsa.RSAPrivateKey):
                 raise DeviceSimError(f"{self.key_path} is not an RSA key; delete the state dir to start a new phone")
             return key
@@ -285,9 +314,9 @@ class DeviceStore:
         return key
 
     def certificate(self) -> x509.Certificate | None:
-        if not self.cert_path.exists():
+        if not (self.cert_path.exists() or self.cert_path.is_symlink()):
             return None
-        return x509.load_pem_x509_certificate(self.cert_path.read_bytes())
+        return x509.load_pem_x509_certificate(read_private(self.cert_path))
 
     def keep_csr(self, csr: bytes) -> None:
         """The CSR about to be sent at activation, kept beside the key (``device.csr``)."""

@@ -32,7 +32,7 @@ from device_sim.app.service_extension import DEFAULT_TIME_LIMIT
 from device_sim.connection.client import CourierClient, TokenRefused
 from device_sim.connection.tls import courier_ssl_context
 from device_sim.identity.activation import phone_identity
-from device_sim.identity.store import AppRecord, DeviceStore, Endpoints, Identity, check_bundle_id
+from device_sim.identity.store import AppRecord, DeviceStore, Endpoints, Identity, check_bundle_id, check_ca_file
 from device_sim.phone.app_status import StatusReporter
 from device_sim.phone.courier_side import CourierSide
 from device_sim.phone.presented import PresentedLog
@@ -110,7 +110,7 @@ class Phone(TokenChangeEvents, CourierSide):
         self._store.lock()
         state = self._store.load(name)
         self._presented = PresentedLog(self._store.dir)
-        self._ssl = courier_ssl_context(self.endpoints.ca_file)
+        self._ssl = courier_ssl_context(check_ca_file(self.endpoints.ca_file))
         self._identity = await phone_identity(self._store, self.endpoints.admin)
         for record in state.apps.values():
             memory = self._memory(record.bundle_id)

@@ -10,8 +10,10 @@ import pytest
 
 from apns_sim.model.private_files import UnsafePath
 from apns_sim.model.registry import Registry
+from apns_sim.state import SimState
 from device_sim import Phone
-from device_sim.identity.store import Endpoints
+from device_sim.errors import DeviceSimError
+from device_sim.identity.store import Endpoints, InputError
 from provider.store import Store
 from pushsim.harness import RunningSimulator
 
@@ -67,3 +69,36 @@ async def test_a_relative_data_dir_gives_an_endpoints_file_device_sim_can_follow
         assert endpoints.ca_file.is_absolute() and endpoints.ca_file.is_file()
         async with Phone.open(sim.endpoints_file, state_dir=tmp_path / "phone") as phone:
             assert len(await phone.install_app("com.example.rel").register()) == 64
+
+
+@pytest.mark.parametrize("plant", ["symlink", "writable"])
+def test_a_planted_ca_in_the_data_dir_is_refused(tmp_path: Path, plant: str) -> None:
+    """A CA or key file another user could have put in the data dir is refused, never used without a word."""
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    planted = tmp_path / "planted.pem"
+    planted.write_text("-----BEGIN CERTIFICATE-----\n")
+    if plant == "symlink":
+        os.symlink(planted, data / "ca.pem")
+    else:
+        (data / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+        os.chmod(data / "ca.pem", 0o666)
+    with pytest.raises(UnsafePath, match=r"ca\.pem"):
+        SimState(data)
+
+
+async def test_a_phone_refuses_a_ca_others_can_write_and_a_symlinked_state_file(tmp_path: Path) -> None:
+    async with RunningSimulator.start(tmp_path / "sim") as sim:
+        loose = tmp_path / "loose-ca.pem"
+        loose.write_bytes(sim.ca_file.read_bytes())
+        os.chmod(loose, 0o666)
+        with pytest.raises(InputError, match="writable by others"):
+            async with Phone.open({**sim.endpoints, "ca_file": str(loose)}, state_dir=tmp_path / "p1"):
+                pass
+        state = tmp_path / "p2"
+        state.mkdir(mode=0o700)
+        (tmp_path / "other.json").write_text('{"device_id": "D", "name": "x"}')
+        os.symlink(tmp_path / "other.json", state / "device.json")
+        with pytest.raises(DeviceSimError, match="symlink"):
+            async with Phone.open(sim.endpoints, state_dir=state):
+                pass
