@@ -51,7 +51,7 @@ def exclusive_lock(path: Path, busy: str) -> int:
     Returns the descriptor: closing it releases the lock, and the kernel releases it if the process dies."""
     import fcntl
 
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError as exc:

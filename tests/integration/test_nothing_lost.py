@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from apns_sim.faults.rules import FaultRule
+from apns_sim.limits import MAX_UNACKED_KEPT
 from apns_sim.model import journeys
 from device_sim import Phone
 from provider.apns import APNsClient, Notification, load_p8
@@ -232,3 +233,30 @@ async def test_lost_acks_never_show_a_push_twice_across_kill_9(sim: RunningSimul
         assert names.count(journeys.PRESENTED) == 1 and journeys.REPLACED not in names
         assert names[-1] == journeys.NOT_PRESENTED  # the repeat: acknowledged, reported, not shown
         assert sim.notification(i)["journey"][-1]["duplicate"] is True  # type: ignore[index]
+
+
+async def test_past_the_bound_unacknowledged_pushes_share_the_one_per_app_slot(
+        sim: RunningSimulator, tmp_path: Path) -> None:
+    """docs/limits.md §4: a phone that stops reading makes the simulator keep at most MAX_UNACKED_KEPT pushes in
+    full; the rest share Apple's one-per-app slot (the newest stays, the others say "replaced": never shown)."""
+    extra = 3
+    state_dir = tmp_path / "phone"
+    first, token = await online_phone(sim, state_dir)
+    try:
+        first.proc.send_signal(signal.SIGSTOP)
+        ids = await send_alerts(sim, token, MAX_UNACKED_KEPT + extra)
+        await reach_all(sim, ids, journeys.DELIVERED, timeout=30)
+    finally:
+        await first.kill()
+    await reach_all(sim, ids, journeys.STORED, timeout=30)
+    kept = {i: [s.get("kept") for s in sim.notification(i)["journey"]  # type: ignore[index]
+                if s["stage"] == journeys.STORED][-1] for i in ids}
+    assert list(kept.values()).count("in_full") == MAX_UNACKED_KEPT
+    assert sim.state.registry.count_stored() == MAX_UNACKED_KEPT + 1
+    assert sum(journeys.REPLACED in stages(sim, i) for i in ids) == extra - 1
+    second = await PhoneProcess.start(sim, state_dir)
+    try:
+        await second.wait("notification", MAX_UNACKED_KEPT + 1, timeout=40)
+        assert len(set(second.shown())) == len(second.shown()) == MAX_UNACKED_KEPT + 1
+    finally:
+        await second.kill()
