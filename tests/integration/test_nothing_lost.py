@@ -260,3 +260,20 @@ async def test_past_the_bound_unacknowledged_pushes_share_the_one_per_app_slot(
         assert len(set(second.shown())) == len(second.shown()) == MAX_UNACKED_KEPT + 1
     finally:
         await second.kill()
+
+
+async def test_device_sim_run_prints_every_push_even_one_nested_near_the_parser_limit(
+        sim: RunningSimulator, tmp_path: Path) -> None:
+    """docs/device-side.md §1.10 "What the phone reads back": a payload the phone can parse but not print back
+    (nested near json's limit) still gives its notification line, and the next push arrives."""
+    phone, token = await online_phone(sim, tmp_path / "phone")
+    try:
+        async with client_for(sim) as client:
+            for depth in (400, 960, 990, 2000):
+                body = b'{"aps":{"alert":"deep"},"n":' + b"[" * depth + b"]" * depth + b"}"
+                assert (await client.send(raw(token, body))).status == 200
+        later = await send_alerts(sim, token, 1)
+        await phone.wait("notification", 5, timeout=10)
+        assert phone.shown()[-1] == later[0] and phone.of("disconnected") == []
+    finally:
+        await phone.kill()
