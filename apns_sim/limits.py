@@ -33,3 +33,7 @@ ACTIVATION_TRACKED_ADDRESSES = 4096
 # --- Admin API and dashboard --------------------------------------------------------------------------------
 
 # --- Data directory and stores ------------------------------------------------------------------------------
+
+# Pushes written to one phone (per environment) but not acknowledged when its connection closed, kept in full
+# for its next connection; more than this go to Apple's one-per-app storage slot (docs/limits.md §4).
+MAX_UNACKED_KEPT = 256

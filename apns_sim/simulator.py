@@ -35,7 +35,9 @@ class Simulator:
         if data_dir is None:
             self._temp = tempfile.mkdtemp(prefix="pushsim-")
             data_dir = self._temp
-        self.data_dir = Path(data_dir)
+        # Absolute: endpoints.json names ca_file, which readers resolve against the file's own directory, so a
+        # relative --data-dir made device-sim look for d/d/ca.pem (issue 14, Low).
+        self.data_dir = Path(data_dir).absolute()
         self.config = config or SimConfig()
         self._clock = clock
         self.state: SimState | None = None

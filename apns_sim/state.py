@@ -15,8 +15,10 @@ from apns_sim.limits import ACTIVATION_BURST, ACTIVATION_RATE
 from apns_sim.model.app_status import AppReports
 from apns_sim.model.clock import Clock
 from apns_sim.model.journeys import JourneyLog
+from apns_sim.model.private_files import check_trusted, private_dir
 from apns_sim.model.registry import Registry
 from apns_sim.pki import Authority, load_or_create_authority
+from apns_sim.pki.authority import authority_files
 
 DB_NAME = "pushsim.sqlite3"
 REPLACED_TOKEN_REASONS = ("BadDeviceToken", "ExpiredToken")
@@ -70,7 +72,9 @@ class SimState:
         self.data_dir = data_dir
         self.config = config or SimConfig()
         self.clock = clock or Clock()
-        data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(data_dir)  # 0700: the CA key, provider keys and tokens live here (docs/limits.md §4)
+        for path in (*vars(authority_files(data_dir)).values(), data_dir / DB_NAME):
+            check_trusted(path)  # a planted CA or key is refused, never used without a word
         self.authority: Authority = load_or_create_authority(data_dir, self.clock.now())
         self.registry = Registry(data_dir / DB_NAME)
         self.journeys = JourneyLog(self.clock.time)

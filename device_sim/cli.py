@@ -97,8 +97,43 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+PRINT_DEPTH = 200  # deepest JSON nesting printed: readers' parsers stop near 1000, minus their own stack
+
+
+def _nesting(text: str) -> int:
+    """The deepest bracket nesting of a JSON text (strings skipped)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
 def _print(event: dict[str, Any]) -> None:
-    print(json.dumps(event, default=str), flush=True)
+    """One JSON line any reader can parse: a payload nested deeper than PRINT_DEPTH (the phone parsed it, a
+    reader of this line might not) is printed as a note instead. Only a line with that many brackets is
+    scanned; the usual one costs two counts."""
+    try:
+        line = json.dumps(event, default=str)
+        too_deep = line.count("[") + line.count("{") > PRINT_DEPTH and _nesting(line) > PRINT_DEPTH
+    except (ValueError, RecursionError):
+        too_deep = True
+    if too_deep:
+        line = json.dumps({**event, "payload": f"(nested deeper than {PRINT_DEPTH}: not printed)"}, default=str)
+    print(line, flush=True)
 
 
 def _state_dir(args: argparse.Namespace) -> Path:

@@ -18,7 +18,10 @@ short; the web layer calls them from the event loop. Time comes from an injected
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sqlite3
+import stat
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,6 +31,8 @@ from typing import Any
 
 from provider.apns.notification import Notification, normalize_token
 from provider.apns.reasons import TOKEN_GONE, Reason, lookup
+
+log = logging.getLogger("provider.store")
 
 ACTIVE = "active"
 INACTIVE = "inactive"
@@ -111,12 +116,35 @@ def should_deactivate(registered_at: int, status: int, reason: str | None, times
     return False
 
 
+def _private_db(path: Path) -> None:
+    """The store holds every user's device token: its directory is made 0700 when we create it, the file is
+    created 0600 (SQLite gives its -wal and -shm files the same mode), a symlink is refused and a file others
+    can read is tightened with a warning."""
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        if path.is_symlink():
+            raise OSError(f"{path} is a symlink; refusing to open it as the token store") from exc
+        raise
+    try:
+        mode = stat.S_IMODE(os.fstat(fd).st_mode)
+        if mode & 0o077:
+            log.warning("%s was mode %o; now 0600", path, mode)
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
 class Store:
     """SQLite registry + outbox. ``Store(path)`` creates the schema; ``close()`` when done."""
 
     def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time) -> None:
         self.path = str(path)
         self._clock = clock
+        if self.path != ":memory:":
+            _private_db(Path(self.path))
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         if self.path != ":memory:":

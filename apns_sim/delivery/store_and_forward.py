@@ -6,7 +6,9 @@ docs/device-side.md §1.10): one stored notification per app per device (the lat
 until ``apns-expiration`` or the storage limit; ``apns-expiration: 0`` is one attempt, never stored; a phone
 that refuses a push for an app it no longer has makes its token answer 410 after a delay. Priority 5 and 1
 may be held for a burst (:mod:`apns_sim.delivery.batching`, off by default); a phone that leaves takes nothing with it:
-what it did not acknowledge, and what was held for it, is stored again.
+what it did not acknowledge is kept in full for its next connection (APNs dequeues a push only on the phone's
+ack, §11 "Written but not acknowledged"; bounded, ``DeliveryConfig.unacked``), and what was held for it is stored
+again in the one-per-app slot.
 
 Time is the injected :class:`~apns_sim.model.clock.Clock`. Batches fall due on that virtual clock: moving it (a test's
 ``clock.advance``, ``POST /_sim/clock``) flushes them at once; while it runs, an optional ``scheduler`` (an
@@ -21,6 +23,7 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from apns_sim.delivery.batching import BatchPolicy
+from apns_sim.limits import MAX_UNACKED_KEPT
 from apns_sim.model import journeys
 from apns_sim.model.clock import Clock
 from apns_sim.model.journeys import Journey, JourneyLog
@@ -31,6 +34,7 @@ DEFAULT_STORAGE_LIMIT = 30 * 24 * 3600  # Apple: "up to 30 days" (docs/apns-prot
 _JOURNEY_KEYS = frozenset({"apns_id", "stage", "at"})  # set by the journey log, never by a phone's report
 BATCHED = "batched"  # priority 5/1 held for a burst to an online phone (docs/apns-protocol.md §11)
 RESTORED = "restored"  # a stored notification read back from the data dir by a restarted simulator
+UNACKED_MODES = ("keep", "coalesce")  # DeliveryConfig.unacked
 _JOURNEY_KEY = "journey"  # the stages so far, kept with a stored notification so a restart keeps its story
 
 
@@ -93,8 +97,14 @@ class DeliveryConfig:
     # along, never sending on its own). 0, the default, sends every priority at once: a demo's push should
     # arrive now. Apple's observed figure is ~1200 s (3 bursts an hour, docs/device-side.md §1.10).
     batch_interval: float = 0.0
+    # What happens to pushes written to a phone and not acknowledged when its connection closes: "keep" each
+    # in full for its next connection (APNs dequeues only on an ack, docs/apns-protocol.md §11), or
+    # "coalesce" them into the one-per-app slot of an offline phone. A knob (docs/choices.md).
+    unacked: str = "keep"
 
     def __post_init__(self) -> None:
+        if self.unacked not in UNACKED_MODES:
+            raise ValueError(f"unacked must be one of {UNACKED_MODES}")
         if self.batch_interval < 0:
             raise ValueError("batch_interval must be 0 (off) or a positive number of seconds")
         if self.storage_limit < 0 or self.unregister_delay < 0:
@@ -148,7 +158,12 @@ class Delivery:
         """A phone connected: flush what was stored for it, oldest first, then deliver live."""
         key = (device_id, environment)
         self._online[key] = send
-        self._in_flight.setdefault(key, {})
+        # A new connection that replaced one the gateway had not closed yet (no detach): what the old one did
+        # not acknowledge is written again, first, rather than waiting in flight for an ack that cannot come.
+        left = sorted(self._in_flight.pop(key, {}).values(), key=lambda m: m.accepted_at)
+        self._in_flight[key] = {}
+        for message in left:
+            self._write(key, message, from_storage=False, again=True)
         for data in self.registry.take_stored(device_id, environment):
             message = PushMessage.from_json(data)
             self._restore_journey(message, data.get(_JOURNEY_KEY))
@@ -167,10 +182,56 @@ class Delivery:
         unacked = list(self._in_flight.pop(key, {}).values())
         held = self._batches.take(key)
         self._reschedule()
-        leftovers = [(m, "not acknowledged before the connection closed") for m in unacked]
+        coalesced = self._keep_unacked(key, sorted(unacked, key=lambda m: m.accepted_at))
+        leftovers = [(m, "not acknowledged before the connection closed") for m in coalesced]
         leftovers += [(m, "held for a burst when the connection closed") for m in held]
         for message, note in sorted(leftovers, key=lambda pair: pair[0].accepted_at):
             self._store(message, note=note)
+
+    def _keep_unacked(self, key: tuple[str, str], unacked: list[PushMessage]) -> list[PushMessage]:
+        """Keep what the phone did not acknowledge, oldest first, for its next connection; return the rest.
+
+        APNs dequeues a push only once the phone acknowledged it (docs/apns-protocol.md §11 "Written but not
+        acknowledged"), so with ``unacked="keep"`` (the default) each is kept in full, beside the one-per-app
+        slots, up to :data:`~apns_sim.limits.MAX_UNACKED_KEPT` per phone; the rest, or all with ``"coalesce"``,
+        go to the one-per-app slot. One the phone reported taking (its ack was lost) is never put in a slot:
+        it would say "replaced" over what the app had (the phone acknowledges a repeat without showing it).
+        """
+        if self.config.unacked == "keep":
+            room = max(0, MAX_UNACKED_KEPT - self.registry.count_unacked(*key))
+        else:
+            room = 0
+        rest = []
+        for message in unacked:
+            if message.expiration == 0 or self._expired(message):
+                rest.append(message)  # _store says discarded or expired
+            elif room > 0:
+                room -= 1
+                self.journeys.add(message.apns_id, journeys.STORED, kept="in_full",
+                                  detail="not acknowledged before the connection closed: kept in full for the "
+                                         "next connection")
+                self.registry.keep_unacked(key[0], key[1], message.apns_id, self._record(message),
+                                           self.clock.now())
+            elif self._phone_took(message.apns_id):
+                self.journeys.add(message.apns_id, journeys.NOT_KEPT,
+                                  detail=f"not acknowledged, but the phone reported taking it; more than "
+                                         f"{MAX_UNACKED_KEPT} unacknowledged pushes for this phone, so not "
+                                         "stored again")
+            else:
+                rest.append(message)
+        return rest
+
+    def _phone_took(self, apns_id: str) -> bool:
+        """The phone reported what it did with the push after it was last written (its ack was lost)."""
+        journey = self.journeys.get(apns_id)
+        if journey is None:
+            return False
+        for stage in reversed(journey.stages):
+            if stage["stage"] in journeys.PHONE_TOOK:
+                return True
+            if stage["stage"] == journeys.DELIVERED:
+                return False
+        return False
 
     # -- notifications -------------------------------------------------------------------------------
 
@@ -289,11 +350,13 @@ class Delivery:
         return now - message.accepted_at > self.config.storage_limit
 
     def _write(self, key: tuple[str, str], message: PushMessage, *, from_storage: bool,
-               batched: bool = False) -> None:
+               batched: bool = False, again: bool = False) -> None:
         self._in_flight[key][message.apns_id] = message
         detail: dict[str, Any] = {"device_id": message.device_id, "from_storage": from_storage}
         if batched:
             detail["batched"] = True
+        if again:
+            detail["again"] = "not acknowledged on the phone's previous connection"
         self.journeys.add(message.apns_id, journeys.DELIVERED, **detail)
         self._online[key](message)
 
@@ -301,13 +364,17 @@ class Delivery:
         if message.expiration == 0 or self._expired(message):
             self.journeys.add(message.apns_id, journeys.DISCARDED, detail=note)
             return
-        self.journeys.add(message.apns_id, journeys.STORED, detail=note)
+        self.journeys.add(message.apns_id, journeys.STORED, kept="one_per_app", detail=note)
+        replaced = self.registry.store(message.device_id, message.bundle_id, message.environment,
+                                       message.apns_id, self._record(message), self.clock.now())
+        if replaced is not None and replaced != message.apns_id:
+            self.journeys.add(replaced, journeys.REPLACED, by=message.apns_id,
+                              detail="APNs keeps one notification per app for an offline phone")
+
+    def _record(self, message: PushMessage) -> dict[str, Any]:
+        """The stored row: the message and its journey so far (a restarted simulator tells the whole story)."""
         record = message.to_json()
         journey = self.journeys.get(message.apns_id)
         if journey is not None:
             record[_JOURNEY_KEY] = journey.stages
-        replaced = self.registry.store(message.device_id, message.bundle_id, message.environment,
-                                       message.apns_id, record, self.clock.now())
-        if replaced is not None and replaced != message.apns_id:
-            self.journeys.add(replaced, journeys.REPLACED, by=message.apns_id,
-                              detail="APNs keeps one notification per app for an offline phone")
+        return record

@@ -27,6 +27,11 @@ REFUSED = "refused"            # the phone acked with an error: the app is not i
 HANDED_TO_APP = "handed_to_app"
 PRESENTED = "presented"
 NOT_PRESENTED = "not_presented"
+# A push written to the phone, not acknowledged, which the phone reported taking, past the bound on what is
+# kept in full for a phone (docs/limits.md §4): not stored again, so no slot says "replaced" over it.
+NOT_KEPT = "not_kept"
+# The stages in which the phone says it took a push (the [sim] reports of docs/device-side.md §1.10).
+PHONE_TOOK = frozenset({HANDED_TO_APP, PRESENTED, NOT_PRESENTED})
 
 
 _UNPARSED: Any = object()
@@ -38,7 +43,7 @@ def parse_payload(body: bytes | None) -> Any:
         return None
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes (issue 14)
         return body.decode("utf-8", "replace")
 
 

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from apns_sim.model.private_files import private_file
 from apns_sim.model.records import AppIdRecord, AuthKeyRecord, CertificateRecord
 
 SCHEMA = """
@@ -43,6 +44,9 @@ CREATE TABLE IF NOT EXISTS stored (
     device_id TEXT NOT NULL, bundle_id TEXT NOT NULL, environment TEXT NOT NULL, apns_id TEXT NOT NULL,
     message TEXT NOT NULL, stored_at REAL NOT NULL,
     PRIMARY KEY (device_id, bundle_id, environment));
+CREATE TABLE IF NOT EXISTS unacked (
+    device_id TEXT NOT NULL, environment TEXT NOT NULL, apns_id TEXT NOT NULL, message TEXT NOT NULL,
+    stored_at REAL NOT NULL, PRIMARY KEY (device_id, environment, apns_id));
 """
 
 # Token states. "active": answers 200. "uninstalled": the phone refused a push for it (the app is gone);
@@ -116,7 +120,7 @@ class Registry:
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        target = ":memory:" if path is None else str(path)
+        target = ":memory:" if path is None else str(private_file(path))
         self._db = sqlite3.connect(target, check_same_thread=False, isolation_level=None, timeout=10)
         self._lock = threading.RLock()
         # Bumped by every token write. Tokens change only in the serving process (registration, uninstall and
@@ -454,18 +458,35 @@ class Registry:
             )
         return None if row is None else str(row[0])
 
+    def keep_unacked(self, device_id: str, environment: str, apns_id: str, message: dict[str, object],
+                     now: datetime) -> None:
+        """Keep a push written to the phone but not acknowledged, beside the one-per-app slots, not in one
+        (docs/apns-protocol.md §11 "Written but not acknowledged"). The caller bounds how many."""
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO unacked VALUES (?, ?, ?, ?, ?)",
+                       (device_id, environment, apns_id, json.dumps(message), now.timestamp()))
+
+    def count_unacked(self, device_id: str, environment: str) -> int:
+        row = self._one("SELECT COUNT(*) FROM unacked WHERE device_id = ? AND environment = ?",
+                        device_id, environment)
+        return 0 if row is None else int(row[0])
+
     def take_stored(self, device_id: str, environment: str) -> list[dict[str, object]]:
-        """Remove and return what is stored for a device that just came online, oldest first."""
+        """Remove and return what is stored for a device that just came online (the one-per-app slots and the
+        unacknowledged pushes kept in full), oldest first."""
+        key = (device_id, environment)
         with self._tx() as db:
             rows = db.execute(
-                "SELECT message FROM stored WHERE device_id = ? AND environment = ? ORDER BY stored_at",
-                (device_id, environment),
+                "SELECT message, stored_at FROM stored WHERE device_id = ? AND environment = ? UNION ALL "
+                "SELECT message, stored_at FROM unacked WHERE device_id = ? AND environment = ? ORDER BY 2",
+                key + key,
             ).fetchall()
-            db.execute("DELETE FROM stored WHERE device_id = ? AND environment = ?", (device_id, environment))
+            db.execute("DELETE FROM stored WHERE device_id = ? AND environment = ?", key)
+            db.execute("DELETE FROM unacked WHERE device_id = ? AND environment = ?", key)
         return [json.loads(r[0]) for r in rows]
 
     def count_stored(self) -> int:
-        row = self._one("SELECT COUNT(*) FROM stored")
+        row = self._one("SELECT (SELECT COUNT(*) FROM stored) + (SELECT COUNT(*) FROM unacked)")
         return 0 if row is None else int(row[0])
 
     def data_version(self) -> int:

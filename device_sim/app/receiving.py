@@ -154,7 +154,7 @@ class PushReceiver:
         """The push as the app will see it, nothing presented yet (the payload decoded, None if not JSON)."""
         try:
             payload: Any = json.loads(push.payload)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes (issue 14)
             payload = None
         return Notification(
             apns_id=push.apns_id or "", bundle_id=self.bundle_id, payload=payload, raw=push.payload,

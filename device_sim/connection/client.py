@@ -320,6 +320,10 @@ class CourierClient:
                 self._held_reports = {}
                 try:
                     self._handler.push_acked(self.environment, message)
+                except Exception:
+                    # The push is acknowledged and the phone's bug is its own: dropping the connection would
+                    # only meet the same push or state again after the reconnect (issue 14 item 2).
+                    log.exception("courier %s: the phone failed on push %s", self.environment, message.apns_id)
                 finally:
                     held, self._held_reports = self._held_reports, None
                     for apns_id, ((stage, detail), *later) in held.items():

@@ -20,6 +20,7 @@ aiohttp); the activation module re-exports it.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import secrets
@@ -39,6 +40,10 @@ from device_sim.errors import DeviceSimError
 KEY_SIZE = 1024  # pypush's activation key size (§1.5); it only signs the Connect nonce
 COURIER_SERVER_NAMES = {"sandbox": "courier.sandbox.push.apple.com", "production": "courier.push.apple.com"}
 _BUNDLE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]*$")
+# A saved count above this is not a value the phone ever writes (device_sim.rules.presentation.MAX_BADGE):
+# it is repaired to 0 on load, so a hand-edited or older device.json cannot wedge the phone (issue 14 item 2).
+MAX_SAVED_COUNT = 2**31 - 1
+log = logging.getLogger("device_sim.identity")
 
 
 def exclusive_lock(path: Path, busy: str) -> int:
@@ -46,7 +51,7 @@ def exclusive_lock(path: Path, busy: str) -> int:
     Returns the descriptor: closing it releases the lock, and the kernel releases it if the process dies."""
     import fcntl
 
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError as exc:
@@ -136,10 +141,21 @@ class AppRecord:
     def from_json(cls, data: Mapping[str, Any]) -> AppRecord:
         return cls(bundle_id=str(data["bundle_id"]), environment=data.get("environment"),
                    types=tuple(data.get("types", ())), registered=bool(data.get("registered")),
-                   token=data.get("token"), badge=int(data.get("badge", 0)),
+                   token=data.get("token"), badge=_saved_count(data, "badge"),
                    voip_registered=bool(data.get("voip_registered")), voip_token=data.get("voip_token"),
-                   voip_failures=int(data.get("voip_failures", 0)),
+                   voip_failures=_saved_count(data, "voip_failures"),
                    modern_api=None if data.get("modern_api") is None else bool(data["modern_api"]))
+
+
+def _saved_count(data: Mapping[str, Any], key: str) -> int:
+    """A count from device.json (badge, VoIP failures): a non-negative integer the phone can encode, else 0
+    with a warning. Repaired rather than refused: one bad number must not keep the phone offline for good."""
+    value = data.get(key, 0)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_SAVED_COUNT:
+        return value
+    log.warning("device.json: %s of %s is %.40r, not a count from 0 to %d; using 0", key, data.get("bundle_id"),
+                value, MAX_SAVED_COUNT)
+    return 0
 
 
 @dataclass
@@ -177,6 +193,35 @@ class Identity:
     @property
     def certificate_der(self) -> bytes:
         return self.certificate.public_bytes(serialization.Encoding.DER)
+
+
+def read_private(path: Path) -> bytes:
+    """Read a file of the state dir without following a symlink: a link planted there (another phone's key, a
+    device.json elsewhere) is refused, not used (issue 14, Low). FileNotFoundError when it is missing."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as exc:
+        if path.is_symlink():
+            raise DeviceSimError(f"{path} is a symlink; refusing to read it (remove it or use another "
+                                 "--state-dir)") from exc
+        raise
+    with os.fdopen(fd, "rb") as f:
+        return f.read()
+
+
+def check_ca_file(path: Path) -> Path:
+    """The CA the phone will trust: refused when another user could have planted or changed it (owned by
+    someone other than this user or root, or writable by group or others)."""
+    try:
+        info = path.stat()
+    except OSError:
+        return path  # courier_ssl_context says it cannot be read, with the reason
+    if info.st_uid not in (os.getuid(), 0):
+        raise InputError(f"the CA file {path} belongs to uid {info.st_uid}, not to this user; refusing to trust it")
+    if info.st_mode & 0o022:
+        raise InputError(f"the CA file {path} is writable by others (mode {info.st_mode & 0o777:o}); refusing "
+                         "to trust it")
+    return path
 
 
 def write_file(path: Path, data: bytes, mode: int) -> None:
@@ -223,6 +268,10 @@ class DeviceStore:
     def lock(self) -> None:
         try:
             self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            mode = self.dir.stat().st_mode & 0o777
+            if mode & 0o077:  # the phone's private key is here (issue 14, Low)
+                log.warning("%s was mode %o: others could read the phone's key; now 0700", self.dir, mode)
+                self.dir.chmod(0o700)
         except OSError as exc:
             raise DeviceSimError(f"cannot create the state dir {self.dir}: {exc.strerror or exc}") from exc
         self._lock_fd = exclusive_lock(self.dir / "phone.lock", f"another device-sim process is using the phone "
@@ -236,10 +285,10 @@ class DeviceStore:
     # -- state ---------------------------------------------------------------------------------------------
 
     def load(self, name: str) -> DeviceState:
-        if self.state_path.exists():
+        if self.state_path.exists() or self.state_path.is_symlink():
             try:
-                self.state = DeviceState.from_json(json.loads(self.state_path.read_text(encoding="utf-8")))
-            except (ValueError, KeyError, TypeError) as exc:
+                self.state = DeviceState.from_json(json.loads(read_private(self.state_path).decode("utf-8")))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 raise DeviceSimError(f"{self.state_path} is damaged ({exc}); delete the state dir to start "
                                      "a new phone") from exc
         else:
@@ -254,8 +303,8 @@ class DeviceStore:
     # -- identity ------------------------------------------------------------------------------------------
 
     def key(self) -> rsa.RSAPrivateKey:
-        if self.key_path.exists():
-            key = serialization.load_pem_private_key(self.key_path.read_bytes(), None)
+        if self.key_path.exists() or self.key_path.is_symlink():
+            key = serialization.load_pem_private_key(read_private(self.key_path), None)
             if not isinstance(key, rsa.RSAPrivateKey):
                 raise DeviceSimError(f"{self.key_path} is not an RSA key; delete the state dir to start a new phone")
             return key
@@ -265,9 +314,9 @@ class DeviceStore:
         return key
 
     def certificate(self) -> x509.Certificate | None:
-        if not self.cert_path.exists():
+        if not (self.cert_path.exists() or self.cert_path.is_symlink()):
             return None
-        return x509.load_pem_x509_certificate(self.cert_path.read_bytes())
+        return x509.load_pem_x509_certificate(read_private(self.cert_path))
 
     def keep_csr(self, csr: bytes) -> None:
         """The CSR about to be sent at activation, kept beside the key (``device.csr``)."""

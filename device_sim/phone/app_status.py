@@ -10,14 +10,18 @@ nothing.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from apns_sim import courier
+from device_sim.rules.presentation import MAX_BADGE
 
 if TYPE_CHECKING:
     from device_sim.app.app import App
     from device_sim.connection.client import CourierClient
+
+log = logging.getLogger("device_sim.phone")
 
 
 def status_of(app: App) -> courier.AppStatus | None:
@@ -27,7 +31,8 @@ def status_of(app: App) -> courier.AppStatus | None:
         return None
     authorization = app.authorization
     return courier.AppStatus(bundle_id=app.bundle_id, environment=environment, permission=authorization.status,
-                             options=authorization.options, badge=app.badge, state=app.state)
+                             options=authorization.options, badge=min(max(app.badge, 0), MAX_BADGE),
+                             state=app.state)
 
 
 class StatusReporter:
@@ -44,7 +49,14 @@ class StatusReporter:
         if status is None or client is None:
             return
         key = (status.environment, status.bundle_id)
-        if self._sent.get(key) != status and client.send_app_status(status):
+        if self._sent.get(key) == status:
+            return
+        try:
+            sent = client.send_app_status(status)
+        except (ValueError, OverflowError) as exc:  # a value the codec cannot carry: the dashboard only loses it
+            log.warning("%s: app status not sent (%s)", status.bundle_id, exc)
+            return
+        if sent:
             self._sent[key] = status
 
     def forget(self, environment: str, bundle_id: str) -> None:

@@ -18,6 +18,7 @@ from device_sim.errors import DeviceSimError
 from device_sim.identity.activation import phone_identity
 from device_sim.identity.store import DeviceState, DeviceStore, Endpoints, Identity
 from device_sim.phone.app_status import StatusReporter
+from device_sim.phone.presented import PresentedLog
 from device_sim.rules.voip import voip_topic
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from device_sim.connection.client import CourierClient
 
 log = logging.getLogger("device_sim.phone")
+DUPLICATE_WHY = "duplicate: the phone took this apns-id before and acknowledges it without showing it again"
 
 
 class CourierSide:
@@ -35,6 +37,7 @@ class CourierSide:
     _clients: dict[str, CourierClient]
     _store: DeviceStore
     _statuses: StatusReporter
+    _presented: PresentedLog | None
     _identity: Identity | None
     _reactivate: bool
     _reactivated: bool
@@ -78,11 +81,28 @@ class CourierSide:
     def push_acked(self, environment: str, push: courier.Push) -> None:
         found = self._app_for(environment, push)
         if found is not None:
+            if self._repeated(environment, push):
+                return
             app, voip = found
             if voip:
                 app.receive_voip(push)
             else:
                 app.receive(push)
+
+    def _repeated(self, environment: str, push: courier.Push) -> bool:
+        """A push the phone took before (APNs missed its ack): acknowledged, reported, never shown again.
+
+        The apns-id is noted on disk before the app sees the push and before the ack leaves the phone (the
+        client writes its answers after this returns), so even ``kill -9`` cannot make one show twice
+        (docs/device-side.md §1.10 "Written but not acknowledged")."""
+        if push.apns_id is None or self._presented is None or self._presented.first_time(push.apns_id):
+            return False
+        log.info("push %s was taken before (its ack was lost): acknowledged again, not shown", push.apns_id)
+        client = self._clients.get(environment)
+        if client is not None:
+            client.report(push.apns_id, "not_presented", {"why": DUPLICATE_WHY, "duplicate": True})
+        self._emit({"event": "duplicate", "apns_id": push.apns_id, "environment": environment})
+        return True
 
     def base_token_changed(self, token: bytes) -> None:
         self._state.base_token = token.hex()

@@ -32,9 +32,10 @@ from device_sim.app.service_extension import DEFAULT_TIME_LIMIT
 from device_sim.connection.client import CourierClient, TokenRefused
 from device_sim.connection.tls import courier_ssl_context
 from device_sim.identity.activation import phone_identity
-from device_sim.identity.store import AppRecord, DeviceStore, Endpoints, Identity, check_bundle_id
+from device_sim.identity.store import AppRecord, DeviceStore, Endpoints, Identity, check_bundle_id, check_ca_file
 from device_sim.phone.app_status import StatusReporter
 from device_sim.phone.courier_side import CourierSide
+from device_sim.phone.presented import PresentedLog
 from device_sim.phone.token_change import TokenChangeEvents
 from device_sim.rules import authorization as auth
 from device_sim.rules import background
@@ -72,6 +73,7 @@ class Phone(TokenChangeEvents, CourierSide):
         self._online = True
         self._ssl: ssl.SSLContext | None = None
         self._statuses = StatusReporter()  # [sim] permission, badge, state for the dashboard (app_status)
+        self._presented: PresentedLog | None = None  # apns-ids taken: none is shown twice (presented)
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -107,7 +109,8 @@ class Phone(TokenChangeEvents, CourierSide):
     async def _start(self, name: str) -> None:
         self._store.lock()
         state = self._store.load(name)
-        self._ssl = courier_ssl_context(self.endpoints.ca_file)
+        self._presented = PresentedLog(self._store.dir)
+        self._ssl = courier_ssl_context(check_ca_file(self.endpoints.ca_file))
         self._identity = await phone_identity(self._store, self.endpoints.admin)
         for record in state.apps.values():
             memory = self._memory(record.bundle_id)
@@ -125,6 +128,8 @@ class Phone(TokenChangeEvents, CourierSide):
         for client in list(self._clients.values()):
             await client.stop()
         self._clients.clear()
+        if self._presented is not None:
+            self._presented.close()
         self._store.unlock()
 
     # -- facts -------------------------------------------------------------------------------------------

@@ -26,6 +26,11 @@ _ENTITLEMENT_ALIASES = {"development": "development", "sandbox": "development", 
 # UNNotificationPresentationOptions a willPresent handler may return (§2.2); "alert" is the pre-iOS 14 name.
 PRESENTATION_OPTIONS = ("banner", "list", "sound", "badge", "alert")
 INTERRUPTION_LEVELS = ("passive", "active", "time-sensitive", "critical")
+# The largest badge the phone shows (docs/choices.md "Badge numbers"). Apple documents a number and no bound;
+# iOS keeps it in an NSInteger, 32 bits on older devices, and the courier's [sim] AppStatus carries 4 bytes.
+# A bigger value is refused like a negative one (not shown), so no push can leave a number the phone cannot
+# encode, report or save.
+MAX_BADGE = 2**31 - 1
 BANNER = "banner"
 NOTIFICATION_CENTER = "notification_center"
 LOCK_SCREEN = "lock_screen"
@@ -147,6 +152,8 @@ def present(payload: Any, types: frozenset[str] | tuple[str, ...], *, push_type:
     if raw_badge is not None:
         if isinstance(raw_badge, bool) or not isinstance(raw_badge, int) or raw_badge < 0:
             why.append("badge must be a non-negative number")
+        elif raw_badge > MAX_BADGE:
+            why.append(f"badge {raw_badge} is above {MAX_BADGE}, the largest the phone shows")
         elif "badge" not in allowed:
             why.append("the app did not register for badges")
         else:
@@ -265,5 +272,7 @@ def in_foreground_legacy(p: Presentation) -> Presentation:
 
 
 def badge_after(current: int, presentation: Presentation) -> int:
-    """The icon's badge after a notification: set by a number, cleared by 0, unchanged when absent."""
-    return current if presentation.badge is None else presentation.badge
+    """The icon's badge after a notification: set by a number, cleared by 0, unchanged when absent (or out of
+    range: ``present`` never lets one through, and this guard keeps a hand-made Presentation from doing it)."""
+    badge = presentation.badge
+    return current if badge is None or not 0 <= badge <= MAX_BADGE else badge

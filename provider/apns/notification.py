@@ -37,6 +37,9 @@ MAX_VOIP_PAYLOAD = 5120  # §3
 MAX_COLLAPSE_ID_BYTES = 64  # §2.1
 # §8: tokens are variable length; 32 bytes is common, up to 100 bytes has been announced.
 MAX_TOKEN_HEX = 200
+# Apple documents a badge number without a bound; the simulated phone shows at most a 32-bit signed integer
+# and refuses a bigger one (docs/choices.md "Badge numbers"), so a provider learns of it before sending.
+MAX_BADGE = 2**31 - 1
 
 _HEX = re.compile(r"[0-9a-fA-F]+")
 _FIELD_VALUE = re.compile(r"[^\x00-\x1f\x7f]*")  # an HTTP field value: no control characters (RFC 9110 §5.5)
@@ -122,8 +125,8 @@ def _validate_aps(aps: Any) -> None:
             ):
                 raise ValueError(f'"aps.alert.{key}" must be a list of strings')
     badge = aps.get("badge")
-    if badge is not None and (isinstance(badge, bool) or not isinstance(badge, int) or badge < 0):
-        raise ValueError('"aps.badge" must be a non-negative integer (0 clears the badge)')
+    if badge is not None and (isinstance(badge, bool) or not isinstance(badge, int) or not 0 <= badge <= MAX_BADGE):
+        raise ValueError(f'"aps.badge" must be a non-negative integer (0 clears the badge) up to {MAX_BADGE}')
     sound = aps.get("sound")
     if sound is not None and not isinstance(sound, str | Mapping):
         raise ValueError('"aps.sound" must be a file name string or a critical-sound object')

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,23 +12,7 @@ from apns_sim.model import journeys as events
 from apns_sim.model.clock import Clock
 from apns_sim.model.journeys import Journey, JourneyLog
 from apns_sim.model.registry import ACTIVE, REPLACED, UNINSTALLED, Registry
-
-NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    c = Clock()
-    c.freeze(NOW.timestamp())
-    return c
-
-
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[Registry]:
-    reg = Registry(tmp_path / "db.sqlite3")
-    reg.activate_device("dev-1", "iPhone", NOW)
-    yield reg
-    reg.close()
+from tests.unit.apns_sim.delivery.conftest import NOW
 
 
 def _message(token: str, apns_id: str, *, expiration: int | None = None, accepted_at: float | None = None,

@@ -11,8 +11,10 @@ from device_sim.app.service_extension import extension_applies
 from device_sim.rules import authorization as auth
 from device_sim.rules import background
 from device_sim.rules.presentation import (
+    MAX_BADGE,
     Presentation,
     Switches,
+    badge_after,
     check_presentation_options,
     denied,
     in_foreground_legacy,
@@ -258,3 +260,12 @@ def test_extension_runs_only_for_mutable_content_with_an_alert(aps: dict[str, An
 
 def test_presentation_default_compares_equal() -> None:
     assert Presentation() == Presentation(alert=None) and Presentation().where is None
+
+
+@pytest.mark.parametrize("badge", [MAX_BADGE + 1, 4294967296, 10**30])
+def test_a_badge_the_phone_cannot_hold_is_not_shown(badge: int) -> None:
+    """docs/choices.md "Badge numbers": above MAX_BADGE the badge is refused like a negative one, with the reason."""
+    p = present({"aps": {"alert": "x", "badge": badge}}, ALL)
+    assert p.badge is None and p.alert == "x" and any("above" in why for why in p.why_not)
+    assert present({"aps": {"badge": MAX_BADGE}}, ALL).badge == MAX_BADGE
+    assert badge_after(7, Presentation(badge=badge)) == 7

@@ -101,6 +101,8 @@ def test_size_counts_utf8_bytes() -> None:
         ({"aps": {"alert": {"loc-args": "x"}}}, "list of strings"),
         ({"aps": {"badge": -1}}, "aps.badge"),
         ({"aps": {"badge": "1"}}, "aps.badge"),
+        ({"aps": {"badge": 2**31}}, "up to 2147483647"),  # the phone would refuse it (docs/choices.md)
+        ({"aps": {"badge": 4294967296}}, "up to 2147483647"),
         ({"aps": {"sound": 1}}, "aps.sound"),
         ({"aps": {"content-available": 2}}, "content-available"),
         ({"aps": {"interruption-level": "loud"}}, "interruption-level"),
@@ -229,3 +231,8 @@ def test_a_template_refuses_what_a_notification_refuses_with_the_same_message(fi
     with pytest.raises(ValueError) as from_template:
         Template(**base)  # type: ignore[arg-type]
     assert str(from_template.value) == str(from_notification.value)
+
+
+def test_the_largest_badge_the_phone_shows_is_sent() -> None:
+    """docs/choices.md "Badge numbers": the provider refuses what the simulated phone would not show, no more."""
+    assert validate_payload({"aps": {"badge": 2**31 - 1}}) == b'{"aps":{"badge":2147483647}}'
