@@ -3,8 +3,9 @@
 The admin server listens on 127.0.0.1, but a browser on the same machine will send requests there on behalf of
 any page it shows. Every request goes through :func:`guard_middleware`, in this order (docs/admin-api.md §1):
 
-1. **Host** (every route, GETs and the event stream included): a loopback name, an IP literal (a DNS rebinding
-   attack needs a DNS name), or the ``--host`` the user bound; else 421.
+1. **Host** (every route, GETs and the event stream included): ``localhost``, a loopback address or the
+   ``--host`` the user bound (any IP address when that is a wildcard: a DNS rebinding attack needs a name);
+   else 421.
 2. **Origin** and ``Sec-Fetch-Site``: a request a page of another origin made is 403, unless it is a plain
    navigation to the dashboard (a link from elsewhere may open it).
 3. **Token** (when ``--admin-token`` is set): ``Authorization: Bearer TOKEN``, compared in constant time; else

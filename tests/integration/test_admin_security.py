@@ -199,3 +199,32 @@ async def test_event_streams_and_long_polls_are_bounded(sim: RunningSimulator,
     finally:
         answers = await asyncio.gather(*waits)
     assert {a[0] for a in answers} == {408}
+
+
+PLUGIN_USER_TEST = '''
+import aiohttp
+
+
+async def test_the_admin_api_asks_for_the_token_the_plugin_holds(apns_simulator, apns_admin_token):
+    assert apns_admin_token == apns_simulator.admin_token == "plugin-admin-token-0123456789"
+    url = apns_simulator.admin_url + "/_sim/tokens"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url) as response:
+            assert response.status == 401
+        async with http.get(url, headers=apns_simulator.admin_headers) as response:
+            assert response.status == 200 and await response.json() == {"tokens": []}
+'''
+
+
+def test_the_pytest_plugin_reads_the_token_from_the_environment(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/pytest-plugin.md and docs/admin-api.md §1.3: $PUSHSIM_ADMIN_TOKEN reaches the simulator and the tests."""
+    from tests.integration.test_pytest_plugin import run_user_pytest
+
+    project = tmp_path / "token_user"
+    project.mkdir()
+    (project / "pytest.ini").write_text("[pytest]\nasyncio_mode = auto\n")
+    (project / "test_token.py").write_text(PLUGIN_USER_TEST)
+    monkeypatch.setenv("PUSHSIM_ADMIN_TOKEN", "plugin-admin-token-0123456789")
+    _, suite = run_user_pytest(project, tmp_path / "report.xml")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("1", "0", "0")
