@@ -317,7 +317,7 @@ async def reset(request: web.Request) -> web.Response:
 async def health(request: web.Request) -> web.Response:
     state = request.app[STATE]
     return _json({"ok": True, "now": state.clock.time(), "online_phones": len(state.delivery.online()),
-                  "event_streams": len(request.app[READERS].streams)})
+                  "event_streams": len(request.app[READERS].streams), "long_polls": len(request.app[READERS].wakers)})
 
 
 async def dashboard(request: web.Request) -> web.Response:

@@ -228,3 +228,31 @@ def test_the_pytest_plugin_reads_the_token_from_the_environment(tmp_path: Path,
     monkeypatch.setenv("PUSHSIM_ADMIN_TOKEN", "plugin-admin-token-0123456789")
     _, suite = run_user_pytest(project, tmp_path / "report.xml")
     assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("1", "0", "0")
+
+
+def test_apns_sim_serve_takes_the_token_from_the_environment_and_never_prints_it(tmp_path: Path) -> None:
+    """docs/cli.md (--admin-token) and docs/admin-api.md §1.3, as a user runs it: a process and plain HTTP."""
+    import os
+    import subprocess
+    import urllib.error
+    import urllib.request
+
+    from tests.integration.test_cli_contracts import APNS_SIM, read_json_line, stop
+
+    env = {**os.environ, "PUSHSIM_ADMIN_TOKEN": TOKEN}
+    proc = subprocess.Popen([*APNS_SIM, "serve", "--data-dir", str(tmp_path / "apns")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        admin = read_json_line(proc.stdout)["admin"]
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(admin + "/_sim/tokens", timeout=10)  # plain HTTP on loopback
+        assert refused.value.code == 401
+        request = urllib.request.Request(admin + "/_sim/tokens", headers={"Authorization": f"Bearer {TOKEN}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert json.loads(response.read()) == {"tokens": []}
+    finally:
+        stop(proc)
+    out, err = proc.communicate()
+    assert f"{admin}/#token=<TOKEN>" in err
+    assert TOKEN not in out + err
