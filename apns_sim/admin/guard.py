@@ -29,7 +29,7 @@ from typing import Any
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
 
-from apns_sim.admin.render import json_depth
+from apns_sim.admin.render import too_deep
 from apns_sim.limits import ADMIN_JSON_DEPTH, ADMIN_MAX_BODY, ADMIN_MIN_TOKEN
 
 LOOPBACK_NAMES = frozenset({"localhost"})
@@ -101,7 +101,9 @@ class AdminGuard:
         assert self.token is not None
         scheme, _, given = authorization.partition(" ")
         # compare_digest on bytes of any length: the time does not say how much of the token was right.
-        return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), self.token.encode())
+        # surrogateescape: aiohttp keeps bytes that are not UTF-8 as surrogates, which plain encode() refuses.
+        given_bytes = given.strip().encode("utf-8", "surrogateescape")
+        return scheme.lower() == "bearer" and hmac.compare_digest(given_bytes, self.token.encode())
 
 
 def _foreign(request: web.Request) -> str | None:
@@ -173,8 +175,8 @@ async def read_json(request: web.Request, invalid: str) -> Any:
     except web.HTTPRequestEntityTooLarge:
         raise BodyTooLarge(text=_json_text(f"admin request bodies are at most {ADMIN_MAX_BODY} bytes"),
                            content_type=JSON) from None
-    depth = json_depth(raw)
-    if depth > ADMIN_JSON_DEPTH:
+    depth = too_deep(raw)
+    if depth:
         raise web.HTTPBadRequest(text=_json_text(f"the body nests {depth} levels deep; at most "
                                                  f"{ADMIN_JSON_DEPTH} are read"), content_type=JSON)
     try:

@@ -83,6 +83,9 @@ async def test_the_bound_host_is_allowed_and_a_wildcard_bind_allows_ip_literals(
     assert not named.host_allowed("10.1.2.3:8080") and not named.host_allowed("evil.example")
     assert wildcard.host_allowed("10.1.2.3:8080") and wildcard.host_allowed("[fe80::1]:80")
     assert not wildcard.host_allowed("evil.example:80") and not wildcard.host_allowed("localhost.evil.example")
+    locked = AdminGuard(token=TOKEN)
+    assert locked.token_ok(f"Bearer {TOKEN}") and locked.token_ok(f"bearer  {TOKEN} ")
+    assert not locked.token_ok("Bearer \udcff") and not locked.token_ok("") and not locked.token_ok(TOKEN)
 
 
 async def test_a_page_of_another_origin_cannot_change_anything(sim: RunningSimulator,
