@@ -102,7 +102,7 @@ class AdminGuard:
     def token_ok(self, authorization: str) -> bool:
         assert self.token is not None
         scheme, _, given = authorization.partition(" ")
-        # compare_digest on bytes of any length: the time does not say how much of the token was right.
+        # compare_digest: the time says at most whether the length was right, never how much of the token was.
         # surrogateescape: aiohttp keeps bytes that are not UTF-8 as surrogates, which plain encode() refuses.
         given_bytes = given.strip().encode("utf-8", "surrogateescape")
         return scheme.lower() == "bearer" and hmac.compare_digest(given_bytes, self.token.encode())
