@@ -32,6 +32,12 @@ ACTIVATION_TRACKED_ADDRESSES = 4096
 
 # --- Admin API and dashboard --------------------------------------------------------------------------------
 
+ADMIN_MAX_BODY = 256 * 1024  # bytes in one admin request body (a fault list, a console push with its payload)
+ADMIN_JSON_DEPTH = 100  # nesting of JSON the admin server parses from a body or renders from a payload
+ADMIN_MAX_EVENT_STREAMS = 64  # open GET /_sim/events streams, all clients together
+ADMIN_MAX_WAITERS = 256  # open GET /_sim/notifications/wait long-polls, all clients together
+ADMIN_MIN_TOKEN = 16  # characters an --admin-token must have at least
+
 # --- Data directory and stores ------------------------------------------------------------------------------
 
 # Pushes written to one phone (per environment) but not acknowledged when its connection closed, kept in full

@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from apns_sim.admin.app import create_admin_app
+from apns_sim.admin.guard import check_token
 from apns_sim.delivery.store_and_forward import loop_scheduler
 from apns_sim.gateway.listener import DeviceGateway
 from apns_sim.model.clock import Clock
@@ -30,7 +31,9 @@ class Simulator:
     """Async context manager wiring the whole fake Apple together."""
 
     def __init__(self, data_dir: Path | str | None = None, config: SimConfig | None = None,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, *, admin_token: str | None = None) -> None:
+        # With a token, every admin data route asks for it (docs/admin-api.md §1.3); ValueError if weak.
+        self.admin_token = None if admin_token is None else check_token(admin_token)
         self._temp: str | None = None
         if data_dir is None:
             self._temp = tempfile.mkdtemp(prefix="pushsim-")
@@ -58,7 +61,7 @@ class Simulator:
             await self.production.start(cfg.host, cfg.production_port)
             self.gateway = DeviceGateway(state)
             await self.gateway.start(cfg.host, cfg.gateway_port)
-            self._admin_runner = web.AppRunner(create_admin_app(state), access_log=None)
+            self._admin_runner = web.AppRunner(create_admin_app(state, token=self.admin_token), access_log=None)
             await self._admin_runner.setup()
             site = web.TCPSite(self._admin_runner, cfg.host, cfg.admin_port)
             await site.start()

@@ -72,12 +72,13 @@ class RunningSimulator:
     @classmethod
     @contextlib.asynccontextmanager
     async def start(cls, workdir: Path | str | None = None, *, config: SimConfig | None = None,
-                    clock: Clock | None = None) -> AsyncIterator[RunningSimulator]:
-        """Start a simulator with its state in ``workdir/apns`` (a temporary directory when None)."""
+                    clock: Clock | None = None, admin_token: str | None = None) -> AsyncIterator[RunningSimulator]:
+        """Start a simulator with its state in ``workdir/apns`` (a temporary directory when None); with
+        ``admin_token``, its admin API asks for that bearer token (docs/admin-api.md §1.3)."""
         temp = tempfile.mkdtemp(prefix="pushsim-") if workdir is None else None
         root = Path(temp or workdir)  # type: ignore[arg-type]
         try:
-            async with Simulator(root / "apns", config=config, clock=clock) as simulator:
+            async with Simulator(root / "apns", config=config, clock=clock, admin_token=admin_token) as simulator:
                 yield cls(simulator, root)
         finally:
             if temp is not None:
@@ -126,6 +127,17 @@ class RunningSimulator:
     @property
     def admin_url(self) -> str:
         return str(self.endpoints["admin"])
+
+    @property
+    def admin_token(self) -> str | None:
+        """The bearer token the admin API asks for, or None when it asks for none."""
+        return self.simulator.admin_token
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        """Headers for a request to the admin API: ``Authorization: Bearer ...`` when there is a token."""
+        token = self.admin_token
+        return {} if token is None else {"Authorization": f"Bearer {token}"}
 
     def url(self, environment: str) -> str:
         """The provider API URL of ``"sandbox"`` or ``"production"``."""

@@ -26,8 +26,11 @@ from aiohttp import web
 from apns_sim.admin import faults_api
 from apns_sim.admin.apns_file import ApnsFileError, apns_filename, build_apns_file
 from apns_sim.admin.dashboard import dashboard_routes
+from apns_sim.admin.guard import AdminGuard, guard_middleware, read_json, refusal, security_headers
 from apns_sim.admin.readers import OVERFLOW_FRAME, Readers, StageStream, find, sse_frame, wait_for_journey
+from apns_sim.admin.render import notification_json
 from apns_sim.gateway.activation import activation_routes
+from apns_sim.limits import ADMIN_MAX_BODY, ADMIN_MAX_EVENT_STREAMS, ADMIN_MAX_WAITERS
 from apns_sim.model.clock import Clock
 from apns_sim.portal.service import app_id_json, auth_key_json, certificate_json
 from apns_sim.state import SimState
@@ -52,7 +55,12 @@ def _dumps(data: Any) -> str:
 
 
 def _error(status: int, message: str) -> web.Response:
-    return _json({"error": message}, status=status)
+    return refusal(status, message)
+
+
+def _busy(message: str) -> web.Response:
+    """503 for a reader over its limit (docs/limits.md §3): held connections are what one client could pile up."""
+    return refusal(503, message, headers={"Retry-After": "1"})
 
 
 def _filters(request: web.Request) -> dict[str, Any]:
@@ -71,7 +79,7 @@ def _stages(request: web.Request) -> tuple[str, ...]:
 async def notifications(request: web.Request) -> web.Response:
     """``GET /_sim/notifications[?token=&topic=&apns_id=]``: the journey log, newest last."""
     items = request.app[STATE].journeys.list(**_filters(request))
-    return _json([j.as_json() for j in items])
+    return _json([notification_json(j) for j in items])
 
 
 async def clear_notifications(request: web.Request) -> web.Response:
@@ -86,7 +94,7 @@ async def notification(request: web.Request) -> web.Response:
     journey = find(request.app[STATE].journeys, request.match_info["apns_id"])
     if journey is None:
         return _error(404, "no notification with that apns-id in the log")
-    return _json(journey.as_json())
+    return _json(notification_json(journey))
 
 
 async def export_apns(request: web.Request) -> web.Response:
@@ -96,7 +104,7 @@ async def export_apns(request: web.Request) -> web.Response:
         return _error(404, "no notification with that apns-id in the log")
     try:
         body = build_apns_file(journey.payload, journey.topic)
-    except ApnsFileError as exc:
+    except (ApnsFileError, RecursionError) as exc:
         return _error(422, f"cannot export {journey.apns_id} as an .apns file: {exc}")
     filename = apns_filename(journey.topic, journey.apns_id)
     return web.Response(body=body, content_type="application/json", charset="utf-8",
@@ -117,6 +125,8 @@ async def wait_notification(request: web.Request) -> web.Response:
     if not math.isfinite(timeout) or timeout < 0:
         return _error(400, "timeout must be a number of seconds, 0 to 60")
     readers = request.app[READERS]
+    if len(readers.wakers) >= ADMIN_MAX_WAITERS:
+        return _busy(f"{ADMIN_MAX_WAITERS} long-polls are already waiting; try again shortly")
     waker = asyncio.Event()
     readers.wakers.add(waker)
     try:
@@ -126,7 +136,7 @@ async def wait_notification(request: web.Request) -> web.Response:
     finally:
         readers.wakers.discard(waker)
     if journey is not None:
-        return _json(journey.as_json())
+        return _json(notification_json(journey))
     if readers.closing:
         return _error(503, "the simulator is shutting down")
     return _error(408, "no matching notification arrived in time")
@@ -141,6 +151,8 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
     """
     state, readers = request.app[STATE], request.app[READERS]
     filters = _filters(request)
+    if len(readers.streams) >= ADMIN_MAX_EVENT_STREAMS:
+        return _busy(f"{ADMIN_MAX_EVENT_STREAMS} event streams are already open; close one (a dashboard tab)")
     response = web.StreamResponse(headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     response.content_type = "text/event-stream"
     response.charset = "utf-8"
@@ -238,10 +250,7 @@ async def get_clock(request: web.Request) -> web.Response:
 async def post_clock(request: web.Request) -> web.Response:
     """``POST /_sim/clock {"freeze": bool, "at": epoch, "advance": seconds, "reset": bool}``."""
     clock = request.app[STATE].clock
-    try:
-        body = await request.json()
-    except ValueError:
-        return _error(400, 'the body must be JSON, such as {"advance": 3600}')
+    body = await read_json(request, 'the body must be JSON, such as {"advance": 3600}')
     try:
         change_clock(clock, body)
     except ValueError as exc:
@@ -308,7 +317,7 @@ async def reset(request: web.Request) -> web.Response:
 async def health(request: web.Request) -> web.Response:
     state = request.app[STATE]
     return _json({"ok": True, "now": state.clock.time(), "online_phones": len(state.delivery.online()),
-                  "event_streams": len(request.app[READERS].streams)})
+                  "event_streams": len(request.app[READERS].streams), "long_polls": len(request.app[READERS].wakers)})
 
 
 async def dashboard(request: web.Request) -> web.Response:
@@ -320,8 +329,11 @@ async def _wake_readers(app: web.Application) -> None:
     app[READERS].close()
 
 
-def create_admin_app(state: SimState) -> web.Application:
-    app = web.Application()
+def create_admin_app(state: SimState, *, token: str | None = None) -> web.Application:
+    """The admin server for ``state``; ``token`` (``--admin-token``) makes every data route ask for it."""
+    guard = AdminGuard(bind_host=state.config.host, token=token)
+    app = web.Application(middlewares=[guard_middleware(guard)], client_max_size=ADMIN_MAX_BODY)
+    app.on_response_prepare.append(security_headers)
     app[STATE] = state
     app[READERS] = Readers()
     app[RESET_HOOKS] = []

@@ -24,6 +24,7 @@ from aiohttp import web
 
 from apns_sim.admin.advice import advice_table
 from apns_sim.admin.console import ConsoleError, parse_console_push, send_console_push
+from apns_sim.admin.guard import read_json
 from apns_sim.admin.phone_view import phones_view
 from apns_sim.admin.portal_view import portal_view
 from apns_sim.state import SimState
@@ -54,10 +55,7 @@ def dashboard_routes(state: SimState) -> web.RouteTableDef:
 
     @routes.post("/_sim/console/push")
     async def console_push(request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except ValueError:
-            return _json({"error": "the body must be JSON"}, status=400)
+        body = await read_json(request, "the body must be JSON")
         try:
             push = parse_console_push(body)
         except ConsoleError as exc:

@@ -11,11 +11,11 @@ Errors are ``400 {"error": ...}`` with the field to fix (the rule JSON is tabled
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
+from apns_sim.admin.guard import read_json
 from apns_sim.faults.plan import FaultError
 from apns_sim.state import SimState
 
@@ -39,11 +39,8 @@ def fault_routes(state: SimState) -> web.RouteTableDef:
 
     @routes.post("/_sim/faults")
     async def add_faults(request: web.Request) -> web.Response:
-        try:
-            body = await request.json(loads=json.loads)
-        except ValueError:
-            return _error(400, "the body must be JSON: a fault rule, a list of rules, or "
-                               '{"seed": N, "faults": [...]} (see GET /_sim/faults for the shape)')
+        body = await read_json(request, "the body must be JSON: a fault rule, a list of rules, or "
+                                        '{"seed": N, "faults": [...]} (see GET /_sim/faults for the shape)')
         try:
             ids = plan.load_json(body)
         except FaultError as exc:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from apns_sim.admin.render import notification_json
 from apns_sim.model.journeys import Journey, JourneyLog
 
 STREAM_QUEUE = 1000  # stages buffered per stream before its reader is told to catch up and dropped
@@ -46,7 +47,7 @@ def find(journeys: JourneyLog, apns_id: str) -> Journey | None:
 
 def stage_event(journey: Journey, entry: dict[str, Any]) -> dict[str, Any]:
     """One recorded stage with its notification (without the whole journey, which the log has)."""
-    summary = journey.as_json()
+    summary = notification_json(journey)
     del summary["journey"]
     return {"apns_id": journey.apns_id, **entry, "notification": summary}
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -17,8 +18,11 @@ from pathlib import Path
 from apns_sim.cli.portal import add_portal_parser, run_portal
 from apns_sim.delivery.store_and_forward import DeliveryConfig
 from apns_sim.errors import SimError
-from apns_sim.limits import ACTIVATION_BURST, ACTIVATION_RATE
+from apns_sim.limits import ACTIVATION_BURST, ACTIVATION_RATE, ADMIN_MIN_TOKEN
 from apns_sim.state import REPLACED_TOKEN_REASONS, SimConfig
+
+TOKEN_ENV = "PUSHSIM_ADMIN_TOKEN"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 class UsageError(SimError):
@@ -66,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--activation-burst", type=int, default=ACTIVATION_BURST, metavar="N",
                        help=f"activations one address may make at once before the rate applies "
                             f"(default {ACTIVATION_BURST})")
+    serve.add_argument("--admin-token", default=os.environ.get(TOKEN_ENV) or None, metavar="TOKEN",
+                       help=f"require 'Authorization: Bearer TOKEN' on the admin API (at least {ADMIN_MIN_TOKEN} "
+                            f"characters; default ${TOKEN_ENV}, which keeps it out of the process list)")
     serve.add_argument("--log-level", default="WARNING", help="Python log level for stderr (default WARNING)")
     add_portal_parser(sub)
     return parser
@@ -100,10 +107,21 @@ async def _serve(args: argparse.Namespace, config: SimConfig) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with Simulator(args.data_dir, config) as sim:
+    async with Simulator(args.data_dir, config, admin_token=args.admin_token) as sim:
         print(json.dumps(sim.endpoints), flush=True)
+        _admin_notes(args, sim.endpoints["admin"])
         await stop.wait()
     return 0
+
+
+def _admin_notes(args: argparse.Namespace, admin_url: str) -> None:
+    """On stderr: how to open a token-protected dashboard (the token itself is never printed), or a warning."""
+    if args.admin_token:
+        print(f"apns-sim: the admin API asks for its token; open the dashboard at {admin_url}/#token=<TOKEN> "
+              "(or type the token when the page asks)", file=sys.stderr, flush=True)
+    elif args.host not in LOOPBACK_HOSTS:
+        print(f"apns-sim: warning: --host {args.host} exposes the admin API to the network without "
+              "--admin-token", file=sys.stderr, flush=True)
 
 
 def _check_ports(args: argparse.Namespace) -> None:
@@ -115,6 +133,13 @@ def _check_ports(args: argparse.Namespace) -> None:
         raise UsageError(f"--token-rate-limit must be 0 (off) or more, not {args.token_rate_limit:g}")
     if args.batch_interval < 0:
         raise UsageError(f"--batch-interval must be 0 (off) or more seconds, not {args.batch_interval:g}")
+    if args.admin_token is not None:
+        from apns_sim.admin.guard import check_token  # here: the portal commands need not load aiohttp
+
+        try:
+            check_token(args.admin_token)
+        except ValueError as exc:
+            raise UsageError(f"--admin-token: {exc}") from None
     if args.courier_idle_timeout <= 0:
         raise UsageError(f"--courier-idle-timeout must be more than 0 seconds, not {args.courier_idle_timeout:g}")
     if args.activation_rate < 0:

@@ -101,8 +101,11 @@ async def test_clock_refuses_bad_requests_and_changes_nothing(sim: RunningSimula
 
 
 async def test_clock_refuses_a_body_that_is_not_json(sim: RunningSimulator, http: aiohttp.ClientSession) -> None:
-    async with http.post(f"{sim.admin_url}/_sim/clock", data=b"advance=10") as response:
+    async with http.post(f"{sim.admin_url}/_sim/clock", data=b"advance=10",
+                         headers={"Content-Type": "application/json"}) as response:
         assert response.status == 400 and "must be JSON" in (await response.json())["error"]
+    async with http.post(f"{sim.admin_url}/_sim/clock", data=b"advance=10") as response:  # docs/admin-api.md §1.4
+        assert response.status == 415 and "Content-Type: application/json" in (await response.json())["error"]
 
 
 async def test_provider_token_crosses_the_one_hour_limit_without_sleeping(
@@ -498,7 +501,7 @@ async def test_console_refuses_a_malformed_form(sim: RunningSimulator, http: aio
     assert status == 400 and says in answer["error"]
     assert sim.notifications() == []
     async with http.post(f"{sim.admin_url}/_sim/console/push", data=b"device_token=ab") as response:
-        assert response.status == 400 and "JSON" in (await response.json())["error"]
+        assert response.status == 415 and "JSON" in (await response.json())["error"]  # docs/admin-api.md §1.4
 
 
 async def test_phones_show_tokens_online_state_and_the_badge_and_permission_the_phone_reported(

@@ -1,6 +1,7 @@
 // pushsim dashboard: the journey log kept live by server-sent events (/_sim/events), phones, portal and the
 // test-push console. Vanilla JS modules, no build step, no CDN.
 import {FINAL, adviceBox, advice, el, renderJourney, short, stepText, timeText} from '/static/lanes.js';
+import {AuthNeeded, api, download, getJSON, hasToken, readEvents, setToken, takeTokenFromUrl} from '/static/live.js';
 
 const TOPIC_SUFFIX = {
   voip: '.voip', complication: '.complication', fileprovider: '.pushkit.fileprovider',
@@ -11,15 +12,11 @@ const MAX_ROWS = 200;
 
 const journeys = new Map();   // apns_id -> notification JSON with its "journey" stages
 const phoneTargets = new Map(); // token -> {bundle_id, environment, name}
-let source = null;
+let stream = null;      // the AbortController of the open event stream
+let retryTimer = null;
 let phoneTimer = null;
 
 function $(id) { return document.getElementById(id); }
-async function getJSON(url) {
-  const response = await fetch(url, {cache: 'no-store'});
-  if (!response.ok) throw new Error(url + ': HTTP ' + response.status);
-  return response.json();
-}
 function announce(message) {
   const region = $('announcer');
   region.append(el('p', {text: message}));
@@ -45,6 +42,7 @@ function renderRow(id, fresh) {
   }
   while (list.childElementCount > MAX_ROWS) list.lastElementChild.remove();
   $('no-notifications').hidden = list.childElementCount > 0;
+  $('notifications-error').hidden = true;
 }
 function renderAll() {
   const list = $('notifications');
@@ -52,6 +50,17 @@ function renderAll() {
   const items = [...journeys.values()].slice(-MAX_ROWS);
   for (const n of items) list.prepend(renderJourney(n, false));
   $('no-notifications').hidden = items.length > 0;
+  $('notifications-error').hidden = true;
+}
+
+// The log could not be read: say so where the list is, and never "live" over a list that may be stale.
+function showLogError(error) {
+  setConnection('not live: the notification log could not be read', 'down');
+  $('no-notifications').hidden = true;
+  const box = $('notifications-error');
+  box.textContent = 'Could not read the notification log (' + error.message + '). The list below may be '
+    + 'out of date; retrying every few seconds.';
+  box.hidden = false;
 }
 
 function mergeStages(known, fresh) {
@@ -84,7 +93,7 @@ function schedulePhones(delay) {
 }
 async function loadPhones() {
   let data;
-  try { data = await getJSON('/_sim/phones'); } catch (e) { return; }
+  try { data = await getJSON('/_sim/phones'); } catch (e) { if (e instanceof AuthNeeded) askForToken(); return; }
   const list = $('phones');
   list.replaceChildren();
   phoneTargets.clear();
@@ -149,7 +158,7 @@ function chooseTarget(token, focus) {
 function cell(text, cls) { return el('td', {text: text, class: cls}); }
 async function loadPortal() {
   let data;
-  try { data = await getJSON('/_sim/portal'); } catch (e) { return; }
+  try { data = await getJSON('/_sim/portal'); } catch (e) { if (e instanceof AuthNeeded) askForToken(); return; }
   const none = cols => el('tr', {}, el('td', {colSpan: cols, class: 'empty', text: 'None yet.'}));
   $('app-ids').replaceChildren(...(data.app_ids.length ? data.app_ids.map(a => el('tr', {},
     cell(a.bundle_id), cell(a.team_id), cell(a.wildcard ? 'no (wildcard App ID)' : a.push_enabled ? 'enabled' : 'disabled'),
@@ -190,22 +199,71 @@ function setConnection(text, cls) {
   node.className = cls;
 }
 
-function connect() {
-  if (source) source.close();
-  source = new EventSource('/_sim/events');
-  source.addEventListener('ready', () => {
-    setConnection('live', 'live');
-    // A reconnect may have missed stages: read the whole log again, then keep applying events.
-    loadJourneys().catch(() => {});
+function reconnect(delay) {
+  clearTimeout(retryTimer);
+  retryTimer = setTimeout(connect, delay);
+}
+
+function onEvent(name, data) {
+  if (name === 'ready') {
+    // A reconnect may have missed stages: read the whole log again, then keep applying events. "live" only
+    // once the log was read: a failed read is an error state, not an empty list.
+    loadJourneys().then(() => setConnection('live', 'live'), error => {
+      if (error instanceof AuthNeeded) { askForToken(); return; }
+      showLogError(error);
+      reconnect(5000);
+    });
     loadPhones();
     loadPortal();
+  } else if (name === 'stage') {
+    onStage(JSON.parse(data));
+  } else if (name === 'overflow') {
+    reconnect(500);
+  }
+}
+
+function connect() {
+  if (stream) stream.abort();
+  const controller = new AbortController();
+  stream = controller;
+  readEvents('/_sim/events', controller.signal, onEvent).then(() => 'ended', error => error).then(outcome => {
+    if (stream !== controller) return;  // replaced by a newer connection: that one reports
+    if (outcome instanceof AuthNeeded) { askForToken(); return; }
+    if ($('notifications-error').hidden) setConnection('reconnecting…', 'down');  // else the error stays said
+    reconnect(2000);
   });
-  source.addEventListener('stage', event => onStage(JSON.parse(event.data)));
-  source.addEventListener('overflow', () => { source.close(); setTimeout(connect, 500); });
-  source.onerror = () => {
-    setConnection('reconnecting…', 'down');
-    if (source.readyState === EventSource.CLOSED) setTimeout(connect, 2000);
-  };
+}
+
+// -- the admin token (docs/dashboard.md §1) ---------------------------------------------------------------
+
+function askForToken() {
+  if (!$('token-form').hidden) return;  // already asking: do not steal the focus again
+  if (stream) { stream.abort(); stream = null; }
+  clearTimeout(retryTimer);
+  setConnection('waiting for the admin token', 'down');
+  $('token-form').hidden = false;
+  $('token-input').focus();
+}
+
+function startTokenForm() {
+  $('token-form').addEventListener('submit', event => {
+    event.preventDefault();
+    const token = $('token-input').value.trim();
+    if (!token) return;
+    setToken(token);
+    $('token-input').value = '';
+    $('token-form').hidden = true;
+    start();
+  });
+  // With a token, a plain link cannot carry it: the export is fetched with the token, then saved.
+  $('notifications').addEventListener('click', event => {
+    const link = event.target.closest('a.export');
+    if (!link || !hasToken()) return;
+    event.preventDefault();
+    download(link.getAttribute('href')).catch(error => {
+      if (error instanceof AuthNeeded) askForToken();
+    });
+  });
 }
 
 // -- the console form ---------------------------------------------------------------------------------------
@@ -251,7 +309,7 @@ async function sendPush(event) {
   result.replaceChildren(el('p', {text: 'Sending…'}));
   let answer;
   try {
-    const response = await fetch('/_sim/console/push', {method: 'POST', headers: {'Content-Type': 'application/json'},
+    const response = await api('/_sim/console/push', {method: 'POST', headers: {'Content-Type': 'application/json'},
       body: JSON.stringify(body)});
     answer = await response.json();
     if (!response.ok && answer.error) {
@@ -259,6 +317,7 @@ async function sendPush(event) {
       return;
     }
   } catch (e) {
+    if (e instanceof AuthNeeded) askForToken();
     result.replaceChildren(el('p', {class: 'bad', text: 'Could not reach the simulator: ' + e.message}));
     return;
   }
@@ -287,15 +346,22 @@ function startForm() {
 }
 
 async function start() {
-  startForm();
   try {
     for (const r of (await getJSON('/_sim/reasons')).reasons) advice.set(r.reason, r);
-  } catch (e) { /* advice is a help, not a requirement */ }
+  } catch (e) {
+    if (e instanceof AuthNeeded) { askForToken(); return; }
+    /* advice is a help, not a requirement */
+  }
   connect();
   loadClock();
+}
+
+document.addEventListener('DOMContentLoaded', () => {
+  takeTokenFromUrl();
+  startForm();
+  startTokenForm();
+  start();
   setInterval(loadClock, 1000);
   setInterval(() => schedulePhones(0), 3000);  // online state changes without a journey stage
   setInterval(loadPortal, 10000);
-}
-
-document.addEventListener('DOMContentLoaded', start);
+});

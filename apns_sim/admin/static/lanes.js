@@ -147,6 +147,9 @@ export function renderJourney(n, fresh) {
       el('span', {text: title(n) + ' → ' + (n.topic || 'no topic')}),
       el('span', {class: 'status-pill ' + (ok ? 'ok' : 'bad'), text: ok ? '200 accepted' : n.status + ' ' + (n.reason || 'not accepted')})),
     meta, laneBox);
+  if (n.payload_note) {  // a payload too deep to render as JSON comes as its text (docs/dashboard.md §1)
+    article.append(el('p', {class: 'payload-note', role: 'note', text: 'Payload ' + n.payload_note + '.'}));
+  }
   if (!ok && n.reason) article.append(adviceBox(n.reason));
   const notShown = stages.find(s => s.stage === 'not_presented');
   if (notShown) {
