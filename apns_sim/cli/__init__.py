@@ -1,4 +1,5 @@
-"""``apns-sim``: run the simulated APNs (``serve``) or act as Apple's developer portal (``portal``).
+"""``apns-sim``: run the simulated APNs (``serve``), act as Apple's developer portal (``portal``), and the
+helpers of the drop-in mode (``hosts``, ``trust``, ``env``, ``wait``: docs/drop-in.md), one module each.
 
 docs/architecture.md contracts 1 and 2. Errors a user can fix are one line on stderr and exit status 2, never a
 traceback.
@@ -11,13 +12,22 @@ import asyncio
 import json
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from apns_sim.cli.datadir import DataDirError
+from apns_sim.cli.env import add_env_parser, run_env
+from apns_sim.cli.hosts import add_hosts_parser, run_hosts
 from apns_sim.cli.portal import add_portal_parser, run_portal
+from apns_sim.cli.trust import add_trust_parser, run_trust
+from apns_sim.cli.wait import add_wait_parser, run_wait
 from apns_sim.delivery.store_and_forward import DeliveryConfig
 from apns_sim.errors import SimError
 from apns_sim.state import REPLACED_TOKEN_REASONS, SimConfig
+
+if TYPE_CHECKING:
+    from apns_sim.simulator import AppleHostsConfig
 
 
 class UsageError(SimError):
@@ -59,8 +69,18 @@ def build_parser() -> argparse.ArgumentParser:
                             "rides along (default 0 = every push at once; Apple's observed figure is ~1200)")
     serve.add_argument("--courier-idle-timeout", type=float, default=120.0, metavar="SECONDS",
                        help="drop a phone that sends no keep-alive for this long (default 120: two intervals)")
+    serve.add_argument("--apple-hosts", action="store_true",
+                       help="also answer as Apple's hosts (api.push.apple.com, api.sandbox.push.apple.com, "
+                            "api.development.push.apple.com) on ports 443 and 2197, the environment chosen by the "
+                            "TLS server name (docs/drop-in.md); ports below 1024 need root or CAP_NET_BIND_SERVICE")
+    serve.add_argument("--apple-hosts-port-offset", type=int, default=0, metavar="N",
+                       help="with --apple-hosts: listen on 443+N and 2197+N instead (you map the ports yourself)")
     serve.add_argument("--log-level", default="WARNING", help="Python log level for stderr (default WARNING)")
     add_portal_parser(sub)
+    add_hosts_parser(sub)
+    add_trust_parser(sub)
+    add_env_parser(sub)
+    add_wait_parser(sub)
     return parser
 
 
@@ -91,10 +111,23 @@ async def _serve(args: argparse.Namespace, config: SimConfig) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with Simulator(args.data_dir, config) as sim:
+    async with Simulator(args.data_dir, config, apple_hosts=_apple_hosts(args)) as sim:
         print(json.dumps(sim.endpoints), flush=True)
         await stop.wait()
     return 0
+
+
+def _apple_hosts(args: argparse.Namespace) -> AppleHostsConfig | None:
+    if not args.apple_hosts:
+        if args.apple_hosts_port_offset:
+            raise UsageError("--apple-hosts-port-offset needs --apple-hosts")
+        return None
+    from apns_sim.simulator import AppleHostsConfig  # here, like Simulator below: portal commands start fast
+
+    try:
+        return AppleHostsConfig(port_offset=args.apple_hosts_port_offset)
+    except ValueError as exc:
+        raise UsageError(f"--apple-hosts-port-offset: {exc}") from None
 
 
 def _check_ports(args: argparse.Namespace) -> None:
@@ -108,6 +141,12 @@ def _check_ports(args: argparse.Namespace) -> None:
         raise UsageError(f"--batch-interval must be 0 (off) or more seconds, not {args.batch_interval:g}")
     if args.courier_idle_timeout <= 0:
         raise UsageError(f"--courier-idle-timeout must be more than 0 seconds, not {args.courier_idle_timeout:g}")
+    _apple_hosts(args)  # refuse a bad offset before the simulator starts
+
+
+_HELPERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "hosts": run_hosts, "trust": run_trust, "env": run_env, "wait": run_wait,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -120,8 +159,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
             _check_ports(args)
             return asyncio.run(_serve(args, _config(args)))
-        return run_portal(args)
-    except UsageError as exc:
+        helper = _HELPERS.get(args.command)
+        return helper(args) if helper is not None else run_portal(args)
+    except (UsageError, DataDirError) as exc:
         print(f"apns-sim: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
