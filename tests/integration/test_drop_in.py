@@ -53,12 +53,12 @@ class DropIn:
     token: str
     production_token: str
 
-    def in_namespace(self, argv: list[str], *, timeout: float = 60, extra_env: dict[str, str] | None = None,
-                     cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    def in_namespace(self, argv: list[str], *, timeout: float = 60,
+                     extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         """Run ``argv`` with our hosts file bind-mounted over /etc/hosts, in a mount namespace of its own."""
         script = 'mount --bind "$1" /etc/hosts && shift && exec "$@"'
         return subprocess.run(["unshare", "--mount", "sh", "-c", script, "sh", str(self.hosts_file), *argv],
-                              capture_output=True, text=True, timeout=timeout, cwd=cwd,
+                              capture_output=True, text=True, timeout=timeout,
                               env={**os.environ, **self.env, **(extra_env or {})})
 
     def journey(self, apns_id: str) -> dict[str, Any]:
@@ -179,17 +179,15 @@ provider.send(note, process.argv[3]).then((result) => {
 
 
 @pytest.mark.parametrize("mode", ["cert", "p8"])
-def test_node_apn_unpatched_reaches_the_simulator(drop_in: DropIn, mode: str) -> None:
+def test_node_apn_unpatched_reaches_the_simulator(drop_in: DropIn, tmp_path: Path, mode: str) -> None:
     """docs/drop-in.md §7: @parse/node-apn with production: false and no host option, trusting the CA through
     NODE_EXTRA_CA_CERTS."""
     if not (NODE_APN / "node_modules" / "@parse" / "node-apn").is_dir():
         pytest.fail(f"@parse/node-apn is not installed in {NODE_APN}: run scripts/test-setup (npm ci)")
-    script = NODE_APN / "push.js"
+    script = tmp_path / "push.js"
     script.write_text(NODE_CLIENT)
-    try:
-        proc = drop_in.in_namespace(["node", str(script), mode, drop_in.token], cwd=NODE_APN)
-    finally:
-        script.unlink()
+    proc = drop_in.in_namespace(["node", str(script), mode, drop_in.token],
+                                extra_env={"NODE_PATH": str(NODE_APN / "node_modules")})
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["failed"] == [] and [s["device"] for s in result["sent"]] == [drop_in.token], result
@@ -273,6 +271,8 @@ def test_java_trusts_the_simulator_through_the_truststore_flags(drop_in: DropIn,
 
 def test_php_trusts_the_simulator_through_php_ini_scan_dir(drop_in: DropIn) -> None:
     """docs/drop-in.md §4: PHP's openssl streams verify the sandbox host through the ini `apns-sim trust` adds."""
+    if shutil.which("php") is None:
+        pytest.fail("php (php-cli) is needed for the PHP trust check: scripts/test-setup installs it")
     code = ('$c = stream_socket_client("ssl://api.sandbox.push.apple.com:443", $n, $e, 10); '
             'echo $c ? "verified" : "failed: $e";')
     proc = drop_in.in_namespace(["php", "-r", code])
