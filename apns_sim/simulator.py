@@ -10,6 +10,7 @@ import asyncio
 import json
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -21,17 +22,41 @@ from apns_sim.admin.guard import check_token
 from apns_sim.delivery.store_and_forward import loop_scheduler
 from apns_sim.gateway.listener import DeviceGateway
 from apns_sim.model.clock import Clock
+from apns_sim.pki import apple_hosts
+from apns_sim.provider_api.apple_hosts import AppleHostsServer
 from apns_sim.provider_api.listener import ProviderApiServer
 from apns_sim.state import SimConfig, SimState
 
 ENDPOINTS_FILE = "endpoints.json"
 
 
+@dataclass(frozen=True, kw_only=True)
+class AppleHostsConfig:
+    """The drop-in mode (docs/drop-in.md): the provider API also answers as Apple's hosts on Apple's ports.
+
+    ``port_offset`` moves every port (443 -> 443 + N, 2197 -> 2197 + N) for users who cannot bind ports below
+    1024 and redirect them themselves.
+    """
+
+    port_offset: int = 0
+
+    def __post_init__(self) -> None:
+        highest = max(apple_hosts.ports_for(apple_hosts.PROVIDER_API))
+        if not 0 <= self.port_offset <= 65535 - highest:
+            raise ValueError(f"apple_hosts port_offset must be between 0 and {65535 - highest}, "
+                             f"not {self.port_offset}")
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return apple_hosts.ports_for(apple_hosts.PROVIDER_API, self.port_offset)
+
+
 class Simulator:
     """Async context manager wiring the whole fake Apple together."""
 
     def __init__(self, data_dir: Path | str | None = None, config: SimConfig | None = None,
-                 clock: Clock | None = None, *, admin_token: str | None = None) -> None:
+                 clock: Clock | None = None, apple_hosts: AppleHostsConfig | None = None, *,
+                 admin_token: str | None = None) -> None:
         # With a token, every admin data route asks for it (docs/admin-api.md §1.3); ValueError if weak.
         self.admin_token = None if admin_token is None else check_token(admin_token)
         self._temp: str | None = None
@@ -43,6 +68,8 @@ class Simulator:
         self.data_dir = Path(data_dir).absolute()
         self.config = config or SimConfig()
         self._clock = clock
+        self.apple_hosts_config = apple_hosts
+        self.apple_hosts: list[AppleHostsServer] = []  # the drop-in listeners, one per port
         self.state: SimState | None = None
         self.sandbox: ProviderApiServer | None = None
         self.production: ProviderApiServer | None = None
@@ -54,11 +81,14 @@ class Simulator:
         cfg = self.config
         self.state = state = SimState(self.data_dir, cfg, self._clock)
         state.delivery.scheduler = loop_scheduler(asyncio.get_running_loop())  # batches due in real time
+        # A file left by a stopped simulator would tell `apns-sim wait` and users that we are up already.
+        self.endpoints_file.unlink(missing_ok=True)
         try:
             self.sandbox = ProviderApiServer(state, "sandbox")
             await self.sandbox.start(cfg.host, cfg.sandbox_port)
             self.production = ProviderApiServer(state, "production")
             await self.production.start(cfg.host, cfg.production_port)
+            await self._start_apple_hosts(state)
             self.gateway = DeviceGateway(state)
             await self.gateway.start(cfg.host, cfg.gateway_port)
             self._admin_runner = web.AppRunner(create_admin_app(state, token=self.admin_token), access_log=None)
@@ -71,13 +101,25 @@ class Simulator:
             raise
         (self.data_dir / ENDPOINTS_FILE).write_text(json.dumps(self.endpoints, indent=2) + "\n")
 
+    async def _start_apple_hosts(self, state: SimState) -> None:
+        """Drop-in listeners sharing the two environments' services (same rate limits, same token cache)."""
+        if self.apple_hosts_config is None:
+            return
+        assert self.sandbox and self.production
+        services = {"sandbox": self.sandbox.service, "production": self.production.service}
+        for port in self.apple_hosts_config.ports:
+            server = AppleHostsServer(state, services)
+            self.apple_hosts.append(server)  # before start: stop() closes whatever was appended
+            await server.start(self.config.host, port)
+
     async def stop(self) -> None:
         if self._admin_runner is not None:
             await self._admin_runner.cleanup()
             self._admin_runner = None
-        for server in (self.gateway, self.production, self.sandbox):
+        for server in (self.gateway, *reversed(self.apple_hosts), self.production, self.sandbox):
             if server is not None:
                 await server.close()
+        self.apple_hosts = []
         self.gateway = self.production = self.sandbox = None
         if self.state is not None:
             self.state.delivery.close()
@@ -100,13 +142,27 @@ class Simulator:
         """Where everything listens: docs/architecture.md contract 1."""
         assert self.sandbox and self.production and self.gateway, "the simulator is not running"
         host = self.config.host
-        return {
+        endpoints: dict[str, Any] = {
             "sandbox": f"https://{host}:{self.sandbox.port}",
             "production": f"https://{host}:{self.production.port}",
             "gateway": f"{host}:{self.gateway.port}",
             "admin": f"http://{host}:{self._admin_port}",
             "ca_file": str(self.data_dir / "ca.pem"),
         }
+        if self.apple_hosts:
+            endpoints["apple_hosts"] = self.apple_hosts_endpoints()
+        return endpoints
+
+    def apple_hosts_endpoints(self) -> dict[str, Any]:
+        """docs/drop-in.md §1: each Apple name by environment on the first port, plus where they must resolve."""
+        ports = [server.port for server in self.apple_hosts]
+        names: dict[str, Any] = {}
+        for row in apple_hosts.hosts_for(apple_hosts.PROVIDER_API):
+            # the first host of an environment is known by the environment, an alias by its own label
+            key = row.environment if row.environment not in names else row.name.split(".")[1]
+            names[key] = apple_hosts.url(row.name, ports[0])
+        return {**names, "ports": ports, "address": self.config.host,
+                "hosts": list(apple_hosts.host_names())}
 
     @property
     def endpoints_file(self) -> Path:

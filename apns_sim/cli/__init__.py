@@ -1,4 +1,5 @@
-"""``apns-sim``: run the simulated APNs (``serve``) or act as Apple's developer portal (``portal``).
+"""``apns-sim``: run the simulated APNs (``serve``), act as Apple's developer portal (``portal``), and the
+helpers of the drop-in mode (``hosts``, ``trust``, ``env``, ``wait``: docs/drop-in.md), one module each.
 
 docs/architecture.md contracts 1 and 2. Errors a user can fix are one line on stderr and exit status 2, never a
 traceback.
@@ -12,10 +13,16 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from apns_sim.cli.datadir import DataDirError
+from apns_sim.cli.env import add_env_parser, run_env
+from apns_sim.cli.hosts import add_hosts_parser, run_hosts
 from apns_sim.cli.portal import add_portal_parser, run_portal
+from apns_sim.cli.trust import add_trust_parser, run_trust
+from apns_sim.cli.wait import add_wait_parser, run_wait
 from apns_sim.delivery.store_and_forward import DeliveryConfig
 from apns_sim.errors import SimError
 from apns_sim.limits import ACTIVATION_BURST, ACTIVATION_RATE, ADMIN_MIN_TOKEN
@@ -23,6 +30,8 @@ from apns_sim.state import REPLACED_TOKEN_REASONS, SimConfig
 
 TOKEN_ENV = "PUSHSIM_ADMIN_TOKEN"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+if TYPE_CHECKING:
+    from apns_sim.simulator import AppleHostsConfig
 
 
 class UsageError(SimError):
@@ -73,8 +82,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--admin-token", default=os.environ.get(TOKEN_ENV) or None, metavar="TOKEN",
                        help=f"require 'Authorization: Bearer TOKEN' on the admin API (at least {ADMIN_MIN_TOKEN} "
                             f"characters; default ${TOKEN_ENV}, which keeps it out of the process list)")
+    serve.add_argument("--apple-hosts", action="store_true",
+                       help="also answer as Apple's hosts (api.push.apple.com, api.sandbox.push.apple.com, "
+                            "api.development.push.apple.com) on ports 443 and 2197, the environment chosen by the "
+                            "TLS server name (docs/drop-in.md); ports below 1024 need root or CAP_NET_BIND_SERVICE")
+    serve.add_argument("--apple-hosts-port-offset", type=int, default=0, metavar="N",
+                       help="with --apple-hosts: listen on 443+N and 2197+N instead (you map the ports yourself)")
     serve.add_argument("--log-level", default="WARNING", help="Python log level for stderr (default WARNING)")
     add_portal_parser(sub)
+    add_hosts_parser(sub)
+    add_trust_parser(sub)
+    add_env_parser(sub)
+    add_wait_parser(sub)
     return parser
 
 
@@ -107,7 +126,7 @@ async def _serve(args: argparse.Namespace, config: SimConfig) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with Simulator(args.data_dir, config, admin_token=args.admin_token) as sim:
+    async with Simulator(args.data_dir, config, apple_hosts=_apple_hosts(args), admin_token=args.admin_token) as sim:
         print(json.dumps(sim.endpoints), flush=True)
         _admin_notes(args, sim.endpoints["admin"])
         await stop.wait()
@@ -122,6 +141,17 @@ def _admin_notes(args: argparse.Namespace, admin_url: str) -> None:
     elif args.host not in LOOPBACK_HOSTS:
         print(f"apns-sim: warning: --host {args.host} exposes the admin API to the network without "
               "--admin-token", file=sys.stderr, flush=True)
+def _apple_hosts(args: argparse.Namespace) -> AppleHostsConfig | None:
+    if not args.apple_hosts:
+        if args.apple_hosts_port_offset:
+            raise UsageError("--apple-hosts-port-offset needs --apple-hosts")
+        return None
+    from apns_sim.simulator import AppleHostsConfig  # here, like Simulator below: portal commands start fast
+
+    try:
+        return AppleHostsConfig(port_offset=args.apple_hosts_port_offset)
+    except ValueError as exc:
+        raise UsageError(f"--apple-hosts-port-offset: {exc}") from None
 
 
 def _check_ports(args: argparse.Namespace) -> None:
@@ -146,6 +176,12 @@ def _check_ports(args: argparse.Namespace) -> None:
         raise UsageError(f"--activation-rate must be 0 (no limit) or more, not {args.activation_rate:g}")
     if args.activation_burst < 1:
         raise UsageError(f"--activation-burst must be at least 1, not {args.activation_burst}")
+    _apple_hosts(args)  # refuse a bad offset before the simulator starts
+
+
+_HELPERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "hosts": run_hosts, "trust": run_trust, "env": run_env, "wait": run_wait,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -158,8 +194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
             _check_ports(args)
             return asyncio.run(_serve(args, _config(args)))
-        return run_portal(args)
-    except UsageError as exc:
+        helper = _HELPERS.get(args.command)
+        return helper(args) if helper is not None else run_portal(args)
+    except (UsageError, DataDirError) as exc:
         print(f"apns-sim: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

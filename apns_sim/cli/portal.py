@@ -10,12 +10,14 @@ two, what it did and what it corresponds to in Apple's portal or Keychain; ``--j
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from apns_sim import pki
+from apns_sim.cli.datadir import note_credentials
 from apns_sim.portal import formats as export_mod
 from apns_sim.portal.service import Portal, PortalError
 from apns_sim.state import SimState
@@ -98,9 +100,12 @@ def _emit(args: argparse.Namespace, result: Any, extra: dict[str, Any] | None = 
 
 
 def _dispatch(args: argparse.Namespace, portal: Portal) -> None:
+    """Each step also notes what it wrote in ``credentials.json`` for ``apns-sim env`` (docs/drop-in.md §5)."""
     thing, action = args.thing, getattr(args, "action", None)
+    note = functools.partial(note_credentials, args.data_dir)
     if thing == "app-id" and action == "create":
         _emit(args, portal.create_app_id(args.bundle_id, args.team_id))
+        note(topic=args.bundle_id, team_id=args.team_id)
     elif thing == "app-id":
         _emit(args, portal.list_app_ids())
     elif thing == "cert" and action == "issue":
@@ -108,6 +113,7 @@ def _dispatch(args: argparse.Namespace, portal: Portal) -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         pki.write_public(args.out, result.der)
         _emit(args, result, {"path": str(args.out)})
+        note(topic=args.bundle_id, cert=str(args.out.resolve()), cert_environment=args.environment)
     elif thing == "cert" and action == "list":
         _emit(args, portal.list_certificates(args.bundle_id))
     elif thing == "cert":
@@ -117,6 +123,7 @@ def _dispatch(args: argparse.Namespace, portal: Portal) -> None:
         args.out_dir.mkdir(parents=True, exist_ok=True)
         path = args.out_dir / created.filename
         pki.write_private(path, created.p8)
+        note(key_id=created.key_id, team_id=args.team_id, p8=str(path.resolve()))
         # Contract 2: `key create` always prints {"key_id", "path"}; the lesson goes to stderr.
         print(json.dumps({"key_id": created.key_id, "path": str(path), "team_id": args.team_id}))
         if not getattr(args, "json", False):
@@ -131,7 +138,13 @@ def _dispatch(args: argparse.Namespace, portal: Portal) -> None:
         csr_path, p12_path = args.out_dir / request.csr_filename, args.out_dir / request.p12_filename
         pki.write_public(csr_path, request.csr_pem)
         pki.write_private(p12_path, request.p12)
+        note(p12=str(p12_path.resolve()))
         _emit(args, request, {"csr_path": str(csr_path), "p12_path": str(p12_path)})
+
+
+# export's file names -> the credentials.json keys `apns-sim env` reads
+_EXPORTED = {export_mod.CERT_PEM: "cert_pem", export_mod.KEY_PEM: "key_pem", export_mod.COMBINED_PEM: "cert_key_pem",
+             export_mod.COMBINED_P12: "cert_key_p12"}
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -152,6 +165,9 @@ def _export(args: argparse.Namespace) -> None:
         path = args.out_dir / item.name
         (pki.write_private if item.private else pki.write_public)(path, item.data)
         paths[item.name] = str(path)
+    if getattr(args, "data_dir", None) is not None:  # export needs no data dir; with one, env names the files
+        note_credentials(args.data_dir, **{key: str(Path(paths[name]).resolve()) for name, key in _EXPORTED.items()
+                                           if name in paths})
     if getattr(args, "json", False):
         print(json.dumps(result.as_json(paths)))
     else:

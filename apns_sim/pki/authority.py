@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from apns_sim.pki.apple_hosts import host_names
 from apns_sim.pki.encoding import (
     PkiError,
     PrivateKey,
@@ -35,11 +36,11 @@ from apns_sim.pki.encoding import (
 )
 
 # Every name a client may use for a listener (docs/apns-protocol.md §1, docs/device-side.md §1.1): loopback,
-# Apple's provider API hosts, and the courier hosts. A wildcard covers one label, so "*.push.apple.com" admits
-# "api.push.apple.com" and "N-courier.push.apple.com", while "*.courier.push.apple.com" admits "N.courier...".
+# every Apple host of the drop-in table (apple_hosts.APPLE_HOSTS, docs/drop-in.md §1), and the courier hosts.
+# A wildcard covers one label, so "*.push.apple.com" admits "api.push.apple.com" and "N-courier.push.apple.com",
+# while "*.courier.push.apple.com" admits "N.courier...".
 SERVER_NAMES = (
-    "127.0.0.1", "localhost", "api.push.apple.com", "api.sandbox.push.apple.com",
-    "api.development.push.apple.com", "courier.push.apple.com", "courier.sandbox.push.apple.com",
+    "127.0.0.1", "localhost", *host_names(), "courier.push.apple.com", "courier.sandbox.push.apple.com",
     "*.courier.push.apple.com", "*.courier.sandbox.push.apple.com",
     "*.push.apple.com", "*.sandbox.push.apple.com",
 )
@@ -161,12 +162,36 @@ def create_authority(now: datetime) -> Authority:
                     _ca_extensions(0))
     device_ca = _sign(_sim_name(DEVICE_CA_NAME), device_key.public_key(), root, root_key, start, end,
                       _ca_extensions(0))
-    server = _sign(
-        _sim_name("pushsim simulated APNs server"), server_key.public_key(), root, root_key, start, end,
-        [(x509.BasicConstraints(ca=False, path_length=None), True), (_leaf_usage(), True),
-         (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False), (_san(SERVER_NAMES), False)],
-    )
+    server = _server_certificate("pushsim simulated APNs server", SERVER_NAMES, server_key, root, root_key,
+                                 start, end)
     return Authority(root, root_key, push_ca, push_key, device_ca, device_key, server, server_key)
+
+
+def _server_certificate(common_name: str, names: Iterable[str], key: ec.EllipticCurvePrivateKey,
+                        root: x509.Certificate, root_key: PrivateKey, start: datetime,
+                        end: datetime) -> x509.Certificate:
+    return _sign(
+        _sim_name(common_name), key.public_key(), root, root_key, start, end,
+        [(x509.BasicConstraints(ca=False, path_length=None), True), (_leaf_usage(), True),
+         (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False), (_san(names), False)],
+    )
+
+
+REFUSAL_NAME = "unknown-server-name.pushsim.invalid"  # RFC 6761 .invalid: no client ever asks for it
+
+
+def issue_refusal_certificate(authority: Authority, now: datetime, explanation: str) -> tuple[bytes, bytes]:
+    """A server certificate (chain PEM, key PEM) that matches no name a client dials, saying why in its CN.
+
+    The drop-in listener shows it to a client whose TLS server name is no Apple host (docs/drop-in.md §3): the
+    client's own hostname check then refuses the connection, as it would facing Apple's servers with a wrong
+    name, and ``curl -v`` or ``openssl s_client`` print ``explanation``. Made in memory per start, never saved.
+    """
+    key = _new_key()
+    start, end = _utc(now) - _BACKDATE, _utc(now) + timedelta(days=CA_DAYS)
+    cert = _server_certificate(explanation[:64], [REFUSAL_NAME], key, authority.root_cert, authority.root_key,
+                               start, end)
+    return cert_to_pem(cert), key_to_pem(key)
 
 
 # -- files ------------------------------------------------------------------------------------------

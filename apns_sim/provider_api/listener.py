@@ -18,6 +18,7 @@ import os
 import ssl
 import tempfile
 from collections.abc import Callable
+from pathlib import Path
 
 from apns_sim.provider_api.connection import ProviderConnection
 from apns_sim.provider_api.service import ProviderService
@@ -30,6 +31,18 @@ CLOSE_GRACE = 2.0  # seconds open connections get to finish after GOAWAY Shutdow
 
 # OpenSSL's X509_V_FLAG_NO_CHECK_TIME (x509_vfy.h); the ssl module has no name for it.
 X509_V_FLAG_NO_CHECK_TIME = 0x200000
+
+
+def load_identity(ctx: ssl.SSLContext, directory: Path, chain_pem: bytes, key_pem: bytes) -> None:
+    """``ctx.load_cert_chain`` for PEM in memory: it reads files only, so the key sits on disk (0600, in our
+    data dir) for a moment."""
+    fd, path = tempfile.mkstemp(prefix=".provider-tls-", suffix=".pem", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(chain_pem + key_pem)
+        ctx.load_cert_chain(path)
+    finally:
+        os.unlink(path)
 
 
 class _ProviderProtocol(asyncio.Protocol):
@@ -50,13 +63,13 @@ class _ProviderProtocol(asyncio.Protocol):
         der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
         alpn = ssl_object.selected_alpn_protocol() if ssl_object is not None else None
         try:
-            self._core = self._server.service.connect(der, alpn)
+            self._core = self._server.connect(ssl_object, der, alpn)
         except Exception:
             log.exception("could not set up a provider connection")
             transport.abort()
             return
         self._server.connections.add(self)
-        self._arm_idle_timer(self._server.service.state.config.idle_timeout)
+        self._arm_idle_timer(self._server.state.config.idle_timeout)
         self._flush()
 
     def data_received(self, data: bytes) -> None:
@@ -132,10 +145,11 @@ class _ProviderProtocol(asyncio.Protocol):
 class ProviderApiServer:
     """One environment's listener (sandbox or production), bound to ``host:port`` (port 0 by default)."""
 
-    def __init__(self, state: SimState, environment: str) -> None:
+    def __init__(self, state: SimState, environment: str, service: ProviderService | None = None) -> None:
         self.state = state
         self.environment = environment
-        self.service = ProviderService(state, environment)
+        # A service may be shared: the drop-in listeners decide with the same per-environment state.
+        self.service = service or ProviderService(state, environment)
         self.connections: set[_ProviderProtocol] = set()
         self._server: asyncio.Server | None = None
         self._host = "127.0.0.1"
@@ -145,19 +159,17 @@ class ProviderApiServer:
     def url(self) -> str:
         return f"https://{self._host}:{self.port}"
 
+    def connect(self, ssl_object: ssl.SSLObject | None, peer_cert_der: bytes | None,
+                alpn: str | None) -> ProviderConnection:
+        """A new connection's core; the drop-in listener (apple_hosts) picks the service by server name."""
+        return self.service.connect(peer_cert_der, alpn)
+
     def ssl_context(self) -> ssl.SSLContext:
         """TLS as APNs offers it (§1): >= 1.2, a client certificate requested but optional, ALPN h2."""
         authority = self.state.authority
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        # load_cert_chain reads files only; the key lives on disk (0600, our data dir) for a moment.
-        fd, path = tempfile.mkstemp(prefix=".provider-tls-", suffix=".pem", dir=self.state.data_dir)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(authority.server_chain_pem() + authority.server_key_pem())
-            ctx.load_cert_chain(path)
-        finally:
-            os.unlink(path)
+        load_identity(ctx, self.state.data_dir, authority.server_chain_pem(), authority.server_key_pem())
         ctx.verify_mode = ssl.CERT_OPTIONAL
         ctx.load_verify_locations(cadata=authority.client_verify_pem().decode())
         # OpenSSL still verifies the chain and signatures; only the dates are left to auth.certificate_identity,

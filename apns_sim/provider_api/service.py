@@ -26,7 +26,7 @@ from apns_sim.faults.plan import FAULT_STAGE, FaultRule, Injected
 from apns_sim.model import journeys
 from apns_sim.model.records import AppIdRecord
 from apns_sim.model.registry import Registry, TokenRecord
-from apns_sim.provider_api.connection import ProviderConnection
+from apns_sim.provider_api.connection import ProviderConnection, RequestHandler
 from apns_sim.provider_api.intake import admit, policy_for, request_journey
 from apns_sim.push.auth import ConnectionAuth, certificate_identity
 from apns_sim.push.reasons import Reason
@@ -146,8 +146,12 @@ class ProviderService:
         self.tokens = TokenCache(state.registry)
         self.policy = policy_for(state.config)
 
-    def connect(self, peer_cert_der: bytes | None, alpn: str | None) -> ProviderConnection:
-        """A new connection's core, refused at once (GOAWAY) for a bad or other-environment certificate."""
+    def connect(self, peer_cert_der: bytes | None, alpn: str | None,
+                wrap: Callable[[ProviderSession], RequestHandler] | None = None) -> ProviderConnection:
+        """A new connection's core, refused at once (GOAWAY) for a bad or other-environment certificate.
+
+        ``wrap`` lets a listener put a check of its own in front of every request (the drop-in mode's
+        ``:authority`` check, :mod:`apns_sim.provider_api.apple_hosts`)."""
         state = self.state
         certificate = refusal = None
         if peer_cert_der:
@@ -157,7 +161,8 @@ class ProviderService:
             else:
                 certificate = result
         session = ProviderSession(self, ConnectionAuth(state.registry, self.environment, certificate))
-        core = ProviderConnection(session, environment=self.environment, alpn=alpn,
+        handler: RequestHandler = session if wrap is None else wrap(session)
+        core = ProviderConnection(handler, environment=self.environment, alpn=alpn,
                                   max_concurrent_streams=state.config.max_concurrent_streams)
         if refusal is not None:
             core.refuse(refusal)

@@ -1,0 +1,75 @@
+"""``apns-sim wait``: return once a simulator started in the background is ready, exit 1 with the reason if not.
+
+Ready means what a test job needs: ``endpoints.json`` written (the simulator writes it only once every listener
+accepts, and removes a stale one when it starts), the admin server answering ``GET /_sim/health``, and every
+provider, gateway and drop-in port accepting a TCP connection. Polled, because the simulator may still be
+making its CA. Reference: docs/drop-in.md §5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from apns_sim.cli.datadir import DataDirError, read_endpoints
+
+POLL = 0.2  # seconds between attempts
+
+
+def add_wait_parser(sub: Any) -> None:
+    parser = sub.add_parser("wait", help="wait until `apns-sim serve` on this data dir is ready (exit 1 if not)")
+    parser.add_argument("--data-dir", type=Path, required=True, help="the data dir of `apns-sim serve`")
+    parser.add_argument("--timeout", type=float, default=60.0, metavar="S", help="give up after S seconds (60)")
+
+
+def _addresses(endpoints: dict[str, Any]) -> list[tuple[str, int]]:
+    out = []
+    for key in ("sandbox", "production"):
+        parts = urlsplit(str(endpoints.get(key, "")))
+        out.append((parts.hostname or "", parts.port or 0))
+    host, _, port = str(endpoints.get("gateway", "")).rpartition(":")
+    out.append((host, int(port) if port.isdigit() else 0))
+    drop_in = endpoints.get("apple_hosts")
+    if isinstance(drop_in, dict):
+        out += [(str(drop_in.get("address")), int(port)) for port in drop_in.get("ports", [])]
+    return out
+
+
+def check(data_dir: Path, timeout: float = 2.0) -> str | None:
+    """None when ready, else why not (one sentence)."""
+    try:
+        endpoints = read_endpoints(data_dir)
+    except DataDirError as exc:
+        return str(exc)
+    admin = str(endpoints.get("admin", ""))
+    try:
+        with urllib.request.urlopen(f"{admin}/_sim/health", timeout=timeout) as response:
+            json.loads(response.read())
+    except (OSError, ValueError) as exc:
+        return f"the admin server {admin} does not answer GET /_sim/health ({exc})"
+    for host, port in _addresses(endpoints):
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+        except OSError as exc:
+            return f"nothing accepts connections on {host}:{port} ({exc.strerror or exc})"
+    return None
+
+
+def run_wait(args: argparse.Namespace) -> int:
+    deadline = time.monotonic() + max(args.timeout, 0.0)
+    while True:
+        reason = check(args.data_dir)
+        if reason is None:
+            print(f"apns-sim wait: the simulator on {args.data_dir} is ready")
+            return 0
+        if time.monotonic() >= deadline:
+            print(f"apns-sim wait: not ready after {args.timeout:g} s: {reason}", file=sys.stderr)
+            return 1
+        time.sleep(POLL)

@@ -1,0 +1,279 @@
+"""The drop-in mode (docs/drop-in.md): unmodified third-party clients reach the simulator under Apple's own names.
+
+One ``apns-sim serve --apple-hosts`` process (ports 443 and 2197: CI runs as root) serves every test here. Each
+client runs in a child process inside a private mount namespace (``unshare --mount``) in which a hosts file made
+by ``apns-sim hosts --apply`` is bind-mounted over ``/etc/hosts``, so Apple's names resolve to 127.0.0.1 for that
+child only; it trusts the CA through the variables ``apns-sim trust --format env`` prints. Nothing is patched:
+aioapns keeps its hard-coded ``api.development.push.apple.com``, node-apn its ``api.sandbox.push.apple.com``, and
+curl runs Apple's documented commands. A missing root or ``unshare`` fails the test with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+
+from tests.integration.test_cli_contracts import APNS_SIM, DEVICE_SIM, read_json_line, run, stop
+
+ROOT = Path(__file__).resolve().parents[2]
+NODE_APN = ROOT / "tests" / "clients" / "parse-node-apn"
+BUNDLE = "com.example.dropin"
+TEAM = "DROPIN1234"
+PASSWORD = "s3cret"
+CURL = "/usr/bin/curl"
+
+
+def _require_namespace_tools() -> None:
+    """docs/drop-in.md §7: these tests need root and unshare; without them they fail, saying so."""
+    if os.geteuid() != 0:
+        pytest.fail("the drop-in tests need root (ports 443/2197, unshare --mount); CI runs them as root")
+    if shutil.which("unshare") is None:
+        pytest.fail("the drop-in tests need unshare (util-linux): scripts/test-setup installs it")
+
+
+@dataclass
+class DropIn:
+    data: Path
+    endpoints: dict[str, Any]
+    hosts_file: Path
+    env: dict[str, str]  # the trust variables and apns-sim env, as a CI job would eval them
+    token: str
+    production_token: str
+
+    def in_namespace(self, argv: list[str], *, timeout: float = 60,
+                     extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """Run ``argv`` with our hosts file bind-mounted over /etc/hosts, in a mount namespace of its own."""
+        script = 'mount --bind "$1" /etc/hosts && shift && exec "$@"'
+        return subprocess.run(["unshare", "--mount", "sh", "-c", script, "sh", str(self.hosts_file), *argv],
+                              capture_output=True, text=True, timeout=timeout,
+                              env={**os.environ, **self.env, **(extra_env or {})})
+
+    def journey(self, apns_id: str) -> dict[str, Any]:
+        with urllib.request.urlopen(f"{self.endpoints['admin']}/_sim/notifications/{apns_id}", timeout=10) as r:
+            return dict(json.loads(r.read()))
+
+    def bearer(self) -> str:
+        return jwt.encode({"iss": TEAM, "iat": int(time.time())}, Path(self.env["APNS_P8"]).read_bytes(),
+                          algorithm="ES256", headers={"kid": self.env["APNS_KEY_ID"]})
+
+
+def _exports(text: str) -> dict[str, str]:
+    """``export NAME=value`` lines, as a shell's ``eval`` would read them."""
+    values = {}
+    for line in text.splitlines():
+        if line.startswith("export "):
+            name, _, value = line[len("export "):].partition("=")
+            values[name] = shlex.split(value)[0] if value else ""
+    return values
+
+
+@pytest.fixture(scope="module")
+def drop_in(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DropIn]:
+    _require_namespace_tools()
+    tmp = tmp_path_factory.mktemp("drop-in")
+    data, keys = tmp / "apns", tmp / "keys"
+    proc = subprocess.Popen([*APNS_SIM, "serve", "--data-dir", str(data), "--apple-hosts"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        endpoints = read_json_line(proc.stdout, timeout=30)
+        run([*APNS_SIM, "wait", "--data-dir", str(data), "--timeout", "30"])
+        portal = [*APNS_SIM, "portal", "--data-dir", str(data)]
+        run([*portal, "app-id", "create", BUNDLE, "--team-id", TEAM])
+        run([*portal, "csr", "--email", "ci@example.com", "--common-name", "Drop-in", "--password", PASSWORD,
+             "--out-dir", str(keys)])
+        run([*portal, "cert", "issue", "--app-id", BUNDLE, "--csr", str(keys / "Push.certSigningRequest"),
+             "--environment", "sandbox", "--out", str(keys / "aps_development.cer")])
+        run([*portal, "key", "create", "--team-id", TEAM, "--out-dir", str(keys)])
+        run([*portal, "export", "--cer", str(keys / "aps_development.cer"), "--p12", str(keys / "Push.p12"),
+             "--password", PASSWORD, "--format", "pem", "--out-dir", str(keys / "pem")])
+        tokens = {}
+        for environment in ("sandbox", "production"):
+            out = run([*DEVICE_SIM, "register", "--endpoints", str(data / "endpoints.json"), "--app", BUNDLE,
+                       "--environment", environment, "--state-dir", str(tmp / f"phone-{environment}")]).stdout
+            tokens[environment] = json.loads(out.strip().splitlines()[-1])["token"]
+        hosts_file = tmp / "hosts"
+        shutil.copy("/etc/hosts", hosts_file)
+        run([*APNS_SIM, "hosts", "--data-dir", str(data), "--apply", str(hosts_file)])
+        env = _exports(run([*APNS_SIM, "trust", "--data-dir", str(data), "--format", "env"]).stdout)
+        env.pop("JAVA_TOOL_OPTIONS")  # every JVM would announce it on stderr; the Java test sets it itself
+        env |= _exports(run([*APNS_SIM, "env", "--data-dir", str(data)]).stdout)
+        yield DropIn(data, endpoints, hosts_file, env, tokens["sandbox"], tokens["production"])
+    finally:
+        stop(proc)
+
+
+def test_serve_reports_apples_hosts_in_endpoints_json(drop_in: DropIn) -> None:
+    """docs/drop-in.md §1: endpoints.json gains apple_hosts, both environments on 443 and 2197."""
+    hosts = drop_in.endpoints["apple_hosts"]
+    assert hosts["production"] == "https://api.push.apple.com:443"
+    assert hosts["sandbox"] == "https://api.sandbox.push.apple.com:443"
+    assert hosts["development"] == "https://api.development.push.apple.com:443"
+    assert hosts["ports"] == [443, 2197] and hosts["address"] == "127.0.0.1"
+    assert json.loads((drop_in.data / "endpoints.json").read_text()) == drop_in.endpoints
+    assert drop_in.env["APNS_HOST_NAME"] == "api.sandbox.push.apple.com" and drop_in.env["APNS_TOPIC"] == BUNDLE
+
+
+AIOAPNS_CLIENT = """
+import asyncio, json, sys
+from aioapns import APNs, NotificationRequest
+
+async def main(mode, token, env):
+    if mode == "cert":
+        client = APNs(client_cert=env["APNS_CERT_KEY_PEM"], use_sandbox=True, topic=env["APNS_TOPIC"])
+    else:
+        client = APNs(key=open(env["APNS_P8"]).read(), key_id=env["APNS_KEY_ID"], team_id=env["APNS_TEAM_ID"],
+                      topic=env["APNS_TOPIC"], use_sandbox=True)
+    result = await client.send_notification(NotificationRequest(
+        device_token=token, message={"aps": {"alert": "drop-in " + mode}}))
+    print(json.dumps({"ok": result.is_successful, "apns_id": result.notification_id,
+                      "status": result.status, "reason": result.description}))
+
+import os
+asyncio.run(main(sys.argv[1], sys.argv[2], os.environ))
+"""
+
+
+@pytest.mark.parametrize("mode", ["cert", "p8"])
+def test_aioapns_unpatched_reaches_the_simulator(drop_in: DropIn, tmp_path: Path, mode: str) -> None:
+    """docs/drop-in.md §7: aioapns 4.0 as shipped (sandbox = api.development.push.apple.com:443), trusting the CA
+    through SSL_CERT_FILE only, with a push certificate and with a .p8 key."""
+    script = tmp_path / "client.py"
+    script.write_text(AIOAPNS_CLIENT)
+    proc = drop_in.in_namespace([sys.executable, str(script), mode, drop_in.token])
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["ok"], result
+    journey = drop_in.journey(result["apns_id"])
+    assert journey["environment"] == "sandbox" and journey["status"] == 200
+
+
+NODE_CLIENT = """
+const apn = require("@parse/node-apn");
+const fs = require("fs");
+const env = process.env;
+const mode = process.argv[2];
+const options = mode === "cert"
+  ? {cert: fs.readFileSync(env.APNS_CERT_PEM), key: fs.readFileSync(env.APNS_KEY_PEM), production: false}
+  : {token: {key: env.APNS_P8, keyId: env.APNS_KEY_ID, teamId: env.APNS_TEAM_ID}, production: false};
+const provider = new apn.Provider(options);
+const note = new apn.Notification({alert: "drop-in node " + mode, topic: env.APNS_TOPIC});
+provider.send(note, process.argv[3]).then((result) => {
+  console.log(JSON.stringify(result));
+  provider.shutdown();
+});
+"""
+
+
+@pytest.mark.parametrize("mode", ["cert", "p8"])
+def test_node_apn_unpatched_reaches_the_simulator(drop_in: DropIn, tmp_path: Path, mode: str) -> None:
+    """docs/drop-in.md §7: @parse/node-apn with production: false and no host option, trusting the CA through
+    NODE_EXTRA_CA_CERTS."""
+    if not (NODE_APN / "node_modules" / "@parse" / "node-apn").is_dir():
+        pytest.fail(f"@parse/node-apn is not installed in {NODE_APN}: run scripts/test-setup (npm ci)")
+    script = tmp_path / "push.js"
+    script.write_text(NODE_CLIENT)
+    proc = drop_in.in_namespace(["node", str(script), mode, drop_in.token],
+                                extra_env={"NODE_PATH": str(NODE_APN / "node_modules")})
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["failed"] == [] and [s["device"] for s in result["sent"]] == [drop_in.token], result
+    notes = json.loads(urllib.request.urlopen(f"{drop_in.endpoints['admin']}/_sim/notifications").read())
+    assert any(n["token"] == drop_in.token and n["status"] == 200 and n["environment"] == "sandbox"
+               for n in notes)
+
+
+def _curl(drop_in: DropIn, url: str, *credentials: str, extra: tuple[str, ...] = ()) -> tuple[int, dict[str, str]]:
+    """Apple's documented command ("Sending push notifications using command-line tools"), host name unchanged."""
+    argv = [CURL, "-sS", "-o", "/dev/stderr", "-w", "%{http_code}", "--header", f"apns-topic: {BUNDLE}",
+            "--header", "apns-push-type: alert", *credentials, *extra,
+            "--data", '{"aps":{"alert":"drop-in curl"}}', "--http2", url]
+    proc = drop_in.in_namespace(argv)
+    assert proc.returncode == 0, proc.stderr
+    body = json.loads(proc.stderr) if proc.stderr.strip() else {}
+    return int(proc.stdout), body
+
+
+def test_curl_with_apples_commands_on_both_ports(drop_in: DropIn) -> None:
+    """docs/drop-in.md §1: Apple's curl commands (certificate and token) on 443 and on 2197, trusting the CA
+    through CURL_CA_BUNDLE; the sandbox token is known only to the sandbox host."""
+    cert = ("--cert", drop_in.env["APNS_CERT"], "--cert-type", "DER", "--key", drop_in.env["APNS_KEY_PEM"],
+            "--key-type", "PEM")
+    token = ("--header", f"authorization: bearer {drop_in.bearer()}")
+    for port in ("", ":2197"):
+        for credentials in (cert, token):
+            status, body = _curl(drop_in, f"https://api.sandbox.push.apple.com{port}/3/device/{drop_in.token}",
+                                 *credentials)
+            assert (status, body) == (200, {}), (port, credentials[0])
+    # The environment follows the server name: production does not know a sandbox token, and vice versa.
+    assert _curl(drop_in, f"https://api.push.apple.com/3/device/{drop_in.token}", *token) == (
+        400, {"reason": "BadDeviceToken"})
+    assert _curl(drop_in, f"https://api.push.apple.com:2197/3/device/{drop_in.production_token}", *token)[0] == 200
+
+
+def test_authority_naming_the_other_environment_is_refused(drop_in: DropIn) -> None:
+    """docs/drop-in.md §3: TLS names the sandbox host, :authority the production host: 403 Forbidden, recorded."""
+    token = ("--header", f"authorization: bearer {drop_in.bearer()}")
+    status, body = _curl(drop_in, f"https://api.sandbox.push.apple.com/3/device/{drop_in.token}", *token,
+                         extra=("--header", "host: api.push.apple.com"))
+    assert (status, body) == (403, {"reason": "Forbidden"})
+    same_env = _curl(drop_in, f"https://api.sandbox.push.apple.com/3/device/{drop_in.token}", *token,
+                     extra=("--header", "host: api.development.push.apple.com:443"))
+    assert same_env == (200, {})
+
+
+@pytest.mark.parametrize("url", ["https://localhost/3/device/00", "https://127.0.0.1:2197/3/device/00"])
+def test_a_server_name_that_is_no_apple_host_is_refused(drop_in: DropIn, url: str) -> None:
+    """docs/drop-in.md §3: "localhost" (a name our usual certificate has, but no Apple host) and no server name
+    at all (an IP address) get the refusal certificate, which names no host: the client's check refuses it."""
+    proc = subprocess.run([CURL, "-sS", "-v", "--http2", "--cacert", str(drop_in.data / "ca.pem"), url],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 60, proc  # CURLE_PEER_FAILED_VERIFICATION
+    assert "pushsim: not an Apple push host name" in proc.stderr
+
+
+def test_a_client_that_accepts_the_refusal_certificate_gets_goaway_forbidden(drop_in: DropIn) -> None:
+    """docs/drop-in.md §3: a client dialling the refusal certificate's own name verifies it and connects, and
+    is then refused by HTTP/2 GOAWAY {"reason":"Forbidden"} before any request is answered."""
+    name = "unknown-server-name.pushsim.invalid"
+    proc = subprocess.run([CURL, "-sS", "-v", "--http2", "--cacert", str(drop_in.data / "ca.pem"), "--connect-to",
+                           f"{name}:443:127.0.0.1:443", f"https://{name}/3/device/00", "--data", "{}"],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode != 0 and "SSL certificate verify ok" in proc.stderr, proc.stderr
+    assert "HTTP/2 200" not in proc.stderr and "GOAWAY" in proc.stderr.upper(), proc.stderr
+
+
+def test_java_trusts_the_simulator_through_the_truststore_flags(drop_in: DropIn, tmp_path: Path) -> None:
+    """docs/drop-in.md §4: the PKCS#12 truststore `apns-sim trust` writes, read by keytool with the printed
+    password, holds the simulator's root as a trusted certificate entry (and the system's CAs after it)."""
+    keytool = shutil.which("keytool")
+    if keytool is None:
+        pytest.fail("keytool (a JDK) is needed for the Java trust check: scripts/test-setup installs it")
+    store = drop_in.data / "trust" / "truststore.p12"
+    proc = subprocess.run([keytool, "-list", "-keystore", str(store), "-storetype", "PKCS12", "-storepass",
+                           "changeit"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "pushsim-simulated-root-not-apple-0, " in proc.stdout and "trustedCertEntry" in proc.stdout
+
+
+def test_php_trusts_the_simulator_through_php_ini_scan_dir(drop_in: DropIn) -> None:
+    """docs/drop-in.md §4: PHP's openssl streams verify the sandbox host through the ini `apns-sim trust` adds."""
+    if shutil.which("php") is None:
+        pytest.fail("php (php-cli) is needed for the PHP trust check: scripts/test-setup installs it")
+    code = ('$c = stream_socket_client("ssl://api.sandbox.push.apple.com:443", $n, $e, 10); '
+            'echo $c ? "verified" : "failed: $e";')
+    proc = drop_in.in_namespace(["php", "-r", code])
+    assert proc.stdout == "verified", (proc.stdout, proc.stderr)
