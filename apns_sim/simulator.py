@@ -19,6 +19,8 @@ from aiohttp import web
 from apns_sim.admin.app import create_admin_app
 from apns_sim.delivery.store_and_forward import loop_scheduler
 from apns_sim.gateway.listener import DeviceGateway
+from apns_sim.legacy.feedback import FeedbackLedger
+from apns_sim.legacy.listener import BinaryGateway, FeedbackListener
 from apns_sim.model.clock import Clock
 from apns_sim.provider_api.listener import ProviderApiServer
 from apns_sim.state import SimConfig, SimState
@@ -44,6 +46,9 @@ class Simulator:
         self.gateway: DeviceGateway | None = None
         self._admin_runner: web.AppRunner | None = None
         self._admin_port = 0
+        # The retired binary interface and its feedback service, per environment (docs/legacy-binary.md).
+        self.legacy: dict[str, BinaryGateway] = {}
+        self.feedback: dict[str, FeedbackListener] = {}
 
     async def start(self) -> None:
         cfg = self.config
@@ -56,6 +61,7 @@ class Simulator:
             await self.production.start(cfg.host, cfg.production_port)
             self.gateway = DeviceGateway(state)
             await self.gateway.start(cfg.host, cfg.gateway_port)
+            await self._start_legacy(state, cfg)
             self._admin_runner = web.AppRunner(create_admin_app(state), access_log=None)
             await self._admin_runner.setup()
             site = web.TCPSite(self._admin_runner, cfg.host, cfg.admin_port)
@@ -66,10 +72,25 @@ class Simulator:
             raise
         (self.data_dir / ENDPOINTS_FILE).write_text(json.dumps(self.endpoints, indent=2) + "\n")
 
+    async def _start_legacy(self, state: SimState, cfg: SimConfig) -> None:
+        """The binary gateways and feedback services; each takes its host and port from the config."""
+        ledger = FeedbackLedger(self.data_dir)  # one file: both environments' listeners share it
+        ports = {"sandbox": (cfg.legacy_sandbox_port, cfg.feedback_sandbox_port),
+                 "production": (cfg.legacy_production_port, cfg.feedback_production_port)}
+        for environment, (gateway_port, feedback_port) in ports.items():
+            gateway = self.legacy[environment] = BinaryGateway(state, environment)
+            await gateway.start(cfg.host, gateway_port)
+            feedback = self.feedback[environment] = FeedbackListener(state, environment, ledger)
+            await feedback.start(cfg.host, feedback_port)
+
     async def stop(self) -> None:
         if self._admin_runner is not None:
             await self._admin_runner.cleanup()
             self._admin_runner = None
+        for listener in (*self.legacy.values(), *self.feedback.values()):
+            await listener.close()
+        self.legacy.clear()
+        self.feedback.clear()
         for server in (self.gateway, self.production, self.sandbox):
             if server is not None:
                 await server.close()
@@ -101,6 +122,8 @@ class Simulator:
             "gateway": f"{host}:{self.gateway.port}",
             "admin": f"http://{host}:{self._admin_port}",
             "ca_file": str(self.data_dir / "ca.pem"),
+            **{f"legacy_{env}": server.address for env, server in self.legacy.items()},
+            **{f"feedback_{env}": server.address for env, server in self.feedback.items()},
         }
 
     @property
