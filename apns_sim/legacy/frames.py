@@ -239,7 +239,7 @@ class FrameDecoder:
         if found is None:
             return FrameError(status=Status.PROTOCOL_ERROR, command=FRAME)
         raw_id = found.get(ITEM_IDENTIFIER)
-        identifier = struct.unpack(">I", raw_id)[0] if raw_id is not None else 0
+        identifier = struct.unpack(">I", raw_id)[0] if raw_id is not None and len(raw_id) == 4 else 0
         for item, size in _FIXED_ITEM_SIZES.items():
             if item in found and len(found[item]) != size:
                 return FrameError(status=Status.PROTOCOL_ERROR, identifier=identifier, command=FRAME)

@@ -110,7 +110,7 @@ class _GatewayProtocol(asyncio.Protocol):
             self.core.receive_data(data)
         except Exception:  # a bug must not take the listener down: Apple's answer for it is "Processing error"
             log.exception("binary gateway: a notification could not be processed")
-            self.core.shutdown()
+            self.core.crash()
         self.flush()
 
     def flush(self) -> None:

@@ -182,6 +182,11 @@ class GatewayConnection:
             self.accepted += 1
             self.last_identifier = item.identifier
 
+    def crash(self) -> None:
+        """Our own bug while processing: Apple's "Processing error", then close; the listener survives."""
+        if not self.finished:
+            self._fail(Status.PROCESSING_ERROR, 0)
+
     def shutdown(self) -> None:
         """The server is going away: status 10 naming the last notification accepted, then close."""
         if not self.finished:
