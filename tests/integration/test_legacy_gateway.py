@@ -213,3 +213,24 @@ async def test_feedback_lists_an_uninstalled_app_once_with_the_410_timestamp(
     other_host, other_port = address(sim, "feedback_production")
     production = creds(sim, "production")
     assert await legacy.read_feedback(production, host=other_host, port=other_port, ca_file=sim.ca_file) == []
+
+
+async def test_a_stored_binary_notification_keeps_its_interface_across_a_restart(tmp_path: Path) -> None:
+    """docs/legacy-binary.md §5, docs/admin-api.md: the journey of a stored notification is read back after a
+    restart, and still says it came by the binary interface."""
+    async with RunningSimulator.start(tmp_path / "sim") as sim:
+        credentials = creds(sim)
+        sim.state.registry.activate_device("dev-1", "iPhone", sim.clock.now())  # never online: stored
+        token = sim.state.registry.app_token("dev-1", BUNDLE, "sandbox", sim.clock.now()).token
+        expiry = int(sim.clock.time()) + 3600
+        report = await send(sim, credentials, legacy.LegacyNotification(token=token, payload=payload("later"),
+                                                                        identifier=8, expiry=expiry), wait=0.3)
+        assert report.error is None
+        (stored,) = binary_journeys(sim)
+        assert [s["stage"] for s in stored["journey"]] == [journeys.ACCEPTED, journeys.STORED]
+    async with RunningSimulator.start(tmp_path / "sim") as again:
+        written: list[object] = []
+        again.state.delivery.attach("dev-1", "sandbox", written.append)  # the phone comes back: storage flushes
+        restored = again.notification(str(stored["apns_id"]))
+        assert restored is not None and restored["interface"] == "binary" and len(written) == 1
+        assert [s["stage"] for s in restored["journey"]][-2:] == ["restored", journeys.DELIVERED]
