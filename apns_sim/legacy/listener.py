@@ -153,11 +153,13 @@ class BinaryGateway(_Listener):
 class _FeedbackProtocol(asyncio.Protocol):
     def __init__(self, server: FeedbackListener) -> None:
         self._server = server
+        self._transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         if not self._server.admit(transport):
             return
+        self._transport = transport
         ssl_object = transport.get_extra_info("ssl_object")
         der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
         try:
@@ -173,7 +175,8 @@ class _FeedbackProtocol(asyncio.Protocol):
         """The provider has nothing to say to the feedback service; whatever it writes is ignored."""
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._server.connections = {t for t in self._server.connections if not t.is_closing()}
+        if self._transport is not None:
+            self._server.connections.discard(self._transport)
 
 
 class FeedbackListener(_Listener):

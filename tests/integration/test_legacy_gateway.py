@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from apns_sim import limits
 from apns_sim.model import journeys
 from device_sim import App, Phone
 from provider import legacy
@@ -234,3 +235,40 @@ async def test_a_stored_binary_notification_keeps_its_interface_across_a_restart
         restored = again.notification(str(stored["apns_id"]))
         assert restored is not None and restored["interface"] == "binary" and len(written) == 1
         assert [s["stage"] for s in restored["journey"]][-2:] == ["restored", journeys.DELIVERED]
+
+
+async def test_connections_past_the_limit_are_closed_at_once(sim: RunningSimulator,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/limits.md §5: LEGACY_MAX_CONNECTIONS per listener (lowered to 2 here); the next one is cut."""
+    monkeypatch.setattr(limits, "LEGACY_MAX_CONNECTIONS", 2)
+    credentials = creds(sim)
+    host, port = address(sim, "legacy_sandbox")
+    ctx = legacy.ssl_context(credentials, sim.ca_file)
+    held = [await asyncio.open_connection(host, port, ssl=ctx) for _ in range(2)]
+    await asyncio.sleep(0.1)
+    try:
+        with pytest.raises((ssl.SSLError, ConnectionError, asyncio.IncompleteReadError)):
+            reader, writer = await asyncio.open_connection(host, port, ssl=ctx)
+            held.append((reader, writer))
+            assert await asyncio.wait_for(reader.read(), 2) == b""
+            raise ConnectionError("closed without a word")
+        assert len(sim.simulator.legacy["sandbox"].connections) == 2
+    finally:
+        for _, writer in held:
+            writer.close()
+
+
+async def test_feedback_sends_at_most_the_limit_per_read(sim: RunningSimulator,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/limits.md §5: LEGACY_FEEDBACK_MAX_TUPLES per connection (lowered to 1 here); the rest wait."""
+    monkeypatch.setattr(limits, "LEGACY_FEEDBACK_MAX_TUPLES", 1)
+    credentials = creds(sim)
+    registry, now = sim.state.registry, sim.clock.now()
+    registry.activate_device("dev-1", "iPhone", now)
+    registry.activate_device("dev-2", "iPhone", now)
+    tokens = {registry.app_token(device, BUNDLE, "sandbox", now).token for device in ("dev-1", "dev-2")}
+    for token in tokens:
+        registry.mark_uninstalled(token, now, now)
+    host, port = address(sim, "feedback_sandbox")
+    reads = [await legacy.read_feedback(credentials, host=host, port=port, ca_file=sim.ca_file) for _ in range(3)]
+    assert [len(r) for r in reads] == [1, 1, 0] and {r[0].token for r in reads[:2]} == tokens
