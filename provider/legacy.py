@@ -65,14 +65,21 @@ class ErrorResponse:
 
 @dataclass(frozen=True, kw_only=True)
 class SendReport:
-    """What a binary-interface send can know: how many were written, and the error-response if one came."""
+    """What a binary-interface send can know: how many were written, the error-response if one came, and
+    whether APNs closed the connection during the wait (with or without a packet: a refused certificate or a
+    bad simple notification gets only the close)."""
 
     written: int
     error: ErrorResponse | None
+    closed: bool = False
+
+    @property
+    def silent_success(self) -> bool:
+        return self.error is None and not self.closed
 
     def to_json(self) -> dict[str, object]:
         return {"interface": "binary", "written": self.written,
-                "error": None if self.error is None else self.error.to_json()}
+                "error": None if self.error is None else self.error.to_json(), "closed": self.closed}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -146,11 +153,16 @@ async def send(credentials: CertificateCredentials, notes: Sequence[LegacyNotifi
         writer.write(b"".join(encode(note, fmt) for note in notes))
         with contextlib.suppress(ConnectionError):
             await writer.drain()
+        closed = True
         try:
-            packet = await asyncio.wait_for(reader.read(6), wait)
-        except (TimeoutError, ConnectionError):
+            packet = await asyncio.wait_for(reader.readexactly(6), wait)
+        except TimeoutError:  # silence for the whole wait: the only success there was
+            packet, closed = b"", False
+        except asyncio.IncompleteReadError as exc:  # closed, with less than a packet
+            packet = exc.partial
+        except (ConnectionError, ssl.SSLError):
             packet = b""
-        return SendReport(written=len(notes), error=parse_error(packet))
+        return SendReport(written=len(notes), error=parse_error(packet), closed=closed)
     finally:
         writer.close()
         with contextlib.suppress(Exception):

@@ -2,8 +2,9 @@
 
 Both use the certificate credentials of ``send`` (the binary interface knew no ``.p8`` keys) and ``--endpoint
 host:port`` (default: Apple's retired hosts). ``send --legacy`` prints ``{"interface": "binary", "written": 1,
-"error": null}`` or the error-response (``{"status": 8, "description": "Invalid token", "identifier": N}``)
-and exits 0 only without one; ``feedback`` prints ``{"feedback": [{"timestamp": S, "token": HEX}, ...]}``.
+"error": null, "closed": false}``, or the error-response (``{"status": 8, "description": "Invalid token",
+"identifier": N}``) and ``"closed": true``, and exits 0 only on silence with the connection still open;
+``feedback`` prints ``{"feedback": [{"timestamp": S, "token": HEX}, ...]}``.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ async def send(args: argparse.Namespace, credentials: CertificateCredentials, pa
         print(f"{PROG}: error: no connection to the binary gateway at {host}:{port}: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(report.to_json()), flush=True)
-    return 0 if report.error is None else 1
+    return 0 if report.silent_success else 1
 
 
 async def feedback(args: argparse.Namespace, credentials: CertificateCredentials) -> int:

@@ -44,13 +44,15 @@ async def test_send_legacy_and_feedback_from_the_command_line(
 
     code, out, _ = await provider(capsys, "send", "--legacy", *gateway, "--token", token, "--alert", "the old way",
                                   "--format", "enhanced", "--identifier", "5", *creds)
-    assert (code, json.loads(out)) == (0, {"interface": "binary", "written": 1, "error": None})
+    assert (code, json.loads(out)) == (0, {"interface": "binary", "written": 1, "error": None,
+                                  "closed": False})
     assert (await app.next_notification(timeout=10)).payload["aps"]["alert"] == "the old way"
 
     code, out, _ = await provider(capsys, "send", "--legacy", *gateway, "--token", "ab" * 32, "--alert", "x",
                                   "--identifier", "6", *creds)
     assert code == 1
     assert json.loads(out)["error"] == {"status": 8, "description": "Invalid token", "identifier": 6}
+    assert json.loads(out)["closed"] is True
 
     assert await phone.uninstall(BUNDLE)
     feedback = ["feedback", "--endpoint", sim.endpoints["feedback_sandbox"], "--ca", str(sim.ca_file), *creds]
