@@ -84,7 +84,7 @@ async def test_php_tutorial_snippets(sim: RunningSimulator, iphones: IPhoneFacto
     assert "Connected to APNS" in out and "Message successfully delivered" in out
     received = await app.next_notification(timeout=10)
     assert received.payload["aps"] == {"alert": "My first push notification!", "sound": "default"}
-    assert received.presentation.as_json()  # the phone showed it
+    assert (received.presentation.alert, received.presentation.sound) == ("My first push notification!", "default")
 
     out = await run([php, str(CLIENTS / "php" / "simplepush.php")], tmp_path,
                     {**common, "DEVICE_TOKEN": NEVER_ISSUED, "MESSAGE": "to nobody"})
@@ -156,6 +156,7 @@ async def test_pyapns(sim: RunningSimulator, iphones: IPhoneFactory, certificate
     await run([*python, "simple", host, port, *files, token], tmp_path, {})
     received = await app.next_notification(timeout=10)
     assert received.payload["aps"] == {"alert": "Hello from PyAPNs", "sound": "default", "badge": 1}
+    assert (received.presentation.alert, received.presentation.badge) == ("Hello from PyAPNs", 1)
 
     out = await run([*python, "enhanced", host, port, *files, NEVER_ISSUED], tmp_path, {})
     errors = json.loads(out.splitlines()[-1])
@@ -193,6 +194,7 @@ async def test_node_apn_1(sim: RunningSimulator, iphones: IPhoneFactory, certifi
     first = await app.next_notification(timeout=10)
     second = await app.next_notification(timeout=10)  # written after the bad one, lost, and resent by node-apn
     assert first.payload["aps"]["alert"] == second.payload["aps"]["alert"] == "Hello from node-apn"
+    assert first.presentation.alert == "Hello from node-apn" and first.presentation.sound == "default"
 
     assert await phone.uninstall(BUNDLE)
     fb_host, fb_port = split(sim.endpoints["feedback_sandbox"])
