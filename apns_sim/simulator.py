@@ -21,6 +21,8 @@ from apns_sim.admin.app import create_admin_app
 from apns_sim.admin.guard import check_token
 from apns_sim.delivery.store_and_forward import loop_scheduler
 from apns_sim.gateway.listener import DeviceGateway
+from apns_sim.legacy.feedback import FeedbackLedger
+from apns_sim.legacy.listener import BinaryGateway, FeedbackListener
 from apns_sim.model.clock import Clock
 from apns_sim.pki import apple_hosts
 from apns_sim.provider_api.apple_hosts import AppleHostsServer
@@ -76,6 +78,9 @@ class Simulator:
         self.gateway: DeviceGateway | None = None
         self._admin_runner: web.AppRunner | None = None
         self._admin_port = 0
+        # The retired binary interface and its feedback service, per environment (docs/legacy-binary.md).
+        self.legacy: dict[str, BinaryGateway] = {}
+        self.feedback: dict[str, FeedbackListener] = {}
 
     async def start(self) -> None:
         cfg = self.config
@@ -91,6 +96,7 @@ class Simulator:
             await self._start_apple_hosts(state)
             self.gateway = DeviceGateway(state)
             await self.gateway.start(cfg.host, cfg.gateway_port)
+            await self._start_legacy(state, cfg)
             self._admin_runner = web.AppRunner(create_admin_app(state, token=self.admin_token), access_log=None)
             await self._admin_runner.setup()
             site = web.TCPSite(self._admin_runner, cfg.host, cfg.admin_port)
@@ -112,10 +118,25 @@ class Simulator:
             self.apple_hosts.append(server)  # before start: stop() closes whatever was appended
             await server.start(self.config.host, port)
 
+    async def _start_legacy(self, state: SimState, cfg: SimConfig) -> None:
+        """The binary gateways and feedback services; each takes its host and port from the config."""
+        ledger = FeedbackLedger(self.data_dir)  # one file: both environments' listeners share it
+        ports = {"sandbox": (cfg.legacy_sandbox_port, cfg.feedback_sandbox_port),
+                 "production": (cfg.legacy_production_port, cfg.feedback_production_port)}
+        for environment, (gateway_port, feedback_port) in ports.items():
+            gateway = self.legacy[environment] = BinaryGateway(state, environment)
+            await gateway.start(cfg.host, gateway_port)
+            feedback = self.feedback[environment] = FeedbackListener(state, environment, ledger)
+            await feedback.start(cfg.host, feedback_port)
+
     async def stop(self) -> None:
         if self._admin_runner is not None:
             await self._admin_runner.cleanup()
             self._admin_runner = None
+        for listener in (*self.legacy.values(), *self.feedback.values()):
+            await listener.close()
+        self.legacy.clear()
+        self.feedback.clear()
         for server in (self.gateway, *reversed(self.apple_hosts), self.production, self.sandbox):
             if server is not None:
                 await server.close()
@@ -148,6 +169,8 @@ class Simulator:
             "gateway": f"{host}:{self.gateway.port}",
             "admin": f"http://{host}:{self._admin_port}",
             "ca_file": str(self.data_dir / "ca.pem"),
+            **{f"legacy_{env}": server.address for env, server in self.legacy.items()},
+            **{f"feedback_{env}": server.address for env, server in self.feedback.items()},
         }
         if self.apple_hosts:
             endpoints["apple_hosts"] = self.apple_hosts_endpoints()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from apns_sim import limits
 from apns_sim.delivery.store_and_forward import Delivery, DeliveryConfig
 from apns_sim.faults.plan import FaultPlan
 from apns_sim.limits import ACTIVATION_BURST, ACTIVATION_RATE
@@ -33,6 +34,13 @@ class SimConfig:
     production_port: int = 0
     gateway_port: int = 0
     admin_port: int = 0
+    # The retired binary interface (docs/legacy-binary.md): its gateway and feedback service per environment,
+    # port 0 = a free port, and the payload limit of the era (256 bytes before iOS 8, 2 KB after; §3).
+    legacy_sandbox_port: int = 0
+    legacy_production_port: int = 0
+    feedback_sandbox_port: int = 0
+    feedback_production_port: int = 0
+    legacy_payload_limit: int = limits.LEGACY_DEFAULT_PAYLOAD_BYTES
     # Streams a connection may open once authenticated (Apple has advertised 500 and 1000; §7).
     max_concurrent_streams: int = 1000
     # Close a provider connection idle this long with GOAWAY IdleTimeout (Apple's value is unconfirmed).
@@ -61,6 +69,8 @@ class SimConfig:
             raise ValueError(f"max_concurrent_streams must be at least 1, not {self.max_concurrent_streams}")
         if self.activation_rate < 0 or self.activation_burst < 1:
             raise ValueError("activation_rate must be 0 (off) or positive, and activation_burst at least 1")
+        if self.legacy_payload_limit not in limits.LEGACY_PAYLOAD_LIMITS:
+            raise ValueError(f"legacy_payload_limit must be 256 or 2048 bytes, not {self.legacy_payload_limit}")
         if self.idle_timeout <= 0 or self.courier_idle_timeout <= 0:
             raise ValueError("idle_timeout and courier_idle_timeout must be more than 0 seconds")
 

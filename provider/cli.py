@@ -19,11 +19,12 @@ import os
 import signal
 import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from typing import Any, NoReturn
 
 from aiohttp import web
 
+from provider import legacy_cli
 from provider.apns.client import APNsClient, resolve_endpoint
 from provider.apns.credentials import Credentials, CredentialsError, load_certificate_credentials, load_p8
 from provider.apns.errors import ProviderError, TransportError
@@ -69,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     send = sub.add_parser("send", help="send one notification and print Apple's answer as JSON")
     _add_target(send)
-    send.add_argument("--topic", required=True, help="the app's bundle id (apns-topic)")
+    send.add_argument("--topic", help="the app's bundle id (apns-topic; required except with --legacy)")
     send.add_argument("--token", required=True, help="device token, hex")
     body = send.add_mutually_exclusive_group(required=True)
     body.add_argument("--alert", help="alert text")
@@ -83,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--apns-id", help="apns-id (default: a new UUID)")
     send.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for an answer")
     _add_credentials(send)
+    legacy_cli.add_send_options(send)
+    _add_credentials(legacy_cli.add_feedback_parser(sub))
 
     serve = sub.add_parser("serve", help="run the provider service (token registry and send API)")
     serve.add_argument("--db", required=True, help="SQLite file for devices and the outbox")
@@ -122,16 +125,22 @@ def load_credentials(args: argparse.Namespace) -> Credentials:
     )
 
 
-def _notification(args: argparse.Namespace) -> Notification:
+def _payload(args: argparse.Namespace) -> Any:
     if args.alert is not None:
-        payload: Any = alert(args.alert)
-    else:
-        try:
-            payload = json.loads(args.payload)
-        except ValueError as exc:
-            raise UsageError(f"--payload is not JSON: {exc}") from None
-        if not isinstance(payload, dict):
-            raise UsageError("--payload must be a JSON object")
+        return alert(args.alert)
+    try:
+        payload = json.loads(args.payload)
+    except ValueError as exc:
+        raise UsageError(f"--payload is not JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise UsageError("--payload must be a JSON object")
+    return payload
+
+
+def _notification(args: argparse.Namespace) -> Notification:
+    if not args.topic:
+        raise UsageError("the following arguments are required: --topic")
+    payload = _payload(args)
     push_type = args.push_type or infer_push_type(payload)
     priority = args.priority
     if priority is None and push_type == "background":
@@ -209,11 +218,31 @@ def _prepare(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Credential
     return args, credentials, notification
 
 
+def _legacy(argv: Sequence[str] | None) -> Coroutine[Any, Any, int] | None:
+    """``send --legacy`` and ``feedback`` (the binary interface), checked before any I/O; None for the rest."""
+    args = build_parser().parse_args(argv)
+    if args.command == "feedback":
+        credentials = legacy_cli.certificate_only(load_credentials(args))
+        legacy_cli.check(args)
+        credentials.ssl_context(args.ca)
+        return legacy_cli.feedback(args, credentials)
+    if args.command == "send" and args.legacy:
+        credentials = legacy_cli.certificate_only(load_credentials(args))
+        legacy_cli.check(args)
+        payload = json.dumps(_payload(args), ensure_ascii=False, separators=(",", ":")).encode()
+        credentials.ssl_context(args.ca)
+        return legacy_cli.send(args, credentials, payload)
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point; returns the exit code (0 ok, 1 refused or no answer, 2 bad input)."""
     try:
+        old_way = _legacy(argv)
+        if old_way is not None:
+            return asyncio.run(old_way)
         args, credentials, notification = _prepare(argv)
-    except (UsageError, CredentialsError, ValueError) as exc:
+    except (UsageError, CredentialsError, legacy_cli.LegacyUsageError, ValueError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     try:

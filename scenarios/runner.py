@@ -29,6 +29,7 @@ MODULES = (
     "permission_denied",
     "background_throttling",
     "load_fleet",
+    "then_and_now",
 )
 
 

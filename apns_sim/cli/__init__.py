@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from apns_sim import limits
 from apns_sim.cli.datadir import DataDirError
 from apns_sim.cli.env import add_env_parser, run_env
 from apns_sim.cli.hosts import add_hosts_parser, run_hosts
@@ -53,6 +54,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--production-port", type=int, default=0)
     serve.add_argument("--gateway-port", type=int, default=0)
     serve.add_argument("--admin-port", type=int, default=0)
+    legacy = serve.add_argument_group("the retired binary interface and feedback service (docs/legacy-binary.md)")
+    for name, what in (("legacy-sandbox", "sandbox binary gateway (Apple's: 2195)"),
+                       ("legacy-production", "production binary gateway (Apple's: 2195)"),
+                       ("feedback-sandbox", "sandbox feedback service (Apple's: 2196)"),
+                       ("feedback-production", "production feedback service (Apple's: 2196)")):
+        legacy.add_argument(f"--{name}-port", type=int, default=0, help=f"port of the {what}; 0 = a free port")
+    legacy.add_argument("--legacy-payload-limit", type=int, choices=limits.LEGACY_PAYLOAD_LIMITS,
+                        default=limits.LEGACY_DEFAULT_PAYLOAD_BYTES,
+                        help="payload limit of the binary interface: 256 (before iOS 8) or 2048 (default)")
     serve.add_argument("--max-concurrent-streams", type=int, default=1000,
                        help="HTTP/2 streams per authenticated provider connection (Apple has used 500 and 1000)")
     serve.add_argument("--idle-timeout", type=float, default=3600.0,
@@ -105,6 +115,11 @@ def _config(args: argparse.Namespace) -> SimConfig:
             production_port=args.production_port,
             gateway_port=args.gateway_port,
             admin_port=args.admin_port,
+            legacy_sandbox_port=args.legacy_sandbox_port,
+            legacy_production_port=args.legacy_production_port,
+            feedback_sandbox_port=args.feedback_sandbox_port,
+            feedback_production_port=args.feedback_production_port,
+            legacy_payload_limit=args.legacy_payload_limit,
             max_concurrent_streams=args.max_concurrent_streams,
             idle_timeout=args.idle_timeout,
             token_rate_limit=args.token_rate_limit,
@@ -155,7 +170,8 @@ def _apple_hosts(args: argparse.Namespace) -> AppleHostsConfig | None:
 
 
 def _check_ports(args: argparse.Namespace) -> None:
-    for name in ("sandbox_port", "production_port", "gateway_port", "admin_port"):
+    for name in ("sandbox_port", "production_port", "gateway_port", "admin_port", "legacy_sandbox_port",
+                 "legacy_production_port", "feedback_sandbox_port", "feedback_production_port"):
         value = getattr(args, name)
         if not 0 <= value <= 65535:
             raise UsageError(f"--{name.replace('_', '-')} must be between 0 and 65535, not {value}")

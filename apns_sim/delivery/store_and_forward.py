@@ -36,6 +36,7 @@ BATCHED = "batched"  # priority 5/1 held for a burst to an online phone (docs/ap
 RESTORED = "restored"  # a stored notification read back from the data dir by a restarted simulator
 UNACKED_MODES = ("keep", "coalesce")  # DeliveryConfig.unacked
 _JOURNEY_KEY = "journey"  # the stages so far, kept with a stored notification so a restart keeps its story
+_INTERFACE_KEY = "interface"  # which provider interface it came by (http2 or binary), kept for the same reason
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -166,7 +167,7 @@ class Delivery:
             self._write(key, message, from_storage=False, again=True)
         for data in self.registry.take_stored(device_id, environment):
             message = PushMessage.from_json(data)
-            self._restore_journey(message, data.get(_JOURNEY_KEY))
+            self._restore_journey(message, data.get(_JOURNEY_KEY), data.get(_INTERFACE_KEY))
             if self._expired(message):
                 self.journeys.add(message.apns_id, journeys.EXPIRED, detail="expired while the phone was offline")
                 continue
@@ -333,7 +334,7 @@ class Delivery:
         self._write(key, message, from_storage=False, batched=True)
         return 1
 
-    def _restore_journey(self, message: PushMessage, stages: object) -> None:
+    def _restore_journey(self, message: PushMessage, stages: object, interface: object = None) -> None:
         """After a restart the in-memory log is empty: rebuild the journey from what the store kept."""
         if self.journeys.get(message.apns_id) is not None:
             return
@@ -341,7 +342,8 @@ class Delivery:
         self.journeys.begin(Journey(
             apns_id=message.apns_id, token=message.token, topic=message.topic, environment=message.environment,
             status=200, push_type=message.push_type, priority=message.priority, body=message.payload,
-            stages=earlier), RESTORED, detail="read back from the data dir after a simulator restart")
+            interface=interface if isinstance(interface, str) else "http2", stages=earlier),
+            RESTORED, detail="read back from the data dir after a simulator restart")
 
     def _expired(self, message: PushMessage) -> bool:
         now = self.clock.time()
@@ -377,4 +379,5 @@ class Delivery:
         journey = self.journeys.get(message.apns_id)
         if journey is not None:
             record[_JOURNEY_KEY] = journey.stages
+            record[_INTERFACE_KEY] = journey.interface
         return record

@@ -61,6 +61,9 @@ class Journey:
     push_type: str | None = None
     priority: int | None = None
     body: bytes | None = field(default=None, repr=False)  # the request's payload, as sent
+    # Which provider interface it came by: "http2" (today's provider API) or "binary" (the retired binary
+    # interface, docs/legacy-binary.md); the rest of the journey is the same either way.
+    interface: str = "http2"
     stages: list[dict[str, Any]] = field(default_factory=list)
     # ``payload`` is parsed from ``body`` on first read: most journeys are never read, and JSON parsing
     # every accepted push cost the provider API ~3% of its time.
@@ -85,6 +88,7 @@ class Journey:
             "push_type": self.push_type,
             "priority": self.priority,
             "payload": self.payload,
+            "interface": self.interface,
             "journey": list(self.stages),
         }
 

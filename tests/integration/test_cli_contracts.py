@@ -76,7 +76,8 @@ def sim(tmp_path: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
 def test_contracts_1_to_4_from_a_shell(sim: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
     """Contract 1 (serve + endpoints.json), 2 (portal), 3 (device-sim), 4 (apns-provider send)."""
     data, endpoints = sim
-    assert set(endpoints) == {"sandbox", "production", "gateway", "admin", "ca_file"}
+    assert set(endpoints) == {"sandbox", "production", "gateway", "admin", "ca_file", "legacy_sandbox",
+                              "legacy_production", "feedback_sandbox", "feedback_production"}
     assert endpoints["sandbox"].startswith("https://127.0.0.1:") and endpoints["gateway"].startswith("127.0.0.1:")
     assert json.loads((data / "endpoints.json").read_text()) == endpoints
     assert Path(endpoints["ca_file"]) == data / "ca.pem"

@@ -27,7 +27,7 @@ from scenarios.story import Story
 RECORD_TYPES = {"stage", "step", "check", "table", "progress", "verdict"}
 EXPECTED = {"three-stages", "certificate-workflow", "token-auth", "offline-store-and-forward",
             "expiration-and-collapse", "uninstall-410", "bad-requests-tour", "wrong-environment", "provider-retries",
-            "permission-denied", "background-throttling", "load-fleet"}
+            "permission-denied", "background-throttling", "load-fleet", "then-and-now"}
 
 
 def _json_lines(text: str) -> list[dict[str, Any]]:
