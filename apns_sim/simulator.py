@@ -10,6 +10,7 @@ import asyncio
 import json
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -22,7 +23,7 @@ from apns_sim.admin.guard import check_token
 from apns_sim.delivery.store_and_forward import loop_scheduler
 from apns_sim.gateway.listener import DeviceGateway
 from apns_sim.legacy.feedback import FeedbackLedger
-from apns_sim.legacy.listener import BinaryGateway, FeedbackListener
+from apns_sim.legacy.listener import AppleHostsLegacy, BinaryGateway, FeedbackListener, Listener
 from apns_sim.model.clock import Clock
 from apns_sim.pki import apple_hosts
 from apns_sim.provider_api.apple_hosts import AppleHostsServer
@@ -52,6 +53,12 @@ class AppleHostsConfig:
     def ports(self) -> tuple[int, ...]:
         return apple_hosts.ports_for(apple_hosts.PROVIDER_API, self.port_offset)
 
+    @property
+    def legacy_ports(self) -> dict[str, int]:
+        """The retired binary interface's two ports (2195, 2196) moved by the same offset."""
+        return {interface: apple_hosts.ports_for(interface, self.port_offset)[0]
+                for interface in (apple_hosts.LEGACY_GATEWAY, apple_hosts.FEEDBACK)}
+
 
 class Simulator:
     """Async context manager wiring the whole fake Apple together."""
@@ -72,6 +79,7 @@ class Simulator:
         self._clock = clock
         self.apple_hosts_config = apple_hosts
         self.apple_hosts: list[AppleHostsServer] = []  # the drop-in listeners, one per port
+        self.legacy_apple_hosts: list[AppleHostsLegacy] = []  # the binary interface's drop-in ports
         self.state: SimState | None = None
         self.sandbox: ProviderApiServer | None = None
         self.production: ProviderApiServer | None = None
@@ -128,11 +136,22 @@ class Simulator:
             await gateway.start(cfg.host, gateway_port)
             feedback = self.feedback[environment] = FeedbackListener(state, environment, ledger)
             await feedback.start(cfg.host, feedback_port)
+        if self.apple_hosts_config is None:
+            return
+        for interface, port in self.apple_hosts_config.legacy_ports.items():
+            listeners: Mapping[str, Listener] = (
+                self.legacy if interface == apple_hosts.LEGACY_GATEWAY else self.feedback)
+            front = AppleHostsLegacy(state, interface, listeners)
+            self.legacy_apple_hosts.append(front)  # before start: stop() closes whatever was appended
+            await front.start(cfg.host, port)
 
     async def stop(self) -> None:
         if self._admin_runner is not None:
             await self._admin_runner.cleanup()
             self._admin_runner = None
+        for front in self.legacy_apple_hosts:
+            await front.close()
+        self.legacy_apple_hosts = []
         for listener in (*self.legacy.values(), *self.feedback.values()):
             await listener.close()
         self.legacy.clear()
@@ -184,6 +203,12 @@ class Simulator:
             # the first host of an environment is known by the environment, an alias by its own label
             key = row.environment if row.environment not in names else row.name.split(".")[1]
             names[key] = apple_hosts.url(row.name, ports[0])
+        for front in self.legacy_apple_hosts:  # docs/drop-in.md §1: the retired binary interface's names
+            prefix = "legacy" if front.interface == apple_hosts.LEGACY_GATEWAY else "feedback"
+            for row in apple_hosts.hosts_for(front.interface):
+                names[f"{prefix}_{row.environment}"] = f"{row.name}:{front.port}"
+        if self.legacy_apple_hosts:
+            names["legacy_ports"] = [front.port for front in self.legacy_apple_hosts]
         return {**names, "ports": ports, "address": self.config.host,
                 "hosts": list(apple_hosts.host_names())}
 

@@ -38,7 +38,8 @@ def _addresses(endpoints: dict[str, Any]) -> list[tuple[str, int]]:
     out.append((host, int(port) if port.isdigit() else 0))
     drop_in = endpoints.get("apple_hosts")
     if isinstance(drop_in, dict):
-        out += [(str(drop_in.get("address")), int(port)) for port in drop_in.get("ports", [])]
+        ports = [*drop_in.get("ports", []), *drop_in.get("legacy_ports", [])]
+        out += [(str(drop_in.get("address")), int(port)) for port in ports]
     return out
 
 

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import ssl
 import tempfile
+from collections.abc import Mapping
 
 from apns_sim import limits
 from apns_sim.legacy.feedback import FeedbackLedger
 from apns_sim.legacy.service import FeedbackService, GatewayConnection, GatewayService
+from apns_sim.pki import apple_hosts
 from apns_sim.state import SimState
 
 log = logging.getLogger("apns_sim.legacy")
@@ -39,7 +42,7 @@ def legacy_ssl_context(state: SimState) -> ssl.SSLContext:
     return ctx
 
 
-class _Listener:
+class Listener:
     """What both listeners share: bind, count connections, close."""
 
     def __init__(self, state: SimState, environment: str) -> None:
@@ -132,7 +135,7 @@ class _GatewayProtocol(asyncio.Protocol):
                      self.core.truncated)
 
 
-class BinaryGateway(_Listener):
+class BinaryGateway(Listener):
     """One environment's binary gateway (``gateway[.sandbox].push.apple.com:2195`` in Apple's day)."""
 
     def __init__(self, state: SimState, environment: str) -> None:
@@ -179,7 +182,7 @@ class _FeedbackProtocol(asyncio.Protocol):
             self._server.connections.discard(self._transport)
 
 
-class FeedbackListener(_Listener):
+class FeedbackListener(Listener):
     """One environment's feedback service (``feedback[.sandbox].push.apple.com:2196`` in Apple's day)."""
 
     def __init__(self, state: SimState, environment: str, ledger: FeedbackLedger) -> None:
@@ -190,3 +193,82 @@ class FeedbackListener(_Listener):
     def _protocol(self) -> asyncio.Protocol:
         return _FeedbackProtocol(self)
 
+
+
+_SERVER_NAME = "_pushsim_legacy_server_name"  # attribute the SNI callback leaves on the connection's SSLObject
+
+
+class AppleHostsLegacy:
+    """Drop-in mode (docs/drop-in.md §1): one port answering for both environments' binary gateways (2195) or
+    both feedback services (2196), the environment chosen by the TLS server name the client sent.
+
+    Clients of that era often sent no server name at all (PyAPNs wraps its socket without one), so a handshake
+    without one is served as sandbox, the environment the tutorials used (docs/choices.md); a name that is no
+    Apple host of this interface is cut at once, with a warning, instead of landing in either environment.
+    """
+
+    def __init__(self, state: SimState, interface: str, listeners: Mapping[str, Listener]) -> None:
+        self.state = state
+        self.interface = interface
+        self.listeners = dict(listeners)
+        self._server: asyncio.Server | None = None
+        self.port = 0
+
+    def listener_for(self, name: str | None) -> Listener | None:
+        if not name:
+            return self.listeners[apple_hosts.SANDBOX]
+        host = apple_hosts.lookup(name, self.interface)
+        return None if host is None else self.listeners[host.environment]
+
+    def _remember_name(self, ssl_object: ssl.SSLObject, name: str | None, _ctx: ssl.SSLContext) -> None:
+        setattr(ssl_object, _SERVER_NAME, name)
+
+    async def start(self, host: str, port: int) -> None:
+        ctx = legacy_ssl_context(self.state)
+        ctx.sni_callback = self._remember_name
+        loop = asyncio.get_running_loop()
+        try:
+            self._server = await loop.create_server(lambda: _ByServerName(self), host, port, ssl=ctx)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise OSError(exc.errno, f"port {port} on {host} is already in use (another simulator with "
+                              "--apple-hosts?); stop it, or use --apple-hosts-port-offset N") from None
+            raise
+        self.port = int(self._server.sockets[0].getsockname()[1])
+
+    async def close(self) -> None:
+        """Stop accepting; the connections belong to the environments' listeners, which close them."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+
+
+class _ByServerName(asyncio.Protocol):
+    """Hands a drop-in connection to the protocol of the environment its server name chose."""
+
+    def __init__(self, front: AppleHostsLegacy) -> None:
+        self._front = front
+        self._inner: asyncio.Protocol | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        name = getattr(transport.get_extra_info("ssl_object"), _SERVER_NAME, None)
+        listener = self._front.listener_for(name)
+        if listener is None:
+            log.warning("drop-in: a TLS client named %r on the %s port, which is no Apple host of that interface; "
+                        "connection closed (docs/drop-in.md §1)", str(name)[:100], self._front.interface)
+            transport.abort()
+            return
+        self._inner = listener._protocol()
+        self._inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self._inner is not None:
+            self._inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self._inner.eof_received() if self._inner is not None else None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._inner is not None:
+            self._inner.connection_lost(exc)

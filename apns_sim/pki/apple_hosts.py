@@ -16,6 +16,8 @@ PROVIDER_API = "provider_api"  # HTTP/2 provider API (docs/apns-protocol.md §1)
 SANDBOX = "sandbox"
 PRODUCTION = "production"
 PROVIDER_API_PORTS = (443, 2197)  # 2197 lets a firewall admit APNs while blocking other HTTPS (§1)
+LEGACY_GATEWAY = "legacy"  # the retired binary interface (docs/legacy-binary.md §1)
+FEEDBACK = "feedback"  # its feedback service (docs/legacy-binary.md §4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,11 @@ APPLE_HOSTS: tuple[AppleHost, ...] = (
     AppleHost("api.sandbox.push.apple.com", SANDBOX, PROVIDER_API, PROVIDER_API_PORTS),
     # Older sandbox alias, still in Apple's openssl example and hard-coded by aioapns (§1).
     AppleHost("api.development.push.apple.com", SANDBOX, PROVIDER_API, PROVIDER_API_PORTS),
+    # The binary interface and its feedback service, retired by Apple in 2021 (docs/legacy-binary.md §1).
+    AppleHost("gateway.push.apple.com", PRODUCTION, LEGACY_GATEWAY, (2195,)),
+    AppleHost("gateway.sandbox.push.apple.com", SANDBOX, LEGACY_GATEWAY, (2195,)),
+    AppleHost("feedback.push.apple.com", PRODUCTION, FEEDBACK, (2196,)),
+    AppleHost("feedback.sandbox.push.apple.com", SANDBOX, FEEDBACK, (2196,)),
 )
 
 

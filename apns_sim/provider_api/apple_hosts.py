@@ -3,9 +3,10 @@
 Apple runs production and sandbox as separate hosts; a client that cannot be re-pointed dials one of those
 names on 443 or 2197. Here both environments share each port, so the environment is chosen the only way a
 shared port allows: from the TLS server name (SNI) the client sent, looked up in
-:data:`apns_sim.pki.apple_hosts.APPLE_HOSTS`. A handshake naming no Apple host (or none at all) is refused
-with the TLS alert ``unrecognized_name`` and a warning in the log, so a mistyped host fails at once and
-visibly instead of landing in the wrong environment. Each request's ``:authority`` must then name a host of
+:data:`apns_sim.pki.apple_hosts.APPLE_HOSTS`. A handshake naming no Apple host (or none at all) is shown a
+certificate valid for no name (the client's own check refuses it) and a warning goes to the log, so a mistyped
+host fails at once and visibly instead of landing in the wrong environment; a client that accepts that
+certificate anyway gets GOAWAY ``Forbidden``. Each request's ``:authority`` must then name a host of
 the same environment, as it would on Apple's separate hosts; a mismatch is answered 403 ``Forbidden``
 (docs/choices.md "Drop-in: a request whose :authority names the other environment").
 

@@ -10,6 +10,7 @@ curl runs Apple's documented commands. A missing root or ``unshare`` fails the t
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shlex
@@ -26,6 +27,8 @@ from typing import Any
 import jwt
 import pytest
 
+from provider import legacy
+from provider.apns.credentials import load_certificate_credentials
 from tests.integration.test_cli_contracts import APNS_SIM, DEVICE_SIM, read_json_line, run, stop
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,6 +126,11 @@ def test_serve_reports_apples_hosts_in_endpoints_json(drop_in: DropIn) -> None:
     assert hosts["sandbox"] == "https://api.sandbox.push.apple.com:443"
     assert hosts["development"] == "https://api.development.push.apple.com:443"
     assert hosts["ports"] == [443, 2197] and hosts["address"] == "127.0.0.1"
+    assert hosts["legacy_sandbox"] == "gateway.sandbox.push.apple.com:2195"
+    assert hosts["legacy_production"] == "gateway.push.apple.com:2195"
+    assert hosts["feedback_sandbox"] == "feedback.sandbox.push.apple.com:2196"
+    assert hosts["feedback_production"] == "feedback.push.apple.com:2196"
+    assert hosts["legacy_ports"] == [2195, 2196]
     assert json.loads((drop_in.data / "endpoints.json").read_text()) == drop_in.endpoints
     assert drop_in.env["APNS_HOST_NAME"] == "api.sandbox.push.apple.com" and drop_in.env["APNS_TOPIC"] == BUNDLE
 
@@ -277,3 +285,79 @@ def test_php_trusts_the_simulator_through_php_ini_scan_dir(drop_in: DropIn) -> N
             'echo $c ? "verified" : "failed: $e";')
     proc = drop_in.in_namespace(["php", "-r", code])
     assert proc.stdout == "verified", (proc.stdout, proc.stderr)
+
+
+def _binary_log(drop_in: DropIn, token: str, alert: str) -> list[dict[str, Any]]:
+    """The log's binary-interface notifications to ``token`` whose alert is ``alert``."""
+    url = f"{drop_in.endpoints['admin']}/_sim/notifications?token={token}"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        log = json.loads(response.read())
+    return [n for n in log if n.get("interface") == "binary" and isinstance(n.get("payload"), dict)
+            and n["payload"].get("aps", {}).get("alert") == alert]
+
+
+async def _binary_send(drop_in: DropIn, server_name: str, token: str, alert: str, cert: str | None = None) -> bytes:
+    """One command 2 frame to 127.0.0.1:2195 naming ``server_name`` in TLS; what came back within a second."""
+    credentials = load_certificate_credentials(cert_file=cert or drop_in.env["APNS_CERT_PEM"],
+                                               key_file=drop_in.env["APNS_KEY_PEM"])
+    ctx = legacy.ssl_context(credentials, drop_in.env["APNS_CA_FILE"])
+    reader, writer = await asyncio.open_connection("127.0.0.1", 2195, ssl=ctx, server_hostname=server_name)
+    try:
+        payload = json.dumps({"aps": {"alert": alert}}).encode()
+        writer.write(legacy.encode(legacy.LegacyNotification(token=token, payload=payload, identifier=9,
+                                                             expiry=int(time.time()) + 60)))
+        await writer.drain()
+        try:
+            return await asyncio.wait_for(reader.read(6), 1.0)
+        except TimeoutError:
+            return b"silence"
+    finally:
+        writer.close()
+
+
+def test_the_binary_interface_answers_under_apples_legacy_names(drop_in: DropIn, tmp_path: Path) -> None:
+    """docs/drop-in.md §1, docs/legacy-binary.md §1: port 2195 serves both environments, chosen by the TLS
+    server name: the sandbox name delivers a sandbox token in silence, the production name refuses it with
+    status 8 (no such token in production), and a name of another interface is cut at once."""
+    alert = f"binary drop-in {time.time()}"
+    assert asyncio.run(_binary_send(drop_in, "gateway.sandbox.push.apple.com", drop_in.token, alert)) == b"silence"
+    sent = _binary_log(drop_in, drop_in.token, alert)
+    assert len(sent) == 1 and sent[0]["environment"] == "sandbox" and sent[0]["status"] == 200
+    production = tmp_path / "aps.cer"  # a production certificate for the same key, from the same CSR
+    run([*APNS_SIM, "portal", "--data-dir", str(drop_in.data), "cert", "issue", "--app-id", BUNDLE, "--csr",
+         str(Path(drop_in.env["APNS_P12"]).parent / "Push.certSigningRequest"), "--environment", "production",
+         "--out", str(production)])
+    answer = asyncio.run(_binary_send(drop_in, "gateway.push.apple.com", drop_in.token, alert, str(production)))
+    assert answer == bytes([8, 8]) + (9).to_bytes(4, "big"), answer
+    assert asyncio.run(_binary_send(drop_in, "api.sandbox.push.apple.com", drop_in.token, alert)) == b""
+
+
+PYAPNS_UNPATCHED = r"""
+import json, os
+import apns3 as apns
+
+server = apns.APNs(use_sandbox=True, cert_file=os.environ["APNS_CERT_PEM"], key_file=os.environ["APNS_KEY_PEM"])
+server.gateway_server.send_notification(os.environ["TOKEN"], apns.Payload(alert=os.environ["ALERT"]))
+feedback = apns.APNs(use_sandbox=True, cert_file=os.environ["APNS_CERT_PEM"], key_file=os.environ["APNS_KEY_PEM"])
+print(json.dumps({"gateway": server.gateway_server.server, "feedback": [t for t, _ in feedback.feedback_server.items()],
+                  "feedback_host": feedback.feedback_server.server}))
+"""
+
+
+def test_pyapns_unpatched_reaches_the_simulator_on_its_hard_coded_hosts(drop_in: DropIn, tmp_path: Path) -> None:
+    """docs/drop-in.md §1: PyAPNs (apns3) dials its own gateway.sandbox.push.apple.com:2195 and
+    feedback.sandbox.push.apple.com:2196, sending no TLS server name (served as sandbox), and nothing is patched."""
+    script = tmp_path / "pyapns_unpatched.py"
+    script.write_text(PYAPNS_UNPATCHED)
+    alert = f"PyAPNs drop-in {time.time()}"
+    out = drop_in.in_namespace([sys.executable, str(script)], extra_env={"TOKEN": drop_in.token, "ALERT": alert})
+    assert out.returncode == 0, out.stdout + out.stderr
+    said = json.loads(out.stdout.strip().splitlines()[-1])
+    assert said["gateway"] == "gateway.sandbox.push.apple.com"
+    assert said["feedback_host"] == "feedback.sandbox.push.apple.com" and said["feedback"] == []
+    for _ in range(50):  # the binary interface answers success with silence: look at the log
+        sent = _binary_log(drop_in, drop_in.token, alert)
+        if sent:
+            break
+        time.sleep(0.1)
+    assert len(sent) == 1 and sent[0]["status"] == 200 and sent[0]["environment"] == "sandbox"
