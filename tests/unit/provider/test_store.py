@@ -141,4 +141,4 @@ def test_outbox_needs_an_apns_id(store: Store) -> None:
 
 
 def test_wal_mode(store: Store) -> None:
-    assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store._db.query("PRAGMA journal_mode")[0]["journal_mode"] == "wal"
