@@ -87,7 +87,7 @@ async def provider_service(db: Path, endpoint: str, ca_file: str | Path, p8: Pat
     """``apns-provider serve`` as a real process; yields it and its URL; SIGTERM (if still alive) on exit."""
     proc = await asyncio.create_subprocess_exec(
         *PROVIDER, "serve", "--db", str(db), "--endpoint", endpoint, "--ca", str(ca_file),
-        "--p8", str(p8), "--key-id", key_id, "--team-id", TEAM,
+        "--p8", str(p8), "--key-id", key_id, "--team-id", TEAM, "--lease", "2",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         assert proc.stdout is not None

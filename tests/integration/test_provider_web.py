@@ -118,6 +118,7 @@ async def test_send_to_a_user_reaches_apns(served) -> None:
         "apns_id": rec.headers["apns-id"],
         "reason": None,
         "timestamp": None,
+        "state": "done",
     }
     assert rec.token == T[0] and rec.headers["apns-topic"] == APP
     assert rec.headers["apns-priority"] == "5" and rec.headers["apns-collapse-id"] == "greet"
