@@ -136,7 +136,10 @@ def _payload(body: dict[str, Any]) -> dict[str, Any]:
     if has_alert:
         if not isinstance(body["alert"], str) or not body["alert"]:
             fail(400, '"alert" must be a non-empty string', "alert")
-        return alert(body["alert"])
+        try:
+            return alert(body["alert"])
+        except ValueError as exc:  # e.g. text too long for APNs' 4 KB
+            fail(400, f'"alert": {exc}', "alert")
     if not isinstance(body["payload"], dict):
         fail(400, '"payload" must be a JSON object', "payload")
     return body["payload"]

@@ -18,6 +18,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,7 +112,7 @@ def cluster() -> Cluster:
 
 
 @contextlib.contextmanager
-def database():  # type: ignore[no-untyped-def]
+def database() -> Iterator[str]:
     """A fresh, empty database in the session's cluster; its URL; dropped afterwards."""
     import psycopg
 
@@ -124,3 +125,15 @@ def database():  # type: ignore[no-untyped-def]
     finally:
         with psycopg.connect(c.url(), autocommit=True) as admin:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@contextlib.contextmanager
+def store_target(kind: str, directory: Path) -> Iterator[str]:
+    """Where a provider store lives in a test: ``kind`` "sqlite" (a file in ``directory``) or "postgres"
+    (a fresh database in the session's cluster); migrated either way."""
+    from provider.stores import Store
+
+    with contextlib.ExitStack() as stack:
+        target = str(directory / "provider.db") if kind == "sqlite" else stack.enter_context(database())
+        Store(target, migrate=True).close()
+        yield target
