@@ -153,7 +153,12 @@ class Worker:
                 await renewer
 
     async def _renew(self, stop: asyncio.Event) -> None:
-        """Keep the leases of sends in flight: a slow answer must not hand the row to another worker."""
+        """Keep the leases of sends in flight: a slow answer must not hand the row to another worker. Also
+        forgets expired idempotency keys now and then (any worker may; it is one indexed DELETE)."""
+        rounds = 0
         while not stop.is_set():
             await asyncio.sleep(self.lease_ms / 3000)
             self.store.renew(self.name, list(self.inflight), self.lease_ms)
+            rounds += 1
+            if rounds % 30 == 1:
+                self.store.forget_idempotency_keys()

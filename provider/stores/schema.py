@@ -47,6 +47,7 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             """CREATE TABLE idempotency (
                 key TEXT PRIMARY KEY, request_hash TEXT NOT NULL, apns_ids TEXT NOT NULL,
                 created_at BIGINT NOT NULL)""",
+            "CREATE INDEX idempotency_age ON idempotency (created_at)",
         ),
     ),
 )

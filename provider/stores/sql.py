@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from provider.apns.notification import Notification, normalize_token
+from provider.limits import IDEMPOTENCY_KEY_TTL
 from provider.stores.backend import Backend, Row, SQLiteBackend
 from provider.stores.records import (
     ACTIVE,
@@ -274,6 +275,8 @@ class Store:
         with self._db.tx() as tx:
             if idempotency is not None:
                 key, request_hash = idempotency
+                tx.execute("DELETE FROM idempotency WHERE key = ? AND created_at < ?",
+                           (key, now - IDEMPOTENCY_KEY_TTL * 1000))  # an expired key starts afresh
                 first = tx.query("SELECT request_hash, apns_ids FROM idempotency WHERE key = ?", (key,))
                 if first:
                     if first[0]["request_hash"] != request_hash:
@@ -292,6 +295,12 @@ class Store:
                      n.expiration, n.collapse_id, now, claimed_by, lease_until),
                 )
         return None
+
+    def forget_idempotency_keys(self) -> int:
+        """Drop the keys older than ``IDEMPOTENCY_KEY_TTL`` (docs/limits.md §5); how many."""
+        with self._db.tx() as tx:
+            return tx.execute("DELETE FROM idempotency WHERE created_at < ?",
+                              (self.now() - IDEMPOTENCY_KEY_TTL * 1000,))
 
     def claim(self, worker: str, limit: int, lease_ms: int) -> list[PendingNotification]:
         """Take up to ``limit`` pending rows nobody holds (or whose lease ran out), oldest first."""
