@@ -294,14 +294,14 @@ def _prepare(
     return args, credentials, notification
 
 
-def _db_errors() -> type[Exception]:
-    """PostgreSQL's errors when psycopg is installed (it is optional), else nothing more."""
+def _db_errors() -> tuple[type[Exception], ...]:
+    """The databases' errors: SQLite's, and PostgreSQL's when psycopg is installed (it is optional)."""
     try:
         import psycopg
         import psycopg_pool
     except ImportError:
-        return sqlite3.Error
-    return (psycopg.Error, psycopg_pool.PoolTimeout)  # type: ignore[return-value]
+        return (sqlite3.Error,)
+    return (sqlite3.Error, psycopg.Error, psycopg_pool.PoolTimeout)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -311,6 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, CredentialsError, ValueError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
+    expected: tuple[type[Exception], ...] = (OSError, SchemaOutOfDate, *_db_errors())
     try:
         if credentials is None:
             return _migrate(args)
@@ -324,7 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_serve(args, credentials))
     except KeyboardInterrupt:
         return 130
-    except (OSError, sqlite3.Error, SchemaOutOfDate, _db_errors()) as exc:  # a taken port, no db directory
+    except expected as exc:  # a taken port, no db directory, an unreachable or unmigrated database
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # a bug: still one line, never a traceback with secrets in its locals

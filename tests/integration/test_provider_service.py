@@ -6,6 +6,7 @@ Real sockets and real TLS/HTTP/2 to a fake APNs; each test runs on SQLite and on
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -314,3 +315,27 @@ def test_postgres_refuses_to_start_on_an_unmigrated_database() -> None:
         Store(url).close()
 
 
+
+
+def test_migrate_from_the_command_line_and_a_process_refusing_an_old_schema(tmp_path: Path) -> None:
+    """docs/provider-service.md §1; docs/cli.md: ``apns-provider worker`` on an unmigrated PostgreSQL exits 2
+    with one line that says what to run; ``apns-provider migrate`` prints the version."""
+    import subprocess
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from tests.integration.test_provider_crash import PROVIDER
+
+    p8 = tmp_path / "AuthKey_KEY1234567.p8"
+    p8.write_bytes(ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    with database() as url:
+        worker = subprocess.run([*PROVIDER, "worker", "--db", url, "--p8", str(p8), "--key-id", "KEY1234567",
+                                 "--team-id", "TEAM123456"], capture_output=True, text=True, timeout=60)
+        assert worker.returncode == 2, worker.stderr
+        assert worker.stderr.count("\n") == 1 and "run apns-provider migrate" in worker.stderr
+        assert url.split("@")[0].split(":")[-1] not in worker.stderr, "the password is never printed"
+        done = subprocess.run([*PROVIDER, "migrate", "--db", url], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout) == {"schema_version": 2}
