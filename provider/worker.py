@@ -89,6 +89,7 @@ class Worker:
         self.poll = poll
         self.inflight: set[str] = set()
         self.sent = 0
+        self._answers: list[tuple[tuple[str, int | None, str | None, int | None], asyncio.Future[None]]] = []
 
     async def send_claimed(self, environment: str, n: Notification) -> dict[str, Any]:
         """Send one row this worker holds; record the answer, or leave it pending for a resend."""
@@ -106,13 +107,37 @@ class Worker:
             return outcome(n.token, apns_id, error=f"no answer from APNs yet: {exc}")
         finally:
             self.inflight.discard(apns_id)
-        self.store.mark_done(apns_id, result.status, result.reason, result.timestamp)
+        await self._record(apns_id, result)
         self.sent += 1
-        if self.store.apply_result(n.token, result.status, result.reason, result.timestamp,
-                                   bundle_id=n.topic, environment=environment):
+        if result.status != 200 and self.store.apply_result(  # a 200 never changes a token
+                n.token, result.status, result.reason, result.timestamp, bundle_id=n.topic,
+                environment=environment):
             log.info("deactivated token %s… (%s)", n.token[:8], result.reason)
         log.debug("sent %s to %s…: %s %s", apns_id, n.token[:8], result.status, result.reason or "")
         return outcome(n.token, apns_id, result)
+
+    async def _record(self, apns_id: str, result: Result) -> None:
+        """Write Apple's answer down. Answers that arrive in the same turn of the event loop share one
+        transaction (one commit instead of one per notification); the send returns once it is written."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        if not self._answers:
+            loop.call_soon(self._flush)
+        self._answers.append(((apns_id, result.status, result.reason, result.timestamp), done))
+        await done
+
+    def _flush(self) -> None:
+        answers, self._answers = self._answers, []
+        try:
+            self.store.mark_done_many([a for a, _ in answers])
+        except Exception as exc:  # the rows stay pending: resent after their lease, same apns-id
+            for _, done in answers:
+                if not done.done():
+                    done.set_exception(exc)
+            return
+        for _, done in answers:
+            if not done.done():
+                done.set_result(None)
 
     def _claim(self, limit: int) -> list[PendingNotification]:
         return self.store.claim(self.name, limit, self.lease_ms)

@@ -20,6 +20,8 @@ class Tx(Protocol):
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> int: ...
 
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
 
 class Backend(Protocol):
     dialect: str
@@ -45,6 +47,9 @@ class _SQLiteTx:
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
         return self._db.execute(sql, tuple(args)).rowcount
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._db.executemany(sql, rows)
 
 
 class SQLiteBackend:

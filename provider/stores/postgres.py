@@ -30,6 +30,10 @@ class _PgTx:
     def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
         return int(self._conn.execute(_sql(sql), tuple(args)).rowcount)
 
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        with self._conn.cursor() as cur:  # psycopg pipelines the statements: one round trip, not one per row
+            cur.executemany(_sql(sql), rows)
+
 
 class PostgresBackend:
     dialect = "postgres"

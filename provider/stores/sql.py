@@ -286,14 +286,13 @@ class Store:
                     "INSERT INTO idempotency VALUES (?, ?, ?, ?)",
                     (key, request_hash, json.dumps([n.apns_id for _, n in entries]), now),
                 )
-            for environment, n in entries:
-                tx.execute(
-                    "INSERT INTO outbox (apns_id, environment, token, topic, payload, push_type, priority,"
-                    " expiration, collapse_id, state, created_at, claimed_by, lease_until)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
-                    (n.apns_id, environment, n.token, n.topic, n.body.decode(), n.push_type, n.priority,
-                     n.expiration, n.collapse_id, now, claimed_by, lease_until),
-                )
+            tx.executemany(
+                "INSERT INTO outbox (apns_id, environment, token, topic, payload, push_type, priority,"
+                " expiration, collapse_id, state, created_at, claimed_by, lease_until)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+                [(n.apns_id, environment, n.token, n.topic, n.body.decode(), n.push_type, n.priority,
+                  n.expiration, n.collapse_id, now, claimed_by, lease_until) for environment, n in entries],
+            )
         return None
 
     def forget_idempotency_keys(self) -> int:
@@ -340,11 +339,16 @@ class Store:
     def mark_done(self, apns_id: str, status: int | None, reason: str | None,
                   timestamp: int | None = None) -> None:
         """Apple answered (or the service gave up): the entry is no longer pending."""
+        self.mark_done_many([(apns_id, status, reason, timestamp)])
+
+    def mark_done_many(self, answers: Sequence[tuple[str, int | None, str | None, int | None]]) -> None:
+        """Several answers (apns_id, status, reason, timestamp) in one transaction."""
+        now = self.now()
         with self._db.tx() as tx:
-            tx.execute(
+            tx.executemany(
                 "UPDATE outbox SET state = 'done', done_at = ?, status = ?, reason = ?, timestamp = ?,"
                 " claimed_by = NULL, lease_until = NULL WHERE apns_id = ?",
-                (self.now(), status, reason, timestamp, apns_id),
+                [(now, status, reason, timestamp, apns_id) for apns_id, status, reason, timestamp in answers],
             )
 
     def pending(self) -> list[PendingNotification]:
