@@ -140,7 +140,9 @@ class Worker:
                 done.set_result(None)
 
     def _claim(self, limit: int) -> list[PendingNotification]:
-        return self.store.claim(self.name, limit, self.lease_ms)
+        if not self.senders:  # an API process that does not send claims nothing
+            return []
+        return self.store.claim(self.name, limit, self.lease_ms, tuple(self.senders))
 
     async def drain(self) -> int:
         """Send everything claimable now (e.g. what a crashed run left), batch by batch; how many."""

@@ -301,15 +301,18 @@ class Store:
             return tx.execute("DELETE FROM idempotency WHERE created_at < ?",
                               (self.now() - IDEMPOTENCY_KEY_TTL * 1000,))
 
-    def claim(self, worker: str, limit: int, lease_ms: int) -> list[PendingNotification]:
-        """Take up to ``limit`` pending rows nobody holds (or whose lease ran out), oldest first."""
+    def claim(self, worker: str, limit: int, lease_ms: int,
+              environments: Sequence[str] = ENVIRONMENTS) -> list[PendingNotification]:
+        """Take up to ``limit`` pending rows for ``environments`` that nobody holds (or whose lease ran out),
+        oldest first. A worker names the environments it can send to, so it never holds another's rows."""
         now = self.now()
+        marks = ", ".join("?" * len(environments))
         with self._db.tx() as tx:
             rows = tx.query(
                 "UPDATE outbox SET claimed_by = ?, lease_until = ? WHERE apns_id IN ("
                 " SELECT apns_id FROM outbox WHERE state = 'pending' AND (lease_until IS NULL OR lease_until <= ?)"
-                f" ORDER BY created_at LIMIT ?{self._db.skip_locked}) RETURNING *",
-                (worker, now + lease_ms, now, limit),
+                f" AND environment IN ({marks}) ORDER BY created_at LIMIT ?{self._db.skip_locked}) RETURNING *",
+                (worker, now + lease_ms, now, *environments, limit),
             )
         rows.sort(key=lambda r: (r["created_at"], r["apns_id"]))
         return [_notification(r) for r in rows]

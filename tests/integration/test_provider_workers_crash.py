@@ -121,6 +121,7 @@ async def test_kill_9_of_a_worker_and_the_api_under_load_loses_nothing_and_never
                                                      headers={"Idempotency-Key": f"load-{i}"}) as response:
                                     if response.status in (200, 202):
                                         issued[i] = [r["apns_id"] for r in (await response.json())["results"]]
+                                        await asyncio.sleep(0.2)  # paced: the batch is still coming at the kills
                                         return
                                     assert response.status >= 500, await response.text()
                             except (TimeoutError, aiohttp.ClientError):
@@ -128,13 +129,17 @@ async def test_kill_9_of_a_worker_and_the_api_under_load_loses_nothing_and_never
                             await asyncio.sleep(0.1)
                     raise AssertionError(f"request {i} never got an answer")
 
+                killed_at: dict[str, int] = {}
+
                 async def killer() -> None:
+                    # a worker first, with sends in flight and most of the batch still to go ...
                     while sum(accepted.values()) < 300:
-                        await asyncio.sleep(0.01)
+                        await asyncio.sleep(0.005)
                     worker_procs[0].send_signal(signal.SIGKILL)
-                    while len(issued) < 8:
-                        await asyncio.sleep(0.01)
+                    killed_at["worker_accepted"] = sum(accepted.values())
+                    # ... then the API, while requests are in flight (their callers see a connection error)
                     api.send_signal(signal.SIGKILL)
+                    killed_at["api_answered"] = len(issued)
                     await api.wait()
                     new_api, again = await _start("serve", "--db", db, "--no-send", *common)
                     procs.append(new_api)
@@ -173,7 +178,10 @@ async def test_kill_9_of_a_worker_and_the_api_under_load_loses_nothing_and_never
             "same_apns_id_accepted_twice_at_simulator": sim_twice,
             "presented_twice_at_phone": phone_twice, "received_at_phone": sum(received.values()),
         }
+        report.update(killed_at)
         print("crash-counts", json.dumps(report))
+        assert connection_errors > 0 and killed_at["api_answered"] < REQUESTS, "the API died under load"
+        assert killed_at["worker_accepted"] < len(wanted), "the worker died under load"
         assert report["lost_at_simulator"] == 0 and report["lost_at_phone"] == 0, report
         assert report["unknown_apns_ids_at_simulator"] == 0, report
         assert phone_twice <= sim_twice, report

@@ -165,3 +165,13 @@ def test_leases_give_a_dead_workers_rows_to_another_and_keys_expire(store: Store
     clock.now += 24 * 3600
     assert store.forget_idempotency_keys() == 1
     assert store.enqueue_many([], idempotency=("k", "other body")) is None  # a new request now
+
+
+def test_a_worker_claims_only_the_environments_it_sends_to(store: Store) -> None:
+    """docs/provider-service.md §3: a sandbox-only worker leaves production rows to a worker that has them."""
+    sandbox = Notification(token=T1, topic="com.example.app", payload=alert("s")).with_apns_id()
+    production = Notification(token=T2, topic="com.example.app", payload=alert("p")).with_apns_id()
+    store.enqueue_many([("sandbox", sandbox), ("production", production)])
+    assert [p.notification for p in store.claim("w1", 10, 1000, ("sandbox",))] == [sandbox]
+    assert [p.notification for p in store.claim("w2", 10, 1000, ("sandbox",))] == []
+    assert [p.notification for p in store.claim("w3", 10, 1000)] == [production]
