@@ -7,6 +7,7 @@ as dicts. Calls are synchronous and short: the service makes them from its event
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -60,6 +61,10 @@ class SQLiteBackend:
     skip_locked = ""
 
     def __init__(self, path: str) -> None:
+        if path != ":memory:" and not os.path.exists(path):
+            # tokens and notifications are private: the file (and the -wal/-shm files SQLite makes with the
+            # same mode) is 0600 from its first byte, not after a chmod
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         self._db.row_factory = sqlite3.Row
         if path != ":memory:":

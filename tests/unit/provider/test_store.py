@@ -175,3 +175,14 @@ def test_a_worker_claims_only_the_environments_it_sends_to(store: Store) -> None
     assert [p.notification for p in store.claim("w1", 10, 1000, ("sandbox",))] == [sandbox]
     assert [p.notification for p in store.claim("w2", 10, 1000, ("sandbox",))] == []
     assert [p.notification for p in store.claim("w3", 10, 1000)] == [production]
+
+
+def test_a_new_sqlite_store_is_private(tmp_path: Path) -> None:
+    """docs/provider-service.md §1: a new SQLite file is 0600; its -wal and -shm files follow its mode."""
+    s = Store(tmp_path / "private.db")
+    try:
+        s.register(T1, "com.example.app", "sandbox")
+        for name in ("private.db", "private.db-wal", "private.db-shm"):
+            assert (tmp_path / name).stat().st_mode & 0o777 == 0o600, name
+    finally:
+        s.close()
