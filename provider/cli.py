@@ -29,7 +29,9 @@ from provider.apns.client import APNsClient, resolve_endpoint
 from provider.apns.credentials import Credentials, CredentialsError, load_certificate_credentials, load_p8
 from provider.apns.errors import ProviderError, TransportError
 from provider.apns.notification import Notification, alert, infer_push_type
+from provider.stores import SchemaOutOfDate, Store
 from provider.web import ServiceConfig, create_app
+from provider.worker import Worker, worker_name
 
 PROG = "apns-provider"
 
@@ -88,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_credentials(legacy_cli.add_feedback_parser(sub))
 
     serve = sub.add_parser("serve", help="run the provider service (token registry and send API)")
-    serve.add_argument("--db", required=True, help="SQLite file for devices and the outbox")
+    _add_db(serve)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=0, help="0 picks a free port (printed when ready)")
     serve.add_argument(
@@ -96,9 +98,45 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("APNS_PROVIDER_API_KEY"),
         help="protect operator endpoints with Authorization: Bearer KEY (env APNS_PROVIDER_API_KEY)",
     )
+    serve.add_argument(
+        "--no-send", action="store_true",
+        help="only accept and enqueue (answer 202); 'apns-provider worker' processes send",
+    )
+    _add_sending(serve)
     _add_target(serve)
     _add_credentials(serve)
+
+    worker = sub.add_parser("worker", help="send what the service enqueued (any number, on any machine)")
+    _add_db(worker)
+    _add_sending(worker)
+    _add_target(worker)
+    _add_credentials(worker)
+
+    migrate = sub.add_parser("migrate", help="create or upgrade the database schema, then exit")
+    _add_db(migrate)
     return parser
+
+
+def _add_db(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--db", required=True,
+        help="SQLite file (the default store) or postgresql://user:pw@host/db (shared by many processes); "
+        "env APNS_PROVIDER_DB", default=os.environ.get("APNS_PROVIDER_DB"),
+    )
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError(f"must be positive, got {text}")
+    return value
+
+
+def _add_sending(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--concurrency", type=int, default=100, help="sends in flight at once (default 100)")
+    p.add_argument("--lease", type=_positive, default=30.0,
+                   help="seconds a claimed notification stays with this process before others may take it")
+    p.add_argument("--retry", type=_positive, default=1.0, help="seconds before resending after no answer")
 
 
 def load_credentials(args: argparse.Namespace) -> Credentials:
@@ -177,12 +215,56 @@ async def _send(args: argparse.Namespace, credentials: Credentials, notification
     return 0 if result.accepted else 1
 
 
+def _environments(args: argparse.Namespace) -> tuple[str, ...]:
+    return (args.environment,) if args.endpoint else ("sandbox", "production")
+
+
+def _client(args: argparse.Namespace, credentials: Credentials, env: str) -> APNsClient:
+    return APNsClient(credentials, environment=env, endpoint=args.endpoint, ca_file=args.ca)
+
+
+def _stop_event() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def _worker(args: argparse.Namespace, credentials: Credentials) -> int:
+    store = Store(args.db)
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            senders = {env: await stack.enter_async_context(_client(args, credentials, env))
+                       for env in _environments(args)}
+            worker = Worker(store, senders, name=worker_name("worker"), concurrency=args.concurrency,
+                            lease=args.lease, retry=args.retry)
+            print(json.dumps({"worker": worker.name}), flush=True)
+            logging.getLogger("provider").info("worker %s sending (%s)", worker.name, ", ".join(senders))
+            await worker.run(_stop_event())
+    finally:
+        store.close()
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    store = Store(args.db, migrate=True)
+    try:
+        print(json.dumps({"schema_version": store.schema_version()}), flush=True)
+    finally:
+        store.close()
+    return 0
+
+
 async def _serve(args: argparse.Namespace, credentials: Credentials) -> int:
-    environments = (args.environment,) if args.endpoint else ("sandbox", "production")
-    config = ServiceConfig(db_path=args.db, api_key=args.api_key, environments=environments)
+    environments = _environments(args)
+    config = ServiceConfig(db_path=args.db, api_key=args.api_key, environments=environments,
+                           send=not args.no_send, concurrency=args.concurrency, lease=args.lease,
+                           retry=args.retry)
 
     def factory(env: str) -> APNsClient:
-        return APNsClient(credentials, environment=env, endpoint=args.endpoint, ca_file=args.ca)
+        return _client(args, credentials, env)
 
     app = create_app(config, factory)
     runner = web.AppRunner(app, access_log=logging.getLogger("provider.access"))
@@ -195,20 +277,23 @@ async def _serve(args: argparse.Namespace, credentials: Credentials) -> int:
         logging.getLogger("provider").info(
             "serving on http://%s:%s (%s)", host, port, ", ".join(environments)
         )
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        await _stop_event().wait()
     finally:
         await runner.cleanup()
     return 0
 
 
-def _prepare(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Credentials, Notification | None]:
+def _prepare(
+    argv: Sequence[str] | None,
+) -> tuple[argparse.Namespace, Credentials | None, Notification | None]:
     """Everything that can be wrong with the input, checked before any I/O."""
     args = build_parser().parse_args(argv)
+    if args.command != "send" and args.db is None:
+        raise UsageError("--db is required (or env APNS_PROVIDER_DB)")
+    if args.command == "migrate":
+        return args, None, None
+    if args.command != "send" and args.concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
     credentials = load_credentials(args)
     notification = _notification(args) if args.command == "send" else None
     resolve_endpoint(args.environment, args.endpoint)
@@ -233,6 +318,14 @@ def _legacy(argv: Sequence[str] | None) -> Coroutine[Any, Any, int] | None:
         credentials.ssl_context(args.ca)
         return legacy_cli.send(args, credentials, payload)
     return None
+def _db_errors() -> tuple[type[Exception], ...]:
+    """The databases' errors: SQLite's, and PostgreSQL's when psycopg is installed (it is optional)."""
+    try:
+        import psycopg
+        import psycopg_pool
+    except ImportError:
+        return (sqlite3.Error,)
+    return (sqlite3.Error, psycopg.Error, psycopg_pool.PoolTimeout)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -245,16 +338,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, CredentialsError, legacy_cli.LegacyUsageError, ValueError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
+    expected: tuple[type[Exception], ...] = (OSError, SchemaOutOfDate, *_db_errors())
     try:
+        if credentials is None:
+            return _migrate(args)
         if notification is not None:
             return asyncio.run(_send(args, credentials, notification))
         logging.basicConfig(
             stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
+        if args.command == "worker":
+            return asyncio.run(_worker(args, credentials))
         return asyncio.run(_serve(args, credentials))
     except KeyboardInterrupt:
         return 130
-    except (OSError, sqlite3.Error) as exc:  # e.g. the port is taken, the db directory does not exist
+    except expected as exc:  # a taken port, no db directory, an unreachable or unmigrated database
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # a bug: still one line, never a traceback with secrets in its locals

@@ -87,7 +87,7 @@ async def provider_service(db: Path, endpoint: str, ca_file: str | Path, p8: Pat
     """``apns-provider serve`` as a real process; yields it and its URL; SIGTERM (if still alive) on exit."""
     proc = await asyncio.create_subprocess_exec(
         *PROVIDER, "serve", "--db", str(db), "--endpoint", endpoint, "--ca", str(ca_file),
-        "--p8", str(p8), "--key-id", key_id, "--team-id", TEAM,
+        "--p8", str(p8), "--key-id", key_id, "--team-id", TEAM, "--lease", "2",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         assert proc.stdout is not None
@@ -129,6 +129,18 @@ async def wait_for(predicate: Any, what: str, timeout: float = 15.0) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def app_and_key(sim: Simulator, directory: Path, bundle_id: str = BUNDLE) -> tuple[Path, str]:
+    """The App ID and a token signing key on the simulator's portal; the .p8 file (0600) and its Key ID."""
+    assert sim.state is not None
+    portal = Portal(sim.state.registry, sim.state.authority, sim.state.clock.now)
+    portal.create_app_id(bundle_id, TEAM)
+    key = portal.create_auth_key(TEAM)
+    p8 = directory / f"AuthKey_{key.key_id}.p8"
+    p8.write_bytes(key.p8)
+    p8.chmod(0o600)
+    return p8, key.key_id
+
+
 async def test_accepted_notification_survives_kill_9_and_is_sent_on_restart_with_the_same_apns_id(
     tmp_path: Path,
 ) -> None:
@@ -136,12 +148,7 @@ async def test_accepted_notification_survives_kill_9_and_is_sent_on_restart_with
     async with Simulator(tmp_path / "apns") as sim, stalled_apns(tmp_path) as stalled, aiohttp.ClientSession() as http:
         endpoints = sim.endpoints
         assert sim.state is not None
-        portal = Portal(sim.state.registry, sim.state.authority, sim.state.clock.now)
-        portal.create_app_id(BUNDLE, TEAM)
-        key = portal.create_auth_key(TEAM)
-        p8 = tmp_path / f"AuthKey_{key.key_id}.p8"
-        p8.write_bytes(key.p8)
-        p8.chmod(0o600)
+        p8, key_id = app_and_key(sim, tmp_path)
 
         async with Phone.open(endpoints, state_dir=tmp_path / "iphone", name="Crash iPhone") as phone:
             app = phone.install_app(BUNDLE, environment="development", types=("alert", "sound", "badge"))
@@ -149,7 +156,7 @@ async def test_accepted_notification_survives_kill_9_and_is_sent_on_restart_with
 
             # -- first life: accepted and written, then the send hangs; kill -9 -------------------------------
             async with provider_service(db, f"https://127.0.0.1:{stalled.port}", stalled.ca_file, p8,
-                                        key.key_id) as (proc, url):
+                                        key_id) as (proc, url):
                 async with http.post(f"{url}/v1/devices", json={"token": token, "bundle_id": BUNDLE,
                                                                  "environment": "sandbox"}) as response:
                     assert response.status in (200, 201), await response.text()
@@ -180,7 +187,7 @@ async def test_accepted_notification_survives_kill_9_and_is_sent_on_restart_with
             assert (row["apns_id"], row["state"]) == (apns_id, "pending"), "the crash lost nothing"
 
             # -- second life: same database, the real simulator: resent at start, same apns-id --------------------
-            async with provider_service(db, endpoints["sandbox"], endpoints["ca_file"], p8, key.key_id):
+            async with provider_service(db, endpoints["sandbox"], endpoints["ca_file"], p8, key_id):
                 received = await app.next_notification(timeout=15)
                 assert received.apns_id.lower() == apns_id
                 assert received.payload == payload

@@ -1,11 +1,12 @@
 """The provider service end to end: HTTP API -> store -> APNsClient -> real TLS/HTTP/2 fake APNs.
 
-docs/architecture.md contract 4; token hygiene per docs/apns-protocol.md §4.1 and §4.4.
+docs/architecture.md contract 4; token hygiene per docs/apns-protocol.md §4.1 and §4.4. Every test runs
+twice, on SQLite and on a real PostgreSQL (docs/provider-service.md §6).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from provider.apns import APNsClient, CertificateCredentials, Notification, aler
 from provider.store import Store
 from provider.web import RESEND_TASK, ServiceConfig, create_app
 from tests.integration.h2_fake_apns import Answer, FakeAPNs, Received
+from tests.postgres_cluster import store_target
 
 APP = "com.example.app"
 KEY = "operator-secret"
@@ -35,15 +37,20 @@ async def _no_sleep(_: float) -> None:
     return None
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The store: a SQLite file, or a fresh database in the session's PostgreSQL; migrated."""
+    with store_target(request.param, tmp_path) as target:
+        yield target
+
+
 @pytest.fixture
-def make_app(
-    tmp_path: Path, ca_file: Path, creds: CertificateCredentials
-) -> Callable[[FakeAPNs], web.Application]:
+def make_app(db: str, ca_file: Path, creds: CertificateCredentials) -> Callable[[FakeAPNs], web.Application]:
     def make(apns: FakeAPNs) -> web.Application:
         def factory(env: str) -> APNsClient:
             return APNsClient(creds, environment=env, endpoint=apns.url, ca_file=ca_file, sleep=_no_sleep)
 
-        return create_app(ServiceConfig(db_path=str(tmp_path / "provider.db"), api_key=KEY), factory)
+        return create_app(ServiceConfig(db_path=db, api_key=KEY), factory)
 
     return make
 
@@ -118,6 +125,7 @@ async def test_send_to_a_user_reaches_apns(served) -> None:
         "apns_id": rec.headers["apns-id"],
         "reason": None,
         "timestamp": None,
+        "state": "done",
     }
     assert rec.token == T[0] and rec.headers["apns-topic"] == APP
     assert rec.headers["apns-priority"] == "5" and rec.headers["apns-collapse-id"] == "greet"
@@ -208,12 +216,10 @@ async def test_bad_registrations_and_delete(served) -> None:
     assert resp.status == 404
 
 
-async def test_outbox_resends_pending_notifications_after_a_restart(
-    ca: trustme.CA, make_app, tmp_path: Path
-) -> None:
+async def test_outbox_resends_pending_notifications_after_a_restart(ca: trustme.CA, make_app, db: str) -> None:
     """A previous run wrote the notification and died before Apple answered: the next start resends it."""
     pending = Notification(token=T[0], topic=APP, payload=alert("survived"), collapse_id="c").with_apns_id()
-    store = Store(tmp_path / "provider.db")
+    store = Store(db)
     store.register(T[0], APP, "sandbox")
     store.enqueue("sandbox", pending)
     store.close()
@@ -225,7 +231,7 @@ async def test_outbox_resends_pending_notifications_after_a_restart(
         (rec,) = seen
         assert rec.headers["apns-id"] == pending.apns_id
         assert rec.json == {"aps": {"alert": "survived"}} and rec.headers["apns-collapse-id"] == "c"
-    store = Store(tmp_path / "provider.db")
+    store = Store(db)
     assert store.pending() == []
     assert store.outbox_entry(pending.apns_id or "")["status"] == 200  # type: ignore[index]
     store.close()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from provider.apns.notification import Notification, alert
-from provider.store import ACTIVE, INACTIVE, Store, should_deactivate
+from provider.store import ACTIVE, INACTIVE, IdempotencyConflict, Store, should_deactivate
 
 T1 = "aa" * 32
 T2 = "bb" * 32
@@ -141,4 +141,48 @@ def test_outbox_needs_an_apns_id(store: Store) -> None:
 
 
 def test_wal_mode(store: Store) -> None:
-    assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store._db.query("PRAGMA journal_mode")[0]["journal_mode"] == "wal"
+
+
+def test_leases_give_a_dead_workers_rows_to_another_and_keys_expire(store: Store, clock: Clock) -> None:
+    """docs/provider-service.md §2, §3; docs/limits.md §6 (IDEMPOTENCY_KEY_TTL)."""
+    notes = [("sandbox", Notification(token=T1, topic="com.example.app", payload=alert(str(i))).with_apns_id())
+             for i in range(3)]
+    assert store.enqueue_many(notes, idempotency=("k", "h1")) is None
+    ids = [n.apns_id for _, n in notes]
+    assert store.enqueue_many(notes[:1], idempotency=("k", "h1")) == ids  # a replay writes nothing
+    with pytest.raises(IdempotencyConflict):
+        store.enqueue_many(notes[:1], idempotency=("k", "other body"))
+    first = store.claim("w1", 2, lease_ms=1000)
+    second = store.claim("w2", 5, lease_ms=1000)
+    assert {p.notification.apns_id for p in first}.isdisjoint(p.notification.apns_id for p in second)
+    assert len(first) + len(second) == 3 and store.claim("w3", 5, lease_ms=1000) == []
+    clock.now += 0.5
+    store.renew("w1", [p.notification.apns_id or "" for p in first], lease_ms=1000)  # w1 is alive
+    clock.now += 0.6
+    assert [p.notification.apns_id for p in store.claim("w3", 5, lease_ms=1000)] == [
+        p.notification.apns_id for p in second], "w2 died: its rows, and only those, are claimable"
+    clock.now += 24 * 3600
+    assert store.forget_idempotency_keys() == 1
+    assert store.enqueue_many([], idempotency=("k", "other body")) is None  # a new request now
+
+
+def test_a_worker_claims_only_the_environments_it_sends_to(store: Store) -> None:
+    """docs/provider-service.md §3: a sandbox-only worker leaves production rows to a worker that has them."""
+    sandbox = Notification(token=T1, topic="com.example.app", payload=alert("s")).with_apns_id()
+    production = Notification(token=T2, topic="com.example.app", payload=alert("p")).with_apns_id()
+    store.enqueue_many([("sandbox", sandbox), ("production", production)])
+    assert [p.notification for p in store.claim("w1", 10, 1000, ("sandbox",))] == [sandbox]
+    assert [p.notification for p in store.claim("w2", 10, 1000, ("sandbox",))] == []
+    assert [p.notification for p in store.claim("w3", 10, 1000)] == [production]
+
+
+def test_a_new_sqlite_store_is_private(tmp_path: Path) -> None:
+    """docs/provider-service.md §1: a new SQLite file is 0600; its -wal and -shm files follow its mode."""
+    s = Store(tmp_path / "private.db")
+    try:
+        s.register(T1, "com.example.app", "sandbox")
+        for name in ("private.db", "private.db-wal", "private.db-shm"):
+            assert (tmp_path / name).stat().st_mode & 0o777 == 0o600, name
+    finally:
+        s.close()

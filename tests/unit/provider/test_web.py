@@ -80,6 +80,6 @@ def test_a_bad_body_is_a_400_that_says_why(body: dict[str, Any], message: str) -
 
 def test_the_first_problem_is_the_one_reported() -> None:
     """Order: bundle id, payload, targets, each token, then the push; so a bad token beats a bad priority."""
-    assert '"token"' in _refusal({"bundle_id": APP, "alert": "x", "tokens": [T[0], "zz"], "priority": 7})
+    assert '"tokens[1]"' in _refusal({"bundle_id": APP, "alert": "x", "tokens": [T[0], "zz"], "priority": 7})
     assert '"bundle_id"' in _refusal({"payload": [], "tokens": []})
     assert "exactly one" in _refusal({"bundle_id": APP, "tokens": [], "priority": 7})
