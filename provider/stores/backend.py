@@ -7,12 +7,16 @@ as dicts. Calls are synchronous and short: the service makes them from its event
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
+import stat
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Protocol
 
+log = logging.getLogger("provider.store")
 Row = dict[str, Any]
 
 
@@ -53,6 +57,27 @@ class _SQLiteTx:
         self._db.executemany(sql, rows)
 
 
+def _private_db(path: Path) -> None:
+    """The store holds every user's device token: its directory is made 0700 when we create it, the file is
+    created 0600 from its first byte (SQLite gives its -wal and -shm files the same mode), a symlink is refused
+    (someone else could have planted it) and a file others can read is tightened with a warning."""
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        if path.is_symlink():
+            raise OSError(f"{path} is a symlink; refusing to open it as the token store") from exc
+        raise
+    try:
+        mode = stat.S_IMODE(os.fstat(fd).st_mode)
+        if mode & 0o077:
+            log.warning("%s was mode %o; now 0600", path, mode)
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
 class SQLiteBackend:
     """One connection in autocommit mode; ``BEGIN IMMEDIATE`` takes the write lock at the start of a
     transaction so two processes on one file never deadlock upgrading a read lock."""
@@ -61,10 +86,8 @@ class SQLiteBackend:
     skip_locked = ""
 
     def __init__(self, path: str) -> None:
-        if path != ":memory:" and not os.path.exists(path):
-            # tokens and notifications are private: the file (and the -wal/-shm files SQLite makes with the
-            # same mode) is 0600 from its first byte, not after a chmod
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        if path != ":memory:":
+            _private_db(Path(path))
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         self._db.row_factory = sqlite3.Row
         if path != ":memory:":
