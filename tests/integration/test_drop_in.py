@@ -15,6 +15,7 @@ import json
 import os
 import shlex
 import shutil
+import ssl
 import subprocess
 import sys
 import time
@@ -301,16 +302,21 @@ async def _binary_send(drop_in: DropIn, server_name: str, token: str, alert: str
     credentials = load_certificate_credentials(cert_file=cert or drop_in.env["APNS_CERT_PEM"],
                                                key_file=drop_in.env["APNS_KEY_PEM"])
     ctx = legacy.ssl_context(credentials, drop_in.env["APNS_CA_FILE"])
-    reader, writer = await asyncio.open_connection("127.0.0.1", 2195, ssl=ctx, server_hostname=server_name)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", 2195, ssl=ctx, server_hostname=server_name)
+    except (ConnectionError, ssl.SSLError):
+        return b""  # cut during the handshake
     try:
         payload = json.dumps({"aps": {"alert": alert}}).encode()
         writer.write(legacy.encode(legacy.LegacyNotification(token=token, payload=payload, identifier=9,
                                                              expiry=int(time.time()) + 60)))
-        await writer.drain()
         try:
+            await writer.drain()
             return await asyncio.wait_for(reader.read(6), 1.0)
         except TimeoutError:
             return b"silence"
+        except (ConnectionError, ssl.SSLError):
+            return b""  # cut: a reset rather than a close, depending on timing
     finally:
         writer.close()
 
