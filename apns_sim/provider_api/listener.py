@@ -32,6 +32,7 @@ from apns_sim.state import SimState
 
 log = logging.getLogger("apns_sim.server")  # the name users configure logging by, kept from before the move
 CLOSE_GRACE = limits.PROVIDER_CLOSE_GRACE  # seconds open connections get to finish after GOAWAY Shutdown
+FEED_SIZE = 16 * 1024  # bytes of one read handed to the core before other connections get a turn
 REVOCATION_CHECK = 1.0  # seconds between looks for revoked certificates and keys (§7 "Revocation")
 
 
@@ -50,7 +51,9 @@ class _ProviderProtocol(asyncio.Protocol):
         self._last_activity = self._loop.time()
         self._idle_timer: asyncio.TimerHandle | None = None
         self._timers: list[asyncio.TimerHandle] = []  # unauthenticated deadline, write stall, close grace
-        self._reading_paused = False
+        self._reading_paused = False  # the peer leaves our output unread
+        self._not_reading = False  # the transport's reading is paused (that, or a backlog to feed)
+        self._backlog = b""  # read but not yet handed to the core
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -72,10 +75,26 @@ class _ProviderProtocol(asyncio.Protocol):
         self._flush()
 
     def data_received(self, data: bytes) -> None:
+        if self._core is None:
+            return
+        self._last_activity = self._loop.time()
+        if self._backlog:  # asyncio may hand over one more read after pause_reading
+            self._backlog += data
+            return
+        self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
+        """Hand the core at most FEED_SIZE bytes, then let other connections run (docs/limits.md §1.1).
+
+        A read can hold thousands of requests; handled in one go, every other client waits for all of them.
+        """
         core = self._core
         if core is None:
             return
-        self._last_activity = self._loop.time()
+        if len(data) > FEED_SIZE:
+            data, self._backlog = data[:FEED_SIZE], data[FEED_SIZE:]
+            self._loop.call_soon(self._feed_backlog)
+        self._update_reading()
         try:
             core.receive_data(data)
         except Exception:
@@ -84,6 +103,24 @@ class _ProviderProtocol(asyncio.Protocol):
             self.abort()
             return
         self._flush()
+
+    def _feed_backlog(self) -> None:
+        data, self._backlog = self._backlog, b""
+        if self._transport is not None and not self._transport.is_closing():
+            self._feed(data)
+
+    def _update_reading(self) -> None:
+        """Read while nothing is left to feed and the peer reads our output; otherwise not (§1.1, §1.3)."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        paused = bool(self._backlog) or self._reading_paused
+        if paused != self._not_reading:
+            self._not_reading = paused
+            if paused:
+                transport.pause_reading()
+            else:
+                transport.resume_reading()
 
     def eof_received(self) -> bool | None:
         return None  # the peer is done: close our side too
@@ -107,13 +144,12 @@ class _ProviderProtocol(asyncio.Protocol):
         if self._transport is None or self._transport.is_closing():
             return
         self._reading_paused = True
-        self._transport.pause_reading()
+        self._update_reading()
         self._later(self._server.write_stall, self._check_stall)
 
     def resume_writing(self) -> None:
-        if self._reading_paused and self._transport is not None and not self._transport.is_closing():
-            self._reading_paused = False
-            self._transport.resume_reading()
+        self._reading_paused = False
+        self._update_reading()
 
     def _check_stall(self) -> None:
         if self._reading_paused:
