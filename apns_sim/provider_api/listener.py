@@ -52,6 +52,7 @@ class _ProviderProtocol(asyncio.Protocol):
         self._idle_timer: asyncio.TimerHandle | None = None
         self._timers: list[asyncio.TimerHandle] = []  # unauthenticated deadline, write stall, close grace
         self._reading_paused = False  # the peer leaves our output unread
+        self._paused_at = 0.0
         self._not_reading = False  # the transport's reading is paused (that, or a backlog to feed)
         self._backlog = b""  # read but not yet handed to the core
 
@@ -105,6 +106,8 @@ class _ProviderProtocol(asyncio.Protocol):
         self._flush()
 
     def _feed_backlog(self) -> None:
+        if self._reading_paused or not self._backlog:
+            return  # the peer reads nothing of ours: the rest waits for resume_writing
         data, self._backlog = self._backlog, b""
         if self._transport is not None and not self._transport.is_closing():
             self._feed(data)
@@ -144,15 +147,18 @@ class _ProviderProtocol(asyncio.Protocol):
         if self._transport is None or self._transport.is_closing():
             return
         self._reading_paused = True
+        self._paused_at = self._loop.time()
         self._update_reading()
         self._later(self._server.write_stall, self._check_stall)
 
     def resume_writing(self) -> None:
         self._reading_paused = False
+        if self._backlog:
+            self._loop.call_soon(self._feed_backlog)
         self._update_reading()
 
     def _check_stall(self) -> None:
-        if self._reading_paused:
+        if self._reading_paused and self._loop.time() - self._paused_at >= self._server.write_stall - 0.01:
             log.info("provider connection cut: its output was left unread for %.0f s", self._server.write_stall)
             self.abort()
 

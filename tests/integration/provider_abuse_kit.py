@@ -219,38 +219,49 @@ class GoodClient:
 
 
 class Watch:
-    """While an attack runs: the good client pushes every ``every`` seconds and the server's RSS is sampled."""
+    """While an attack runs: the good client pushes every ``every`` seconds and the server's RSS is sampled.
 
-    def __init__(self, sim: SimProcess, good: GoodClient, every: float = 0.02) -> None:
-        self.sim, self.good, self.every = sim, good, every
+    On leaving, a push still in flight is waited for (up to ``patience`` seconds): a stalled server shows up as
+    that push's latency, not as a push that was never counted.
+    """
+
+    def __init__(self, sim: SimProcess, good: GoodClient, every: float = 0.02, patience: float = 90.0) -> None:
+        self.sim, self.good, self.every, self.patience = sim, good, every, patience
         self.latencies: list[float] = []
         self.statuses: list[int] = []
         self.peak_rss = 0
-        self._task: asyncio.Task[None] | None = None
+        self._stop = False
 
     @property
     def worst(self) -> float:
         return max(self.latencies, default=0.0)
 
-    async def _run(self) -> None:
-        while True:
-            self.peak_rss = max(self.peak_rss, self.sim.rss())
-            status, seconds = await self.good.push()
+    async def _push(self) -> None:
+        while not self._stop:
+            status, seconds = await self.good.push(timeout=self.patience)
             self.statuses.append(status)
             self.latencies.append(seconds)
-            self.peak_rss = max(self.peak_rss, self.sim.rss())
             await asyncio.sleep(self.every)
+
+    async def _sample(self) -> None:
+        while True:
+            self.peak_rss = max(self.peak_rss, self.sim.rss())
+            await asyncio.sleep(0.05)
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Watch]:
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        loop = asyncio.get_running_loop()
+        pusher, sampler = loop.create_task(self._push()), loop.create_task(self._sample())
         try:
             yield self
             await asyncio.sleep(0.3)  # a few more pushes after the attacker's last byte
+            self._stop = True
+            await asyncio.wait_for(pusher, self.patience + 5)
         finally:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            for task in (pusher, sampler):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
 
 async def write_all(writer: asyncio.StreamWriter, data: bytes, *, chunk: int = 65536, stall: float = 2.0) -> int:

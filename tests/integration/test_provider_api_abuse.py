@@ -91,7 +91,7 @@ async def test_zero_window_flood_leaves_other_clients_alone(sim: SimProcess, win
     assert [g.error_code for g in goaways] == [Codes.ENHANCE_YOUR_CALM], describe(got)[-5:]
     assert any(isinstance(f, RstStreamFrame) and f.error_code == Codes.REFUSED_STREAM for f in got)
     assert sim.alive and set(watch.statuses) == {200}
-    assert watch.worst < 0.25, f"a well-behaved client waited {watch.worst * 1000:.0f} ms"
+    assert watch.worst < 0.5, f"a well-behaved client waited {watch.worst * 1000:.0f} ms"
     assert after - start < 5 * MB, f"RSS {start / MB:.1f} MB before, {after / MB:.1f} MB after"
 
 

@@ -95,3 +95,18 @@ def test_body_beyond_what_is_kept_is_only_counted(world: World) -> None:
     headers, data = client.response(sid)
     assert headers[":status"] == "413" and data == [b'{"reason":"PayloadTooLarge"}']
     assert client.core._parked == 0
+
+
+def test_h2_forgets_answered_streams_once_per_read(tmp_path: Path) -> None:
+    """docs/limits.md §1.1: h2 no longer counts open streams per new stream; closed ones still go, per read."""
+    w = World(tmp_path, SimConfig(max_concurrent_streams=1000))
+    try:
+        client = w.connect(cert=w.sandbox_cert)
+        for _ in range(3):
+            sids = [client.send("zz", body=b"") for _ in range(300)]
+            client.pump()
+            assert len(client.of(sids[-1], h2.events.StreamEnded)) == 1
+            assert len(client.core._conn.streams) <= 1  # 300 answered streams: forgotten after the read
+        assert client.core._conn.open_inbound_streams == 0  # what h2's own limit check sees
+    finally:
+        w.state.close()
