@@ -7,14 +7,17 @@ tests/integration/test_provider_api_abuse.py.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import h2.errors
 import h2.events
 import h2.settings
 import pytest
+from cryptography import x509
 
 from apns_sim.limits import PROVIDER_BODY_KEPT, PROVIDER_PARKED_BYTES, PROVIDER_REFUSED_STREAMS
+from apns_sim.provider_api.service import ProviderService, ProviderSession
 from apns_sim.state import SimConfig
 from tests.unit.apns_sim.provider_api.test_connection import Client, World
 
@@ -110,3 +113,30 @@ def test_h2_forgets_answered_streams_once_per_read(tmp_path: Path) -> None:
         assert client.core._conn.open_inbound_streams == 0  # what h2's own limit check sees
     finally:
         w.state.close()
+
+
+@pytest.mark.parametrize("credentials", ["certificate", "key"])
+def test_revoked_credentials_answer_in_flight_requests_with_their_reason(world: World, credentials: str) -> None:
+    """docs/limits.md §1.6: once the sweep finds the revocation, every request on that connection is refused with
+    the reason a new connection would get (BadCertificate, InvalidProviderToken), one registry read per sweep."""
+    service = ProviderService(world.state, "sandbox")
+    cert = world.sandbox_cert if credentials == "certificate" else None
+    client = Client(service.connect(cert, "h2"))
+    auth = [] if cert else [("authorization", world.bearer()), ("apns-topic", "com.example.app")]
+    sid = client.send(world.token, headers=auth)
+    client.pump()
+    assert client.response(sid)[0][":status"] == "200"
+    session = client.core.handler
+    assert isinstance(session, ProviderSession)
+    assert service.revocations([session]) == []
+    now = datetime.fromtimestamp(world.state.clock.time() - 1).astimezone()
+    if cert:
+        world.state.registry.revoke_certificate(x509.load_der_x509_certificate(cert).serial_number, now)
+    else:
+        world.state.registry.revoke_auth_key(world.key_id, now)
+    reason = "BadCertificate" if cert else "InvalidProviderToken"
+    assert [(s, r.wire) for s, r in service.revocations([session, session])] == [(session, reason)]
+    sid = client.send(world.token, headers=auth)
+    client.pump()
+    headers, data = client.response(sid)
+    assert headers[":status"] == "403" and data == [f'{{"reason":"{reason}"}}'.encode()]
