@@ -20,8 +20,10 @@ What APNs does on the wire (docs/apns-protocol.md §4.1, §7):
   ``timestamp`` for 410) with END_STREAM; clients such as aioapns parse each DATA frame as a whole body.
 - Connection-level errors are GOAWAY frames whose debug data is JSON ``{"reason": ...}``; a graceful close
   is GOAWAY ``Shutdown`` (or ``IdleTimeout``) after which open streams still finish.
-- A request HTTP/2 calls malformed is refused on its own stream (RST_STREAM PROTOCOL_ERROR); broken framing
-  ends this connection only; an exception in the handler is 500 ``InternalServerError`` for that stream.
+- A malformed request is refused on its own stream (RST_STREAM, RFC 9113 §5.4.2; :mod:`.strict_h2`); broken
+  framing ends this connection only; an exception in the handler is 500 ``InternalServerError`` for that stream.
+- Bounds (docs/limits.md §1): streams whose answer waits for window or a fault count against the limit; a
+  client that keeps opening streams over it gets GOAWAY ENHANCE_YOUR_CALM; parked request bodies have a budget.
 - Fault injection (:mod:`apns_sim.faults.plan`): a handler may answer :class:`~apns_sim.faults.plan.Injected`, acted
   out here on the wire: any status and reason, a held answer (a timer the adapter arms from ``timers``),
   GOAWAY with a JSON reason, RST_STREAM, a stream left unanswered, an aborted connection (``aborted``), a
@@ -48,7 +50,9 @@ from hyperframe.frame import GoAwayFrame
 
 from apns_sim.faults import plan
 from apns_sim.faults.plan import Injected
+from apns_sim.limits import PROVIDER_BODY_KEPT, PROVIDER_PARKED_BYTES, PROVIDER_REFUSED_STREAMS
 from apns_sim.provider_api.hpack_cache import CachingDecoder
+from apns_sim.provider_api.strict_h2 import StrictH2Connection
 from apns_sim.push.reasons import Reason
 from apns_sim.push.request import Accepted, MalformedRequest, Outcome, PushRequest, Rejection, parse_request
 from apns_sim.push.validation import echo_apns_id
@@ -57,7 +61,8 @@ HEADER_TABLE_SIZE = 4096
 MAX_HEADER_LIST_SIZE = 8000
 CONNECTION_WINDOW = 16 * 1024 * 1024
 _DEFAULT_WINDOW = 65535
-MAX_BODY_KEPT = 64 * 1024  # beyond this a body only counts bytes: it is PayloadTooLarge anyway
+MAX_BODY_KEPT = PROVIDER_BODY_KEPT  # beyond this a body only counts bytes: it is PayloadTooLarge anyway
+_SLICE = 16 * 1024  # bytes handed to h2 at a time
 _STATUS = {reason.status: str(reason.status).encode() for reason in Reason}
 _SETTING = h2.settings.SettingCodes
 _STATIC = HeaderTable.STATIC_TABLE_MAPPING
@@ -184,6 +189,8 @@ class ProviderConnection:
         self._limit = max_concurrent_streams if handler.gate_open else 1
         self._streams: dict[int, _Stream] = {}
         self._blocked: dict[int, bytes] = {}  # error bodies waiting for flow-control credit
+        self._parked = 0  # body bytes kept in self._streams (docs/limits.md §1.2)
+        self._refused = 0  # streams refused since the last one admitted (docs/limits.md §1.1)
         self._pending = b""  # frames we serialized ourselves (graceful GOAWAY), ahead of h2's output
         self._goaway_last: int | None = None  # set once a graceful GOAWAY went out
         self._peer_goaway = False
@@ -199,7 +206,7 @@ class ProviderConnection:
             validate_inbound_headers=False, normalize_inbound_headers=False,
             validate_outbound_headers=False, normalize_outbound_headers=False,
         )
-        self._conn = conn = h2.connection.H2Connection(config=config)
+        self._conn = conn = StrictH2Connection(config=config)
         conn.encoder = _ResponseEncoder()
         conn.local_settings = _AdvertisedSettings(client=False, initial_values={
             _SETTING.HEADER_TABLE_SIZE: HEADER_TABLE_SIZE,
@@ -228,24 +235,29 @@ class ProviderConnection:
 
     def receive_data(self, data: bytes) -> None:
         """Feed bytes from the socket; responses are queued for :meth:`data_to_send`."""
-        if self._fatal:
-            return
-        try:
-            events = self._conn.receive_data(data)
-        except h2.exceptions.ProtocolError:
-            self._fatal = True  # h2 queued a GOAWAY with the matching error code
-            return
-        dispatch = self._dispatch
-        try:
-            for event in events:
-                handler = dispatch.get(type(event))
-                if handler is not None:
-                    handler(event)
-        except Exception:  # a bug of ours: this connection ends, the server goes on
-            self._conn.close_connection(error_code=h2.errors.ErrorCodes.INTERNAL_ERROR,
-                                        additional_data=Reason.INTERNAL_SERVER_ERROR.body)
-            self._fatal = True
-            raise
+        # In slices: h2 parses a whole buffer before we see its first event, and a read can hold thousands of
+        # streams; a connection that has to go is stopped after the slice that showed it (docs/limits.md §1.1).
+        view = memoryview(data)
+        for start in range(0, len(view), _SLICE):
+            if self._fatal:
+                break
+            try:
+                events = self._conn.receive_data(view[start:start + _SLICE])
+            except h2.exceptions.ProtocolError:
+                self._fatal = True  # h2 queued a GOAWAY with the matching error code
+                break
+            dispatch = self._dispatch
+            try:
+                for event in events:
+                    handler = dispatch.get(type(event))
+                    if handler is not None:
+                        handler(event)
+            except Exception:  # a bug of ours: this connection ends, the server goes on
+                self._conn.close_connection(error_code=h2.errors.ErrorCodes.INTERNAL_ERROR,
+                                            additional_data=Reason.INTERNAL_SERVER_ERROR.body)
+                self._fatal = True
+                raise
+        self._conn.prune()
 
     def data_to_send(self) -> bytes:
         data = self._conn.data_to_send()
@@ -260,6 +272,18 @@ class ProviderConnection:
             return True
         closing = self._goaway_last is not None or self._peer_goaway
         return closing and not self._streams and not self._blocked and not self._held
+
+    handler = property(lambda self: self._handler, doc="The connection's RequestHandler.")
+
+    @property
+    def authenticated(self) -> bool:
+        """Valid credentials seen: a client certificate, or a request with a valid provider token."""
+        return self._handler.gate_open
+
+    @property
+    def streams_in_use(self) -> int:
+        """Streams counted against the limit: reading a request, answer waiting for window, or held by a fault."""
+        return len(self._streams) + len(self._blocked) + len(self._held)
 
     @property
     def stream_limit(self) -> int:
@@ -293,11 +317,12 @@ class ProviderConnection:
         headers: list[tuple[bytes, bytes]] = event.headers
         if self._limit < self._max_streams:
             self._try_unlock(headers)
-        refused = (self._goaway_last is not None and sid > self._goaway_last) or len(self._streams) >= self._limit
-        if refused:
-            if not (self._quiet_goaway and self._goaway_last is not None and sid > self._goaway_last):
-                self._reset(sid, h2.errors.ErrorCodes.REFUSED_STREAM)
+        after_goaway = self._goaway_last is not None and sid > self._goaway_last
+        if after_goaway or self.streams_in_use >= self._limit:
+            if not (self._quiet_goaway and after_goaway):
+                self._refuse_stream(sid)
             return
+        self._refused = 0
         if event.stream_ended is not None:
             self._finish(sid, headers, b"", 0)
         else:
@@ -307,15 +332,19 @@ class ProviderConnection:
         sid = event.stream_id
         stream = self._streams.get(sid)
         data = event.data or b""
+        if event.flow_controlled_length:
+            self._conn.acknowledge_received_data(event.flow_controlled_length, sid)
         if stream is not None:
             stream.size += len(data)
             if stream.size <= MAX_BODY_KEPT:
                 stream.chunks.append(data)
-        if event.flow_controlled_length:
-            self._conn.acknowledge_received_data(event.flow_controlled_length, sid)
+                self._parked += len(data)
+                if self._parked > PROVIDER_PARKED_BYTES:  # docs/limits.md §1.2: this stream goes, not the rest
+                    self._drop(sid)
+                    self._refuse_stream(sid)
 
     def _on_stream_ended(self, event: h2.events.StreamEnded) -> None:
-        stream = self._streams.pop(event.stream_id, None)
+        stream = self._drop(event.stream_id)
         if stream is None:
             return
         chunks = stream.chunks
@@ -323,9 +352,27 @@ class ProviderConnection:
         self._finish(event.stream_id, stream.headers, body, stream.size)
 
     def _on_stream_reset(self, event: h2.events.StreamReset) -> None:
-        self._streams.pop(event.stream_id, None)
+        self._drop(event.stream_id)
         self._blocked.pop(event.stream_id, None)
         self._held.discard(event.stream_id)
+
+    def _drop(self, sid: int) -> _Stream | None:
+        stream = self._streams.pop(sid, None)
+        if stream is not None:
+            self._parked -= sum(map(len, stream.chunks))
+        return stream
+
+    def _refuse_stream(self, sid: int) -> None:
+        """RST_STREAM REFUSED_STREAM; who keeps it up gets GOAWAY ENHANCE_YOUR_CALM (docs/limits.md §1.1).
+        An honest client is never refused; one that ignores the limit while its answers wait for window (it
+        does not read) would keep us parsing and resetting its streams forever.
+        """
+        self._reset(sid, h2.errors.ErrorCodes.REFUSED_STREAM)
+        self._refused += 1
+        if self._refused > PROVIDER_REFUSED_STREAMS and not self._fatal:
+            self._conn.close_connection(error_code=h2.errors.ErrorCodes.ENHANCE_YOUR_CALM)
+            self._fatal = True
+            self._dispatch.clear()  # the rest of this read is not worth parsing
 
     def _on_window(self, _event: object) -> None:
         for sid, body in list(self._blocked.items()):

@@ -6,6 +6,11 @@ have none), ALPN ``h2`` (clients that offer no ALPN, like aioapns, still speak H
 shape: TLS facts are read once at the edge and passed in as plain values to
 :class:`~apns_sim.provider_api.service.ProviderService`).
 
+Hostile peers (docs/limits.md §1): output the peer leaves unread stops our reading it (the peer's own TCP
+window then stops it sending, as nginx and h2o do with PING and SETTINGS floods) and is cut after a while; a
+connection without credentials gets seconds, not the idle timeout; the TLS handshake has a deadline; a closed
+connection that does not drain is aborted. A revoked certificate or key closes the connections using it.
+
 Reference: docs/apns-protocol.md §1 (transport), §7 (HTTP/2 connection behaviour).
 """
 
@@ -20,13 +25,16 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from apns_sim import limits
 from apns_sim.provider_api.connection import ProviderConnection
-from apns_sim.provider_api.service import ProviderService
+from apns_sim.provider_api.service import ProviderService, ProviderSession
 from apns_sim.push.reasons import Reason
 from apns_sim.state import SimState
 
 log = logging.getLogger("apns_sim.server")  # the name users configure logging by, kept from before the move
-CLOSE_GRACE = 2.0  # seconds open connections get to finish after GOAWAY Shutdown
+CLOSE_GRACE = limits.PROVIDER_CLOSE_GRACE  # seconds open connections get to finish after GOAWAY Shutdown
+FEED_SIZE = 16 * 1024  # bytes of one read handed to the core before other connections get a turn
+REVOCATION_CHECK = 1.0  # seconds between looks for revoked certificates and keys (§7 "Revocation")
 
 
 # OpenSSL's X509_V_FLAG_NO_CHECK_TIME (x509_vfy.h); the ssl module has no name for it.
@@ -55,6 +63,11 @@ class _ProviderProtocol(asyncio.Protocol):
         self._core: ProviderConnection | None = None
         self._last_activity = self._loop.time()
         self._idle_timer: asyncio.TimerHandle | None = None
+        self._timers: list[asyncio.TimerHandle] = []  # unauthenticated deadline, write stall, close grace
+        self._reading_paused = False  # the peer leaves our output unread
+        self._paused_at = 0.0
+        self._not_reading = False  # the transport's reading is paused (that, or a backlog to feed)
+        self._backlog = b""  # read but not yet handed to the core
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -70,13 +83,32 @@ class _ProviderProtocol(asyncio.Protocol):
             return
         self._server.connections.add(self)
         self._arm_idle_timer(self._server.state.config.idle_timeout)
+        transport.set_write_buffer_limits(high=self._server.outbound_high)
+        if not self._core.authenticated:
+            self._later(self._server.unauthenticated_idle, self._check_credentials)
         self._flush()
 
     def data_received(self, data: bytes) -> None:
+        if self._core is None:
+            return
+        self._last_activity = self._loop.time()
+        if self._backlog:  # asyncio may hand over one more read after pause_reading
+            self._backlog += data
+            return
+        self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
+        """Hand the core at most FEED_SIZE bytes, then let other connections run (docs/limits.md §1.1).
+
+        A read can hold thousands of requests; handled in one go, every other client waits for all of them.
+        """
         core = self._core
         if core is None:
             return
-        self._last_activity = self._loop.time()
+        if len(data) > FEED_SIZE:
+            data, self._backlog = data[:FEED_SIZE], data[FEED_SIZE:]
+            self._loop.call_soon(self._feed_backlog)
+        self._update_reading()
         try:
             core.receive_data(data)
         except Exception:
@@ -86,6 +118,26 @@ class _ProviderProtocol(asyncio.Protocol):
             return
         self._flush()
 
+    def _feed_backlog(self) -> None:
+        if self._reading_paused or not self._backlog:
+            return  # the peer reads nothing of ours: the rest waits for resume_writing
+        data, self._backlog = self._backlog, b""
+        if self._transport is not None and not self._transport.is_closing():
+            self._feed(data)
+
+    def _update_reading(self) -> None:
+        """Read while nothing is left to feed and the peer reads our output; otherwise not (§1.1, §1.3)."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        paused = bool(self._backlog) or self._reading_paused
+        if paused != self._not_reading:
+            self._not_reading = paused
+            if paused:
+                transport.pause_reading()
+            else:
+                transport.resume_reading()
+
     def eof_received(self) -> bool | None:
         return None  # the peer is done: close our side too
 
@@ -94,6 +146,54 @@ class _ProviderProtocol(asyncio.Protocol):
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+        self._core = None  # its streams and buffers go now, not when asyncio drops the protocol
+
+    def pause_writing(self) -> None:
+        """The peer leaves our output unread (docs/limits.md §1.3): read no more of its frames until it does.
+
+        Every frame we read can add output (PING and SETTINGS ACKs, RST_STREAM, answers); not reading caps that
+        backlog at about one read's worth over the mark, and the peer's TCP window stops it sending.
+        """
+        if self._transport is None or self._transport.is_closing():
+            return
+        self._reading_paused = True
+        self._paused_at = self._loop.time()
+        self._update_reading()
+        self._later(self._server.write_stall, self._check_stall)
+
+    def resume_writing(self) -> None:
+        self._reading_paused = False
+        if self._backlog:
+            self._loop.call_soon(self._feed_backlog)
+        self._update_reading()
+
+    def _check_stall(self) -> None:
+        if self._reading_paused and self._loop.time() - self._paused_at >= self._server.write_stall - 0.01:
+            log.info("provider connection cut: its output was left unread for %.0f s", self._server.write_stall)
+            self.abort()
+
+    def _check_credentials(self) -> None:
+        """docs/limits.md §1.4: no client certificate and no valid provider token yet, the connection goes."""
+        if self._core is not None and not self._core.authenticated:
+            self.revoke(Reason.IDLE_TIMEOUT)
+
+    def revoke(self, reason: Reason) -> None:
+        """GOAWAY ``reason``, then cut the connection if it is still there after CLOSE_GRACE (its answers may
+        wait for window the peer never grants). Revocation: requests still in flight get ``reason`` as 403."""
+        self.shutdown(reason)
+        self._later(CLOSE_GRACE, self.abort)
+
+    @property
+    def session(self) -> ProviderSession | None:
+        handler = self._core.handler if self._core is not None else None
+        return handler if isinstance(handler, ProviderSession) else None
+
+    def _later(self, delay: float, callback: Callable[[], None]) -> None:
+        self._timers = [t for t in self._timers if not t.cancelled() and t.when() > self._loop.time()]
+        self._timers.append(self._loop.call_later(delay, callback))
 
     def shutdown(self, reason: Reason = Reason.SHUTDOWN) -> None:
         """GOAWAY ``reason``; the transport closes once open streams are answered."""
@@ -122,6 +222,8 @@ class _ProviderProtocol(asyncio.Protocol):
             transport.write(data)
         if finished:
             transport.close()
+            if transport.get_write_buffer_size():  # a peer that never reads would keep it forever
+                self._later(CLOSE_GRACE, self.abort)
 
     def _fire(self, callback: Callable[[], None]) -> None:
         if self._core is not None and self._transport is not None and not self._transport.is_closing():
@@ -154,6 +256,12 @@ class ProviderApiServer:
         self._server: asyncio.Server | None = None
         self._host = "127.0.0.1"
         self.port = 0
+        self._revocation_task: asyncio.Task[None] | None = None
+        # knobs (docs/limits.md §1; docs/choices.md): set before start()
+        self.unauthenticated_idle = limits.PROVIDER_UNAUTHENTICATED_IDLE
+        self.outbound_high = limits.PROVIDER_OUTBOUND_HIGH
+        self.write_stall = limits.PROVIDER_WRITE_STALL
+        self.tls_handshake_timeout = limits.PROVIDER_TLS_HANDSHAKE
 
     @property
     def url(self) -> str:
@@ -181,9 +289,31 @@ class ProviderApiServer:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(lambda: _ProviderProtocol(self), host, port,
-                                                ssl=self.ssl_context())
+                                                ssl=self.ssl_context(),
+                                                ssl_handshake_timeout=self.tls_handshake_timeout)
         self._host = host
         self.port = int(self._server.sockets[0].getsockname()[1])
+        self._revocation_task = loop.create_task(self._watch_revocations())
+
+    async def _watch_revocations(self) -> None:
+        """§7 "Revocation": connections whose certificate or key is revoked are closed, as Apple does.
+
+        The portal CLI revokes from another process (the same SQLite file), so this looks every second
+        rather than waiting for a notice; it reads nothing while no connection is open.
+        """
+        while True:
+            await asyncio.sleep(REVOCATION_CHECK)
+            by_session = {c.session: c for c in list(self.connections) if c.session is not None}
+            if not by_session:
+                continue
+            try:
+                found = self.service.revocations(list(by_session))
+            except Exception:
+                log.exception("could not check for revoked credentials")
+                continue
+            for session, reason in found:
+                log.info("closing a provider connection: its credentials were revoked (%s)", reason.wire)
+                by_session[session].revoke(reason)
 
     async def close(self) -> None:
         """Stop listening, send GOAWAY Shutdown to every connection, give them a moment, then cut them."""
@@ -191,6 +321,9 @@ class ProviderApiServer:
         if server is None:
             return
         server.close()
+        if self._revocation_task is not None:
+            self._revocation_task.cancel()
+            self._revocation_task = None
         for connection in list(self.connections):
             connection.shutdown()
         loop = asyncio.get_running_loop()

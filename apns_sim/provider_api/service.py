@@ -28,7 +28,7 @@ from apns_sim.model.records import AppIdRecord
 from apns_sim.model.registry import Registry, TokenRecord
 from apns_sim.provider_api.connection import ProviderConnection, RequestHandler
 from apns_sim.provider_api.intake import admit, policy_for, request_journey
-from apns_sim.push.auth import ConnectionAuth, certificate_identity
+from apns_sim.push.auth import ConnectionAuth, TokenIdentity, certificate_identity
 from apns_sim.push.reasons import Reason
 from apns_sim.push.request import Accepted, Outcome, PushRequest, Rejection
 from apns_sim.push.validation import check_request, check_route
@@ -95,13 +95,20 @@ class ProviderSession:
         self.auth = auth
         self._lookup = _ConnectionLookup(service.state.registry, service.tokens)
         self._faults = service.state.faults
+        self.key_id: str | None = None  # the auth key of the last valid provider token (revocation, §5)
+        self.revoked: Reason | None = None  # set once its certificate or key is revoked: every request fails
+
+    def _note(self, identity: object) -> bool:
+        if isinstance(identity, TokenIdentity):
+            self.key_id = identity.key_id
+        return not isinstance(identity, Rejection)
 
     @property
     def gate_open(self) -> bool:
         return self.auth.gate_open
 
     def unlock(self, authorization: str) -> bool:
-        return not isinstance(self.auth.authorize(authorization, self._service.state.clock.time()), Rejection)
+        return self._note(self.auth.authorize(authorization, self._service.state.clock.time()))
 
     def handle(self, request: PushRequest, apns_id: str) -> Outcome | Injected:
         if self._faults.provider_armed:
@@ -118,8 +125,11 @@ class ProviderSession:
         service = self._service
         now = service.state.clock.time()
         outcome: Outcome | None = check_route(request)
+        if outcome is None and self.revoked is not None:
+            outcome = Rejection(self.revoked)  # in flight when the revocation was seen: refused like later ones
         if outcome is None:
             identity = self.auth.authorize(request.header("authorization"), now)
+            self._note(identity)
             if isinstance(identity, Rejection):
                 outcome = identity
             else:
@@ -167,6 +177,40 @@ class ProviderService:
         if refusal is not None:
             core.refuse(refusal)
         return core
+
+    def revocations(self, sessions: list[ProviderSession]) -> list[tuple[ProviderSession, Reason]]:
+        """The sessions whose certificate or auth key has been revoked since they connected (§5, §6, §7).
+
+        Apple asks providers to close every connection once a certificate or key is revoked and closes them
+        itself; the listener asks here every second and sends those connections GOAWAY with the reason a new
+        connection would get. One registry read per distinct credential, however many connections share it.
+        """
+        registry, now = self.state.registry, self.state.clock.time()
+        seen: dict[tuple[str, int | str | None], Reason | None] = {}
+        found = []
+        for session in sessions:
+            certificate = session.auth.certificate
+            credential = ("cert", certificate.serial) if certificate else ("key", session.key_id)
+            if session.revoked is not None or credential[1] is None:
+                continue
+            if credential not in seen:
+                seen[credential] = self._revoked(credential, registry, now)
+            reason = seen[credential]
+            if reason is not None:
+                session.revoked = reason
+                found.append((session, reason))
+        return found
+
+    @staticmethod
+    def _revoked(credential: tuple[str, int | str | None], registry: Registry, now: float) -> Reason | None:
+        name = credential[1]
+        if isinstance(name, int):
+            record = registry.get_certificate(name)
+            if record is not None and record.revoked_at is not None and record.revoked_at.timestamp() <= now:
+                return Reason.BAD_CERTIFICATE
+            return None
+        key = registry.get_auth_key(str(name))
+        return Reason.INVALID_PROVIDER_TOKEN if key is not None and key.revoked_at is not None else None
 
     def rate_limited(self, token: str, now: float) -> bool:
         """``TooManyRequests`` past ``config.token_rate_limit`` pushes per second to one token (0 = off)."""

@@ -120,10 +120,10 @@ LAYERS: dict[str, dict[str, int]] = {
 CORE: dict[str, tuple[str, ...]] = {
     "apns_sim": ("apns_sim.errors", "apns_sim.courier", "apns_sim.limits", "apns_sim.pki", "apns_sim.model",
                  "apns_sim.push", "apns_sim.delivery", "apns_sim.portal", "apns_sim.faults", "apns_sim.state",
-                 "apns_sim.provider_api.connection", "apns_sim.provider_api.hpack_cache",
-                 "apns_sim.provider_api.service", "apns_sim.provider_api.intake", "apns_sim.gateway.session",
-                 "apns_sim.gateway.throttle", "apns_sim.legacy.frames", "apns_sim.legacy.feedback",
-                 "apns_sim.legacy.service"),
+                 "apns_sim.provider_api.connection", "apns_sim.provider_api.strict_h2",
+                 "apns_sim.provider_api.hpack_cache", "apns_sim.provider_api.service",
+                 "apns_sim.provider_api.intake", "apns_sim.gateway.session", "apns_sim.gateway.throttle",
+                 "apns_sim.legacy.frames", "apns_sim.legacy.feedback", "apns_sim.legacy.service"),
     "device_sim": ("device_sim.errors", "device_sim.rules", "device_sim.identity.store"),
 }
 IO_MODULES = ("asyncio", "aiohttp", "ssl", "socket")
