@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -111,7 +112,14 @@ def _run_in_namespace(tmp_path: Path, scripts: list[str], pushsim_dir: str) -> P
     for index, script in enumerate(scripts):
         (work / f"step{index}.sh").write_text(script)
     driver = " && ".join(f"bash -e ./step{i}.sh" for i in range(len(scripts)))
-    shell = f'mount --bind "$1" /etc && mount --bind "$2" /tmp && cd /tmp/work && {driver}'
+    # The private /tmp must not hide a checkout or virtual environment that lives under /tmp (a CI clone often
+    # does): bind those into it at the same paths first, then bind it over /tmp with its submounts.
+    keep = ""
+    for path in sorted({Path(sys.prefix).resolve(), ROOT.resolve()}):
+        if path.is_relative_to("/tmp"):
+            inside = shlex.quote(str(private_tmp / path.relative_to("/tmp")))
+            keep += f"mkdir -p {inside} && mount --bind {shlex.quote(str(path))} {inside} && "
+    shell = f'mount --bind "$1" /etc && {keep}mount --rbind "$2" /tmp && cd /tmp/work && {driver}'
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
            "PUSHSIM_DIR": pushsim_dir}
     proc = subprocess.Popen(["unshare", "--mount", "sh", "-c", shell, "sh", str(etc), str(private_tmp)],
