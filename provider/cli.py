@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=0, help="0 picks a free port (printed when ready)")
     serve.add_argument(
         "--api-key",
-        default=os.environ.get("APNS_PROVIDER_API_KEY"),
+        default=os.environ.get("APNS_PROVIDER_API_KEY") or None,  # set but empty is no key, not an empty key
         help="protect operator endpoints with Authorization: Bearer KEY (env APNS_PROVIDER_API_KEY)",
     )
     serve.add_argument(
@@ -119,9 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_db(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--db", required=True,
+        "--db",  # not required=True: argparse would then ignore the environment default (checked in _prepare)
         help="SQLite file (the default store) or postgresql://user:pw@host/db (shared by many processes); "
-        "env APNS_PROVIDER_DB", default=os.environ.get("APNS_PROVIDER_DB"),
+        "env APNS_PROVIDER_DB", default=os.environ.get("APNS_PROVIDER_DB") or None,
     )
 
 
@@ -318,6 +318,8 @@ def _legacy(argv: Sequence[str] | None) -> Coroutine[Any, Any, int] | None:
         credentials.ssl_context(args.ca)
         return legacy_cli.send(args, credentials, payload)
     return None
+
+
 def _db_errors() -> tuple[type[Exception], ...]:
     """The databases' errors: SQLite's, and PostgreSQL's when psycopg is installed (it is optional)."""
     try:

@@ -137,8 +137,14 @@ async def _nothing() -> int:
 
 
 async def _after(first: asyncio.Task[int], then: Any) -> None:
-    with contextlib.suppress(asyncio.CancelledError):
+    """Run ``then`` once ``first`` (the start-up resend) ends, however it ends: a database error there must not
+    leave the process answering requests while nothing picks up the rows others drop."""
+    try:
         await first
+    except asyncio.CancelledError:
+        pass
+    except Exception:
+        log.exception("the start-up resend failed; the worker starts all the same")
     await then
 
 
@@ -186,7 +192,12 @@ async def register_device(request: web.Request) -> web.Response:
 
 
 async def create_app_secret(request: web.Request) -> web.Response:
-    """A new registration secret for an app (replacing any earlier one); shown once, stored hashed."""
+    """A new registration secret for an app (replacing any earlier one); shown once, stored hashed.
+
+    Only an operator may mint one, so without an API key configured nobody can: otherwise anyone could mint a
+    secret for any app and move its tokens (docs/provider-service.md §4)."""
+    if request.app[CONFIG].api_key is None:
+        fail(403, "app registration secrets need an operator: start the service with --api-key")
     _require_api_key(request)
     bundle = bundle_id(await json_object(request))
     secret = secrets.token_urlsafe(32)

@@ -185,7 +185,10 @@ class Worker:
         rounds = 0
         while not stop.is_set():
             await asyncio.sleep(self.lease_ms / 3000)
-            self.store.renew(self.name, list(self.inflight), self.lease_ms)
-            rounds += 1
-            if rounds % 30 == 1:
-                self.store.forget_idempotency_keys()
+            try:  # one failed round (the database away for a moment) must not end the renewing for good
+                self.store.renew(self.name, list(self.inflight), self.lease_ms)
+                rounds += 1
+                if rounds % 30 == 1:
+                    self.store.forget_idempotency_keys()
+            except Exception:
+                log.exception("could not renew the leases of the sends in flight; trying again")

@@ -10,10 +10,11 @@ any page it shows. Every request goes through :func:`guard_middleware`, in this 
    navigation to the dashboard (a link from elsewhere may open it).
 3. **Token** (when ``--admin-token`` is set): ``Authorization: Bearer TOKEN``, compared in constant time; else
    401 with ``WWW-Authenticate: Bearer``. The dashboard page and its assets carry no data and stay open, so a
-   browser can load the page that asks for the token; device activation is the phones' route, not an admin one.
+   browser can load the page that asks for the token; device activation and erase are the phones' routes (erase
+   is signed with the device's own key), not admin ones.
 4. **Content-Type** on state-changing methods: a body must be ``application/json`` (or ``+json``); else 415. A
    cross-origin page can send ``text/plain`` without asking, never ``application/json``. Device activation
-   keeps its own answers (400 for a body that is not JSON, 415 for JSON labelled otherwise).
+   and erase keep their own answers (400 for a body that is not JSON, 415 for JSON labelled otherwise).
 
 Refusals are ``{"error": ...}`` with the status above. The token is never logged or echoed.
 """
@@ -37,7 +38,9 @@ LOOPBACK_NAMES = frozenset({"localhost"})
 WILDCARDS = frozenset({"", "0.0.0.0", "::"})
 CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ACTIVATION = "/deviceservices/deviceActivation"  # the phones' route: its own body checks (400, 413, 415)
-OPEN_PATHS = frozenset({"/", ACTIVATION})  # no token needed (module docstring, step 3)
+ERASE = "/deviceservices/deviceErase"  # the phones' too: signed by the device's key, never by an admin token
+PHONE_PATHS = frozenset({ACTIVATION, ERASE})
+OPEN_PATHS = frozenset({"/", *PHONE_PATHS})  # no token needed (module docstring, step 3)
 OPEN_PREFIX = "/static/"
 JSON = "application/json"
 REALM = 'Bearer realm="pushsim admin"'
@@ -147,7 +150,7 @@ def guard_middleware(guard: AdminGuard) -> Middleware:
                 request.headers.get(hdrs.AUTHORIZATION, "")):
             return refusal(401, "this admin server needs its token: send Authorization: Bearer <the "
                                 "--admin-token>", headers={hdrs.WWW_AUTHENTICATE: REALM})
-        if request.method in CHANGING and request.path != ACTIVATION and _has_body(request) and not _json_type(
+        if request.method in CHANGING and request.path not in PHONE_PATHS and _has_body(request) and not _json_type(
                 request):
             return refusal(415, f"send the body as JSON with Content-Type: application/json, not "
                                 f"{request.content_type!r}")

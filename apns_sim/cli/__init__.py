@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from apns_sim import limits
-from apns_sim.cli.datadir import DataDirError
+from apns_sim.cli.datadir import TOKEN_ENV, DataDirError
 from apns_sim.cli.env import add_env_parser, run_env
 from apns_sim.cli.hosts import add_hosts_parser, run_hosts
 from apns_sim.cli.portal import add_portal_parser, run_portal
@@ -29,7 +29,6 @@ from apns_sim.errors import SimError
 from apns_sim.limits import ACTIVATION_BURST, ACTIVATION_RATE, ADMIN_MIN_TOKEN
 from apns_sim.state import REPLACED_TOKEN_REASONS, SimConfig
 
-TOKEN_ENV = "PUSHSIM_ADMIN_TOKEN"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 if TYPE_CHECKING:
     from apns_sim.simulator import AppleHostsConfig
@@ -156,6 +155,8 @@ def _admin_notes(args: argparse.Namespace, admin_url: str) -> None:
     elif args.host not in LOOPBACK_HOSTS:
         print(f"apns-sim: warning: --host {args.host} exposes the admin API to the network without "
               "--admin-token", file=sys.stderr, flush=True)
+
+
 def _apple_hosts(args: argparse.Namespace) -> AppleHostsConfig | None:
     if not args.apple_hosts:
         if args.apple_hosts_port_offset:

@@ -15,6 +15,7 @@ from apns_sim.errors import SimError
 
 ENDPOINTS_FILE = "endpoints.json"  # the same name the simulator writes (apns_sim.simulator.ENDPOINTS_FILE)
 CREDENTIALS_FILE = "credentials.json"
+TOKEN_ENV = "PUSHSIM_ADMIN_TOKEN"  # the admin token of `serve --admin-token`, read by serve and wait
 
 
 class DataDirError(SimError):

@@ -2,23 +2,26 @@
 
 Ready means what a test job needs: ``endpoints.json`` written (the simulator writes it only once every listener
 accepts, and removes a stale one when it starts), the admin server answering ``GET /_sim/health``, and every
-provider, gateway and drop-in port accepting a TCP connection. Polled, because the simulator may still be
-making its CA. Reference: docs/drop-in.md §5.
+provider, gateway and drop-in port accepting a TCP connection. With ``--admin-token`` the health check sends
+``$PUSHSIM_ADMIN_TOKEN`` when it is set, and counts a 401 as "the admin server answers". Polled, because the
+simulator may still be making its CA. Reference: docs/drop-in.md §5.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from apns_sim.cli.datadir import DataDirError, read_endpoints
+from apns_sim.cli.datadir import TOKEN_ENV, DataDirError, read_endpoints
 
 POLL = 0.2  # seconds between attempts
 
@@ -50,9 +53,17 @@ def check(data_dir: Path, timeout: float = 2.0) -> str | None:
     except DataDirError as exc:
         return str(exc)
     admin = str(endpoints.get("admin", ""))
+    request = urllib.request.Request(f"{admin}/_sim/health")
+    token = os.environ.get(TOKEN_ENV)
+    if token:  # a simulator started with --admin-token asks for it on every data route (docs/admin-api.md §1.3)
+        request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(f"{admin}/_sim/health", timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        if exc.code != 401:
+            return f"the admin server {admin} answers GET /_sim/health with HTTP {exc.code}"
+        # it answers, but wants the token: up all the same; a test job that needs its data sets the variable
     except (OSError, ValueError) as exc:
         return f"the admin server {admin} does not answer GET /_sim/health ({exc})"
     for host, port in _addresses(endpoints):

@@ -223,16 +223,11 @@ class Delivery:
         return rest
 
     def _phone_took(self, apns_id: str) -> bool:
-        """The phone reported what it did with the push after it was last written (its ack was lost)."""
+        """The phone reported what it did with the push (its ack was lost), on this writing or an earlier one:
+        a phone remembers the apns-ids it took and never takes one again (docs/device-side.md §1.10), so an
+        earlier take is final even if a later writing of it went unanswered."""
         journey = self.journeys.get(apns_id)
-        if journey is None:
-            return False
-        for stage in reversed(journey.stages):
-            if stage["stage"] in journeys.PHONE_TOOK:
-                return True
-            if stage["stage"] == journeys.DELIVERED:
-                return False
-        return False
+        return journey is not None and any(stage["stage"] in journeys.PHONE_TOOK for stage in journey.stages)
 
     # -- notifications -------------------------------------------------------------------------------
 

@@ -194,7 +194,6 @@ class FeedbackListener(Listener):
         return _FeedbackProtocol(self)
 
 
-
 _SERVER_NAME = "_pushsim_legacy_server_name"  # attribute the SNI callback leaves on the connection's SSLObject
 
 

@@ -41,6 +41,7 @@ class AuthorityCheck:
     """A request handler that refuses requests whose ``:authority`` names the other environment's host."""
 
     def __init__(self, inner: ProviderSession, service: ProviderService) -> None:
+        self.session = inner  # the revocation watch looks through this wrapper to the credentials (§7)
         self._inner = inner
         self._service = service
 

@@ -189,6 +189,7 @@ class _ProviderProtocol(asyncio.Protocol):
     @property
     def session(self) -> ProviderSession | None:
         handler = self._core.handler if self._core is not None else None
+        handler = getattr(handler, "session", handler)  # a drop-in connection wraps its session (AuthorityCheck)
         return handler if isinstance(handler, ProviderSession) else None
 
     def _later(self, delay: float, callback: Callable[[], None]) -> None:

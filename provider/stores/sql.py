@@ -19,7 +19,7 @@ from typing import Any
 
 from provider.apns.notification import Notification, normalize_token
 from provider.limits import IDEMPOTENCY_KEY_TTL
-from provider.stores.backend import Backend, Row, SQLiteBackend
+from provider.stores.backend import Backend, Row, SQLiteBackend, Tx
 from provider.stores.records import (
     ACTIVE,
     ENVIRONMENTS,
@@ -277,15 +277,18 @@ class Store:
                 key, request_hash = idempotency
                 tx.execute("DELETE FROM idempotency WHERE key = ? AND created_at < ?",
                            (key, now - IDEMPOTENCY_KEY_TTL * 1000))  # an expired key starts afresh
-                first = tx.query("SELECT request_hash, apns_ids FROM idempotency WHERE key = ?", (key,))
-                if first:
-                    if first[0]["request_hash"] != request_hash:
-                        raise IdempotencyConflict("this Idempotency-Key was used with another request body")
-                    return list(json.loads(first[0]["apns_ids"]))
-                tx.execute(
-                    "INSERT INTO idempotency VALUES (?, ?, ?, ?)",
+                first = _first_answer(tx, key, request_hash)
+                if first is not None:
+                    return first
+                # Two requests with one key at once: on PostgreSQL the second INSERT waits for the first
+                # transaction, then does nothing, and the second request replays the first's answer.
+                if not tx.execute(
+                    "INSERT INTO idempotency VALUES (?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
                     (key, request_hash, json.dumps([n.apns_id for _, n in entries]), now),
-                )
+                ):
+                    first = _first_answer(tx, key, request_hash)
+                    if first is not None:
+                        return first
             tx.executemany(
                 "INSERT INTO outbox (apns_id, environment, token, topic, payload, push_type, priority,"
                 " expiration, collapse_id, state, created_at, claimed_by, lease_until)"
@@ -376,3 +379,11 @@ class Store:
         return {r["state"]: int(r["n"]) for r in rows}
 
 
+def _first_answer(tx: Tx, key: str, request_hash: str) -> list[str] | None:
+    """The apns-ids the first request with ``key`` got, if there was one; another body is a conflict."""
+    first = tx.query("SELECT request_hash, apns_ids FROM idempotency WHERE key = ?", (key,))
+    if not first:
+        return None
+    if first[0]["request_hash"] != request_hash:
+        raise IdempotencyConflict("this Idempotency-Key was used with another request body")
+    return list(json.loads(first[0]["apns_ids"]))

@@ -259,3 +259,23 @@ def test_apns_sim_serve_takes_the_token_from_the_environment_and_never_prints_it
     out, err = proc.communicate()
     assert f"{admin}/#token=<TOKEN>" in err
     assert TOKEN not in out + err
+
+
+async def test_with_a_token_phones_still_activate_and_erase_and_wait_says_ready(
+        locked: RunningSimulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/admin-api.md §1.3: activation and erase are the phones' routes (erase is signed by the device's own
+    key), so a phone, which never holds the admin token, can still use both; `apns-sim wait` counts the
+    token-protected health check as an answer, and sends the token when it has one (docs/drop-in.md §5)."""
+    from apns_sim.cli import wait
+    from device_sim.identity import activation as client
+    from tests.integration.test_gateway_abuse import certificate_for, new_key
+
+    key, device_id = new_key(), "8D8AC610-566D-4EF0-9C22-186B2A5ED793"
+    cert = await certificate_for(locked, key, device_id)
+    assert await client.erase(locked.admin_url, key, cert) == device_id
+    monkeypatch.delenv("PUSHSIM_ADMIN_TOKEN", raising=False)
+    assert await asyncio.to_thread(wait.check, locked.data_dir) is None
+    monkeypatch.setenv("PUSHSIM_ADMIN_TOKEN", TOKEN)
+    assert await asyncio.to_thread(wait.check, locked.data_dir) is None
+    monkeypatch.setenv("PUSHSIM_ADMIN_TOKEN", "x" * 20)  # a wrong token is a 401 too: still "answers"
+    assert await asyncio.to_thread(wait.check, locked.data_dir) is None

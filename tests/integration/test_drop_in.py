@@ -25,8 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import h2.connection
+import h2.events
 import jwt
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from provider import legacy
 from provider.apns.credentials import load_certificate_credentials
@@ -367,3 +371,53 @@ def test_pyapns_unpatched_reaches_the_simulator_on_its_hard_coded_hosts(drop_in:
             break
         time.sleep(0.1)
     assert len(sent) == 1 and sent[0]["status"] == 200 and sent[0]["environment"] == "sandbox"
+
+
+async def _push_then_wait_for_goaway(drop_in: DropIn, cert_pem: Path, revoke: list[str]) -> dict[str, Any]:
+    """Push once with ``cert_pem`` on api.sandbox.push.apple.com:443, run ``revoke``, then wait for GOAWAY."""
+    ctx = ssl.create_default_context(cafile=drop_in.env["APNS_CA_FILE"])
+    ctx.load_cert_chain(str(cert_pem), drop_in.env["APNS_KEY_PEM"])
+    ctx.set_alpn_protocols(["h2"])
+    reader, writer = await asyncio.open_connection("127.0.0.1", 443, ssl=ctx,
+                                                   server_hostname="api.sandbox.push.apple.com")
+    conn = h2.connection.H2Connection()
+    conn.initiate_connection()
+    conn.send_headers(1, [(":method", "POST"), (":scheme", "https"), (":path", f"/3/device/{drop_in.token}"),
+                          (":authority", "api.sandbox.push.apple.com"), ("apns-topic", BUNDLE)])
+    conn.send_data(1, b'{"aps":{"alert":"before revocation"}}', end_stream=True)
+    writer.write(conn.data_to_send())
+    status, goaway = None, None
+    try:
+        deadline = time.monotonic() + 15
+        while goaway is None and time.monotonic() < deadline:
+            data = await asyncio.wait_for(reader.read(65536), deadline - time.monotonic())
+            if not data:
+                break
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.ResponseReceived):
+                    status = dict(event.headers)[b":status"]
+                    run(revoke)  # in another process, as a user would
+                elif isinstance(event, h2.events.ConnectionTerminated):
+                    goaway = event
+            writer.write(conn.data_to_send())
+    finally:
+        writer.close()
+    assert status == b"200" and goaway is not None, (status, goaway)
+    return {"error_code": goaway.error_code, "data": json.loads(goaway.additional_data or b"null")}
+
+
+def test_revoking_a_certificate_closes_its_drop_in_connections(drop_in: DropIn, tmp_path: Path) -> None:
+    """docs/apns-protocol.md §7 "Revocation", docs/limits.md §1.6: a connection on Apple's host name is closed
+    when its certificate is revoked, as on the simulator's own ports (the drop-in wrapper hides nothing)."""
+    der = tmp_path / "second.cer"  # a second sandbox certificate for the same key, revoked by this test alone
+    run([*APNS_SIM, "portal", "--data-dir", str(drop_in.data), "cert", "issue", "--app-id", BUNDLE, "--csr",
+         str(Path(drop_in.env["APNS_P12"]).parent / "Push.certSigningRequest"), "--environment", "sandbox",
+         "--out", str(der)])
+    raw = der.read_bytes()
+    cert = (x509.load_pem_x509_certificate(raw) if raw.startswith(b"-----")
+            else x509.load_der_x509_certificate(raw))
+    pem = tmp_path / "second.pem"
+    pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    revoke = [*APNS_SIM, "portal", "--data-dir", str(drop_in.data), "cert", "revoke", str(cert.serial_number)]
+    said = asyncio.run(_push_then_wait_for_goaway(drop_in, pem, revoke))
+    assert said == {"error_code": 0, "data": {"reason": "BadCertificate"}}

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ import pytest
 import trustme
 from aiohttp.test_utils import TestClient, TestServer
 
-from provider.apns import APNsClient, CertificateCredentials, load_pem
+from provider.apns import APNsClient, CertificateCredentials, Notification, load_pem
 from provider.store import Store
 from provider.web import RESEND_TASK, ServiceConfig, create_app
 from provider.worker import Worker
@@ -56,7 +58,8 @@ def client_for(ca_file: Path, creds: CertificateCredentials) -> Callable[[FakeAP
 
 async def _serve(db: str, apns: FakeAPNs, client_for: Any, **config: Any) -> TestClient:
     timeout = config.pop("timeout", 10.0)
-    app = create_app(ServiceConfig(db_path=db, api_key=KEY, **config), lambda env: client_for(apns, timeout))
+    config.setdefault("api_key", KEY)
+    app = create_app(ServiceConfig(db_path=db, **config), lambda env: client_for(apns, timeout))
     client = TestClient(TestServer(app))
     await client.start_server()
     await client.app[RESEND_TASK]
@@ -83,6 +86,42 @@ async def _register(client: TestClient, token: str, user: str | None = None, *, 
 
 
 # -- item 2: idempotency and apns-ids ---------------------------------------------------------------------
+
+
+def test_one_idempotency_key_from_two_connections_at_once_gets_one_answer(db: str) -> None:
+    """docs/provider-service.md §2: two requests with one key racing on two database connections (two API
+    processes): one writes, the other replays its apns-ids; neither fails and nothing is written twice."""
+    stores = [Store(db), Store(db)]
+    try:
+        for round_ in range(20):
+            key = f"race-{round_}"
+            barrier = threading.Barrier(2)
+            results: list[Any] = [None, None]
+
+            def enqueue(index: int, key: str = key, barrier: threading.Barrier = barrier,
+                        results: list[Any] = results) -> None:
+                note = Notification(token=T[0], topic=APP, payload={"aps": {"alert": "once"}},
+                                    apns_id=str(uuid.uuid4()))
+                barrier.wait()
+                try:
+                    results[index] = ("ok", stores[index].enqueue_many([("sandbox", note)],
+                                                                       idempotency=(key, "same-body")), note.apns_id)
+                except Exception as exc:  # the failure is what the test reports
+                    results[index] = ("error", repr(exc), note.apns_id)
+
+            threads = [threading.Thread(target=enqueue, args=(i,)) for i in range(2)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(30)
+            assert [r[0] for r in results] == ["ok", "ok"], results
+            wrote = [r for r in results if r[1] is None]
+            replayed = [r for r in results if r[1] is not None]
+            assert len(wrote) == 1 and replayed[0][1] == [wrote[0][2]], results
+        assert stores[0].counts().get("pending", 0) == 20
+    finally:
+        for store in stores:
+            store.close()
 
 
 async def test_the_same_idempotency_key_returns_the_first_answer_and_sends_once(served) -> None:
@@ -220,6 +259,21 @@ async def test_moving_a_token_to_another_user_or_app_needs_the_apps_secret_or_th
     assert [(d["token"], d["bundle_id"], d["user_id"]) for d in devices] == [(T[0], APP, "carol")]
 
 
+async def test_without_an_api_key_nobody_can_mint_an_app_secret(db: str, ca: trustme.CA, client_for: Any) -> None:
+    """docs/provider-service.md §4: with no operator there is no app secret to mint, so nobody can move a token
+    by minting one for its app (anyone could, before)."""
+    apns = FakeAPNs(ca)
+    async with apns:
+        client = await _serve(db, apns, client_for, api_key=None)
+        try:
+            assert (await _register(client, T[0], "alice")).status == 201
+            minted = await client.post("/v1/apps", json={"bundle_id": APP})
+            assert minted.status == 403 and "--api-key" in (await minted.json())["error"]
+            assert (await _register(client, T[0], "mallory")).status == 403
+        finally:
+            await client.close()
+
+
 async def test_tokens_are_kept_per_bundle_id_and_environment(served) -> None:
     """docs/provider-service.md §4: the operator may register one token for two apps; each keeps its own."""
     client, _ = served
@@ -339,3 +393,21 @@ def test_migrate_from_the_command_line_and_a_process_refusing_an_old_schema(tmp_
         done = subprocess.run([*PROVIDER, "migrate", "--db", url], capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout) == {"schema_version": 2}
+
+
+def test_the_database_may_come_from_the_environment(tmp_path: Path) -> None:
+    """docs/cli.md: ``--db`` or env ``APNS_PROVIDER_DB`` (which keeps a PostgreSQL password out of ``ps``);
+    with neither, one line and exit 2."""
+    import os
+    import subprocess
+
+    from tests.integration.test_provider_crash import PROVIDER
+
+    env = {**os.environ, "APNS_PROVIDER_DB": str(tmp_path / "from-env.sqlite3")}
+    done = subprocess.run([*PROVIDER, "migrate"], capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"schema_version": 2} and (tmp_path / "from-env.sqlite3").exists()
+    env.pop("APNS_PROVIDER_DB")
+    missing = subprocess.run([*PROVIDER, "migrate"], capture_output=True, text=True, timeout=60, env=env)
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "APNS_PROVIDER_DB" in missing.stderr
+

@@ -80,3 +80,18 @@ def test_a_replacing_connection_gets_what_the_old_one_did_not_acknowledge(regist
     delivery.attach("dev-1", "sandbox", lambda m: again.append(m.apns_id))
     assert first == ids and again == ids
     assert journeys.get(ids[0]).stages[-1]["again"]  # type: ignore[union-attr]
+
+
+def test_a_push_taken_once_is_never_replaced_after_a_second_unanswered_writing(registry: Registry,
+                                                                                clock: Clock) -> None:
+    """docs/device-side.md §1.10: the phone presented the push, its ack was lost, it was written again on a
+    replacing connection that dropped before the phone reported the repeat; with the one-per-app rule (the
+    coalesce knob) a newer push must still not mark it "replaced", since the phone took it the first time."""
+    delivery, journeys, ids, _ = _written(registry, clock, 1, DeliveryConfig(unacked="coalesce"))
+    delivery.report(ids[0], events.PRESENTED, {})
+    delivery.attach("dev-1", "sandbox", lambda m: None)  # replaces the connection: written again, unanswered
+    delivery.detach("dev-1", "sandbox")
+    tok = registry.app_token("dev-1", "com.example.app", "sandbox", NOW).token
+    _log(journeys, "id-newer", tok)
+    delivery.submit(_message(tok, "id-newer", accepted_at=NOW.timestamp() + 10))
+    assert events.REPLACED not in _stages(journeys, ids[0])
