@@ -348,7 +348,7 @@ class Bench:
         self.sim_data = self.work / "sim"
         keys = self.work / "keys"
         portal = [sys.executable, "-m", "apns_sim.cli", "portal", "--data-dir", str(self.sim_data)]
-        self.run([*portal, "app-id", "create", BUNDLE, "--team-id", TEAM])
+        self.run([*portal, "--create", "app-id", "create", BUNDLE, "--team-id", TEAM])  # a new data dir
         self.run([*portal, "csr", "--email", "bench@example.com", "--common-name", "Client Bench", "--password",
                   PASSWORD, "--out-dir", str(keys)])
         cer = keys / "aps_development.cer"

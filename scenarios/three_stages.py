@@ -92,8 +92,9 @@ async def run(story: Story) -> None:
                     status, body = await post_json(f"{provider_url}/v1/notifications",
                                                    {"bundle_id": BUNDLE_ID, "user_id": "alice", "payload": payload})
                     results = body.get("results", []) if isinstance(body, dict) else []
+                    answers = ", ".join(f"HTTP {r['status']}" for r in results) or "no answer"
                     story.check(status == 200 and len(results) == 1 and results[0]["status"] == 200,
-                                f"APNs accepted the notification ({[r['status'] for r in results]})")
+                                f"APNs accepted the notification ({answers})")
                     apns_id = results[0]["apns_id"]
                     story.step(f"APNs answered 200 with apns-id {apns_id}")
 

@@ -9,7 +9,8 @@
   (:mod:`apns_sim.admin.advice`).
 - ``POST /_sim/console/push``: send a test push through Apple's rules (:mod:`apns_sim.admin.console`); answers
   ``{"apns_id", "status", "reason"}`` (plus ``"timestamp"`` on 410), or 400 ``{"error"}`` for a bad form.
-- ``GET /static/{name}``: the page's CSS and JavaScript, shipped in the package (no CDN: works offline).
+- ``GET /static/{name}``: the page's CSS, JavaScript and icon, shipped in the package (no CDN: works offline);
+  ``GET /favicon.ico`` answers with the same icon (``favicon.svg``) for whoever asks by the old name.
 
 Thin aiohttp glue in the shape of :mod:`apns_sim.admin.faults_api`; it decides nothing itself.
 """
@@ -62,14 +63,23 @@ def dashboard_routes(state: SimState) -> web.RouteTableDef:
             return _json({"error": str(exc)}, status=400)
         return _json(send_console_push(state, push).as_json())
 
+    @routes.get("/favicon.ico")
+    async def favicon(request: web.Request) -> web.Response:
+        # The page names /static/favicon.svg, but browsers and tools still ask for /favicon.ico by habit;
+        # the same SVG under its real type stops the 404 on every load (docs/dashboard.md §1).
+        return _asset_response("favicon.svg")
+
     @routes.get("/static/{name}")
     async def asset(request: web.Request) -> web.Response:
-        name = request.match_info["name"]
-        match = _ASSET.fullmatch(name)
-        resource = resources.files("apns_sim.admin").joinpath("static", name)
-        if match is None or not resource.is_file():
-            raise web.HTTPNotFound(text="no such asset")
-        return web.Response(text=resource.read_text(encoding="utf-8"), content_type=_TYPES[match.group(1)],
-                            headers={"Cache-Control": "no-cache"})
+        return _asset_response(request.match_info["name"])
 
     return routes
+
+
+def _asset_response(name: str) -> web.Response:
+    match = _ASSET.fullmatch(name)
+    resource = resources.files("apns_sim.admin").joinpath("static", name)
+    if match is None or not resource.is_file():
+        raise web.HTTPNotFound(text="no such asset")
+    return web.Response(text=resource.read_text(encoding="utf-8"), content_type=_TYPES[match.group(1)],
+                        headers={"Cache-Control": "no-cache"})

@@ -40,7 +40,8 @@ CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ACTIVATION = "/deviceservices/deviceActivation"  # the phones' route: its own body checks (400, 413, 415)
 ERASE = "/deviceservices/deviceErase"  # the phones' too: signed by the device's key, never by an admin token
 PHONE_PATHS = frozenset({ACTIVATION, ERASE})
-OPEN_PATHS = frozenset({"/", *PHONE_PATHS})  # no token needed (module docstring, step 3)
+FAVICON = "/favicon.ico"  # an asset by another name: no data, so open like /static/
+OPEN_PATHS = frozenset({"/", FAVICON, *PHONE_PATHS})  # no token needed (module docstring, step 3)
 OPEN_PREFIX = "/static/"
 JSON = "application/json"
 REALM = 'Bearer realm="pushsim admin"'

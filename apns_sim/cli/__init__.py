@@ -23,6 +23,7 @@ from apns_sim.cli.env import add_env_parser, run_env
 from apns_sim.cli.hosts import add_hosts_parser, run_hosts
 from apns_sim.cli.portal import add_portal_parser, run_portal
 from apns_sim.cli.trust import add_trust_parser, run_trust
+from apns_sim.cli.usage import OneLineParser
 from apns_sim.cli.wait import add_wait_parser, run_wait
 from apns_sim.delivery.store_and_forward import DeliveryConfig
 from apns_sim.errors import SimError
@@ -39,7 +40,7 @@ class UsageError(SimError):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="apns-sim",
         description="A simulated Apple Push Notification service (not Apple): provider API, device gateway, "
         "developer portal and admin API, all on 127.0.0.1.",

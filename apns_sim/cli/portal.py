@@ -2,7 +2,9 @@
 
 Works on the same data dir whether or not ``apns-sim serve`` runs; the server reads the same SQLite file,
 so it sees a new App ID, certificate or revocation at once. Each command tells a learner, in a sentence or
-two, what it did and what it corresponds to in Apple's portal or Keychain; ``--json`` prints a JSON object.
+two, what it did and what it corresponds to in Apple's portal or Keychain; the ``list`` commands print a
+table (:mod:`apns_sim.portal.tables`); ``--json`` prints a JSON object. A data dir without a CA is refused
+unless ``--create`` is given, so a mistyped path is an error rather than a second CA nobody serves.
 ``export`` alone needs no data dir: it converts credential files as the tutorials' openssl commands do
 (:mod:`apns_sim.portal.formats`, docs/device-side.md §5 step 5).
 """
@@ -13,13 +15,16 @@ import argparse
 import functools
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from apns_sim import pki
 from apns_sim.cli.datadir import note_credentials
+from apns_sim.pki import authority_files
 from apns_sim.portal import formats as export_mod
-from apns_sim.portal.service import Portal, PortalError
+from apns_sim.portal.service import Listing, Portal, PortalError
+from apns_sim.portal.tables import listing_table
 from apns_sim.state import SimState
 
 ENV_CHOICES = ("sandbox", "production", "universal")
@@ -32,16 +37,21 @@ def add_portal_parser(sub: Any) -> None:
                         help="the simulator's state directory (the same one `apns-sim serve` uses)")
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
                         help="print a machine-readable JSON object")
+    # Without it a mistyped --data-dir would silently make a second CA the server never sees.
+    common.add_argument("--create", action="store_true", default=argparse.SUPPRESS,
+                        help="start a new data dir (a new CA) if DIR holds none yet; `apns-sim serve` makes one too")
     portal = sub.add_parser("portal", parents=[common], help="developer portal: App IDs, certificates, keys, CSR")
-    things = portal.add_subparsers(dest="thing", required=True)
+    things = portal.add_subparsers(dest="thing", required=True, metavar="{app-id,cert,key,csr,export}")
 
-    app_id = things.add_parser("app-id", help="App IDs (Identifiers)").add_subparsers(dest="action", required=True)
+    app_id = things.add_parser("app-id", help="App IDs (Identifiers)").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
     create = app_id.add_parser("create", parents=[common], help="create an explicit or wildcard App ID")
     create.add_argument("bundle_id")
     create.add_argument("--team-id", required=True)
     app_id.add_parser("list", parents=[common], help="list App IDs")
 
-    cert = things.add_parser("cert", help="push certificates").add_subparsers(dest="action", required=True)
+    cert = things.add_parser("cert", help="push certificates").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
     issue = cert.add_parser("issue", parents=[common], help="turn a CSR into a push certificate (.cer, DER)")
     issue.add_argument("--app-id", required=True, dest="bundle_id")
     issue.add_argument("--csr", required=True, type=Path)
@@ -52,7 +62,8 @@ def add_portal_parser(sub: Any) -> None:
     revoke = cert.add_parser("revoke", parents=[common], help="revoke a push certificate")
     revoke.add_argument("serial", type=int)
 
-    key = things.add_parser("key", help="token signing keys (.p8)").add_subparsers(dest="action", required=True)
+    key = things.add_parser("key", help="token signing keys (.p8)").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
     kcreate = key.add_parser("create", parents=[common], help="create an APNs auth key and write AuthKey_<ID>.p8")
     kcreate.add_argument("--team-id", required=True)
     kcreate.add_argument("--out-dir", required=True, type=Path)
@@ -94,12 +105,20 @@ def _read(path: Path, what: str) -> bytes:
 
 def _emit(args: argparse.Namespace, result: Any, extra: dict[str, Any] | None = None) -> None:
     if getattr(args, "json", False):
-        print(json.dumps({**result.as_json(), **(extra or {})}, default=str))
+        print(json.dumps({**result.as_json(), **(extra or {})}, default=str, ensure_ascii=False))
     else:
         print(result.summary)
 
 
-def _dispatch(args: argparse.Namespace, portal: Portal) -> None:
+def _emit_listing(args: argparse.Namespace, listing: Listing, now: datetime) -> None:
+    """``list``: a table a learner reads (and copies serials and key ids from), or ``--json``."""
+    if getattr(args, "json", False):
+        _emit(args, listing)
+    else:
+        print(listing_table(listing, now))
+
+
+def _dispatch(args: argparse.Namespace, portal: Portal, now: datetime) -> None:
     """Each step also notes what it wrote in ``credentials.json`` for ``apns-sim env`` (docs/drop-in.md §5)."""
     thing, action = args.thing, getattr(args, "action", None)
     note = functools.partial(note_credentials, args.data_dir)
@@ -107,7 +126,7 @@ def _dispatch(args: argparse.Namespace, portal: Portal) -> None:
         _emit(args, portal.create_app_id(args.bundle_id, args.team_id))
         note(topic=args.bundle_id, team_id=args.team_id)
     elif thing == "app-id":
-        _emit(args, portal.list_app_ids())
+        _emit_listing(args, portal.list_app_ids(), now)
     elif thing == "cert" and action == "issue":
         result = portal.issue_certificate(args.bundle_id, _read(args.csr, "CSR file"), args.environment)
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -115,7 +134,7 @@ def _dispatch(args: argparse.Namespace, portal: Portal) -> None:
         _emit(args, result, {"path": str(args.out)})
         note(topic=args.bundle_id, cert=str(args.out.resolve()), cert_environment=args.environment)
     elif thing == "cert" and action == "list":
-        _emit(args, portal.list_certificates(args.bundle_id))
+        _emit_listing(args, portal.list_certificates(args.bundle_id), now)
     elif thing == "cert":
         _emit(args, portal.revoke_certificate(args.serial))
     elif thing == "key" and action == "create":
@@ -129,7 +148,7 @@ def _dispatch(args: argparse.Namespace, portal: Portal) -> None:
         if not getattr(args, "json", False):
             print(created.summary, file=sys.stderr)
     elif thing == "key" and action == "list":
-        _emit(args, portal.list_auth_keys(args.team_id))
+        _emit_listing(args, portal.list_auth_keys(args.team_id), now)
     elif thing == "key":
         _emit(args, portal.revoke_auth_key(args.key_id))
     elif thing == "csr":
@@ -187,10 +206,14 @@ def run_portal(args: argparse.Namespace) -> int:
         print("apns-sim portal: --data-dir is required (the directory `apns-sim serve --data-dir` uses)",
               file=sys.stderr)
         return 2
+    if not authority_files(data_dir).ca.exists() and not getattr(args, "create", False):
+        print(f"apns-sim portal: {data_dir} is not a simulator data dir (no ca.pem): check the path, or add "
+              "--create to start a new one", file=sys.stderr)
+        return 2
     state = SimState(Path(data_dir))
     try:
         portal = Portal(state.registry, state.authority, state.clock.now)
-        _dispatch(args, portal)
+        _dispatch(args, portal, state.clock.now())
     except (PortalError, pki.PkiError) as exc:
         print(f"apns-sim portal: {exc}", file=sys.stderr)
         return 2

@@ -279,3 +279,23 @@ async def test_with_a_token_phones_still_activate_and_erase_and_wait_says_ready(
     assert await asyncio.to_thread(wait.check, locked.data_dir) is None
     monkeypatch.setenv("PUSHSIM_ADMIN_TOKEN", "x" * 20)  # a wrong token is a 401 too: still "answers"
     assert await asyncio.to_thread(wait.check, locked.data_dir) is None
+
+
+async def test_the_favicon_is_served_open_under_the_guard_and_headers(locked: RunningSimulator,
+                                                                      http: aiohttp.ClientSession) -> None:
+    """docs/dashboard.md §1 "The tab icon": /favicon.ico was a 404 on every dashboard load; now the icon, open
+    without the token like the other assets, still refused to a rebound Host, with the security headers."""
+    icon = (Path(__file__).parents[2] / "apns_sim" / "admin" / "static" / "favicon.svg").read_text()
+    for path in ("/favicon.ico", "/static/favicon.svg"):
+        async with http.get(locked.admin_url + path) as response:
+            assert response.status == 200, path
+            assert response.content_type == "image/svg+xml", path
+            assert await response.text() == icon and icon.startswith("<svg ")
+            assert "img-src 'self' data:" in response.headers["Content-Security-Policy"]
+            assert response.headers["X-Content-Type-Options"] == "nosniff"
+    port = locked.admin_url.rsplit(":", 1)[1]
+    status, body, _ = await call(http, "GET", locked.admin_url + "/favicon.ico",
+                                 headers={"Host": f"evil.example:{port}"})
+    assert status == 421 and "DNS rebinding" in body["error"]
+    status, _, _ = await call(http, "GET", locked.admin_url + "/_sim/tokens")
+    assert status == 401  # the favicon opened nothing else

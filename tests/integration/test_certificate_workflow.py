@@ -103,8 +103,8 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """
     base = tmp_path_factory.mktemp("tutorial")
     data, keys, pem = base / "apns", base / "keys", base / "pem"
-    portal(data, "csr", "--email", "dev@example.com", "--common-name", "Tutorial Dev", "--password", PW,
-           "--out-dir", str(keys))
+    portal(data, "--create", "csr", "--email", "dev@example.com", "--common-name", "Tutorial Dev", "--password",
+           PW, "--out-dir", str(keys))
     portal(data, "app-id", "create", BUNDLE, "--team-id", TEAM)
     issued = json.loads(portal(data, "cert", "issue", "--app-id", BUNDLE, "--csr",
                                str(keys / "Push.certSigningRequest"), "--environment", "sandbox",

@@ -158,7 +158,8 @@ def test_bad_input_gets_one_line_errors_not_tracebacks(tmp_path: Path) -> None:
     data = tmp_path / "apns"
     portal = [*APNS_SIM, "portal", "--data-dir", str(data)]
     keys = tmp_path / "keys"
-    run([*portal, "csr", "--email", "a@example.com", "--common-name", "A", "--password", "pw", "--out-dir", str(keys)])
+    run([*portal, "--create", "csr", "--email", "a@example.com", "--common-name", "A", "--password", "pw",
+         "--out-dir", str(keys)])
     cases = [
         [*portal, "cert", "issue", "--app-id", "com.unknown.app", "--csr", str(keys / "Push.certSigningRequest"),
          "--environment", "sandbox", "--out", str(tmp_path / "x.cer")],

@@ -290,3 +290,25 @@ async def test_reconnect_portal_panel_not_presented_and_dark_projector_view(
     await page.keyboard.press("Tab")  # the skip link comes first and shows when focused
     await expect(page.get_by_role("link", name="Skip to the notifications")).to_be_focused()
     await screenshot(page, tmp_path / "dark.png")
+
+
+async def test_the_page_loads_with_no_404_and_its_icon_draws_under_the_csp(dashboard: Opener) -> None:
+    """docs/dashboard.md §1 "The tab icon": every load once asked for /favicon.ico and got 404. Headless Chromium
+    fetches no tab icon itself, so the page draws the icon it names, and asks for /favicon.ico, as a browser
+    tab would; both come from our own origin, which the CSP's img-src 'self' allows."""
+    failed: list[str] = []
+    page = await dashboard()
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    href = await page.locator('link[rel="icon"]').get_attribute("href")
+    assert href == "/static/favicon.svg"
+    drawn = await page.evaluate("""async (href) => {
+        const img = new Image();
+        img.src = href;
+        await img.decode();
+        const ico = await fetch("/favicon.ico");
+        return [img.naturalWidth, img.naturalHeight, ico.status, ico.headers.get("content-type")];
+    }""", href)
+    assert drawn[:3] == [32, 32, 200] and drawn[3].startswith("image/svg+xml")
+    await page.reload()
+    await expect(page.locator("#connection")).to_have_text("live", timeout=TIMEOUT)
+    assert failed == []

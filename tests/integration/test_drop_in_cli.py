@@ -88,8 +88,8 @@ def test_hosts_before_the_simulator_runs_prints_the_lines_and_a_note(tmp_path: P
 def test_env_and_trust_print_only_export_lines(tmp_path: Path) -> None:
     """docs/drop-in.md §4, §5: what `eval` reads; dotenv for $GITHUB_ENV."""
     data = tmp_path / "apns"
-    run([*APNS_SIM, "portal", "--data-dir", str(data), "app-id", "create", "com.example.env", "--team-id",
-         "ABCDE12345"])
+    run([*APNS_SIM, "portal", "--data-dir", str(data), "--create", "app-id", "create", "com.example.env",
+         "--team-id", "ABCDE12345"])
     (data / "endpoints.json").write_text(json.dumps({"sandbox": "https://127.0.0.1:1", "admin": "http://x"}))
     env = run([*APNS_SIM, "env", "--data-dir", str(data)]).stdout.splitlines()
     assert all(line.startswith("export APNS_") for line in env) and "export APNS_TOPIC=com.example.env" in env

@@ -126,8 +126,8 @@ class Canary:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data = tmp_path_factory.mktemp("fuzz-sim")
-    subprocess.run([sys.executable, "-m", "apns_sim.cli", "portal", "--data-dir", str(data), "app-id", "create",
-                    BUNDLE, "--team-id", "ABCDE12345"], check=True, capture_output=True, timeout=60)
+    subprocess.run([sys.executable, "-m", "apns_sim.cli", "portal", "--data-dir", str(data), "--create", "app-id",
+                    "create", BUNDLE, "--team-id", "ABCDE12345"], check=True, capture_output=True, timeout=60)
     stderr = data / "stderr.log"
     with stderr.open("wb") as err:
         proc = subprocess.Popen([sys.executable, "-m", "apns_sim.cli", "serve", "--data-dir", str(data),

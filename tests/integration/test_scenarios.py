@@ -87,6 +87,8 @@ def test_quickstart_narration_is_fast_and_plain_off_a_terminal() -> None:
     assert "\x1b[" not in out.stdout
     assert "Stage 1: the provider sends the notification to APNs" in out.stdout
     assert "✓ the same apns-id end to end" in out.stdout
+    assert "✓ APNs accepted the notification (HTTP 200)" in out.stdout  # once printed as "([200])" (issue 16)
+    assert "([" not in out.stdout
     assert "✓ three-stages: the story holds" in out.stdout
     assert elapsed < 15, f"the Quickstart demo took {elapsed:.1f} s"
 

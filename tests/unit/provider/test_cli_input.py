@@ -92,3 +92,31 @@ def test_secrets_are_not_echoed(tmp_path: Path, capsys: pytest.CaptureFixture[st
         capsys,
     )
     assert code == 2 and "hunter2" not in err
+
+
+@pytest.mark.parametrize(
+    ("push_type", "size", "limit"),
+    [(None, 4097, 4096), ("alert", 4097, 4096), ("voip", 5121, 5120)],
+)
+def test_send_alert_size_is_checked_for_its_push_type(
+    push_type: str | None, size: int, limit: int, p8: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """docs/apns-protocol.md §3: 4096 bytes, 5120 for voip; --alert once said 'push type None' whatever was given."""
+    alert_text = "x" * (size - len('{"aps":{"alert":""}}'))
+    argv = ["send", "--topic", "com.example.app", "--token", TOKEN, "--alert", alert_text,
+            "--p8", str(p8), "--key-id", "K", "--team-id", "T"]
+    argv += ["--push-type", push_type] if push_type else []
+    code, out, err = _run(argv, capsys)
+    assert code == 2 and out == ""
+    assert err == (f"apns-provider: error: payload is {size} bytes; APNs accepts at most {limit} "
+                   f"for push type {push_type or 'alert'!r}\n")
+
+
+def test_send_alert_within_the_voip_limit_is_accepted() -> None:
+    """A 4500-byte --alert fits a voip push (5120) though not an alert push (docs/apns-protocol.md §3)."""
+    from provider.cli import _notification, build_parser
+
+    argv = ["send", "--topic", "com.example.app.voip", "--token", TOKEN, "--alert", "x" * 4480,
+            "--push-type", "voip"]
+    notification = _notification(build_parser().parse_args(argv))
+    assert notification.push_type == "voip" and notification.payload == {"aps": {"alert": "x" * 4480}}
