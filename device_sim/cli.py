@@ -29,6 +29,7 @@ from typing import Any, NoReturn
 
 import aiohttp
 
+from apns_sim import courier
 from device_sim.app.app import App, check_types
 from device_sim.errors import DeviceSimError
 from device_sim.fleet import cli as fleet_cli
@@ -100,35 +101,13 @@ def _parser() -> argparse.ArgumentParser:
 PRINT_DEPTH = 200  # deepest JSON nesting printed: readers' parsers stop near 1000, minus their own stack
 
 
-def _nesting(text: str) -> int:
-    """The deepest bracket nesting of a JSON text (strings skipped)."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif ch in "]}":
-            depth -= 1
-    return deepest
-
-
 def _print(event: dict[str, Any]) -> None:
     """One JSON line any reader can parse: a payload nested deeper than PRINT_DEPTH (the phone parsed it, a
     reader of this line might not) is printed as a note instead. Only a line with that many brackets is
     scanned; the usual one costs two counts."""
     try:
         line = json.dumps(event, default=str)
-        too_deep = line.count("[") + line.count("{") > PRINT_DEPTH and _nesting(line) > PRINT_DEPTH
+        too_deep = courier.deeper_than(line.encode(), PRINT_DEPTH) > 0
     except (ValueError, RecursionError):
         too_deep = True
     if too_deep:

@@ -12,37 +12,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from apns_sim.courier import deeper_than, json_depth
 from apns_sim.limits import ADMIN_JSON_DEPTH
 from apns_sim.model.journeys import Journey
-
-_OPEN, _CLOSE = frozenset(b"[{"), frozenset(b"]}")
-_QUOTE, _BACKSLASH = ord('"'), ord("\\")
-
-
-def json_depth(data: bytes) -> int:
-    """The deepest nesting of arrays and objects in ``data``, brackets inside strings not counted.
-
-    A loop over the bytes, not a parser: it cannot recurse, and it does not care whether ``data`` is valid JSON
-    (text that is not JSON counts its brackets the same way, which errs on the side of showing text).
-    """
-    depth = deepest = 0
-    in_string = escaped = False
-    for byte in data:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == _BACKSLASH:
-                escaped = True
-            elif byte == _QUOTE:
-                in_string = False
-        elif byte == _QUOTE:
-            in_string = True
-        elif byte in _OPEN:
-            depth += 1
-            deepest = max(deepest, depth)
-        elif byte in _CLOSE:
-            depth = max(depth - 1, 0)
-    return deepest
 
 
 def too_deep_note(depth: int) -> str:
@@ -50,15 +22,8 @@ def too_deep_note(depth: int) -> str:
 
 
 def too_deep(data: bytes, limit: int = ADMIN_JSON_DEPTH) -> int:
-    """``json_depth(data)`` when it is over ``limit``, else 0.
-
-    Counting brackets is done in C and almost every payload has fewer than ``limit`` of them, which settles it
-    without the byte loop: this runs for every stage a dashboard's event stream carries, inside the push.
-    """
-    if data.count(b"[") + data.count(b"{") <= limit:
-        return 0
-    depth = json_depth(data)
-    return depth if depth > limit else 0
+    """How deep ``data`` nests when that is over the admin API's ``limit``, else 0."""
+    return deeper_than(data, limit)
 
 
 def notification_json(journey: Journey) -> dict[str, Any]:
