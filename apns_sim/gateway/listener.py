@@ -29,11 +29,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import ssl
-import tempfile
 import time
-from pathlib import Path
 
 from apns_sim import limits, pki
 from apns_sim.faults.plan import PHONE_OFFLINE, FaultRule
@@ -92,18 +89,9 @@ class DeviceGateway:
         # Phones never resume TLS sessions; TLS 1.3 tickets would cost each of them ~16 KiB for nothing.
         ctx.num_tickets = 0
         authority = self.state.authority
-        # ssl reads keys from files only: a private temp file in the data dir, removed at once.
-        fd, key_path = tempfile.mkstemp(prefix=".gateway-key-", suffix=".pem", dir=self.state.data_dir)
-        chain_fd, chain_path = tempfile.mkstemp(prefix=".gateway-chain-", suffix=".pem", dir=self.state.data_dir)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(pki.key_to_pem(authority.server_key))
-            with os.fdopen(chain_fd, "wb") as f:
-                f.write(authority.server_chain_pem())
-            ctx.load_cert_chain(chain_path, key_path)
-        finally:
-            Path(key_path).unlink(missing_ok=True)
-            Path(chain_path).unlink(missing_ok=True)
+        with pki.private_pem_file(self.state.data_dir,
+                                  authority.server_chain_pem() + authority.server_key_pem()) as path:
+            ctx.load_cert_chain(path)
         return ctx
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:

@@ -13,10 +13,9 @@ import contextlib
 import errno
 import logging
 import ssl
-import tempfile
 from collections.abc import Mapping
 
-from apns_sim import limits
+from apns_sim import limits, pki
 from apns_sim.legacy.feedback import FeedbackLedger
 from apns_sim.legacy.service import FeedbackService, GatewayConnection, GatewayService
 from apns_sim.pki import apple_hosts
@@ -31,11 +30,8 @@ def legacy_ssl_context(state: SimState) -> ssl.SSLContext:
     authority = state.authority
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    handle = tempfile.NamedTemporaryFile(prefix=".legacy-tls-", suffix=".pem", dir=state.data_dir)  # noqa: SIM115
-    with handle:  # 0600 by construction, gone once OpenSSL has read it
-        handle.write(authority.server_chain_pem() + authority.server_key_pem())
-        handle.flush()
-        ctx.load_cert_chain(handle.name)
+    with pki.private_pem_file(state.data_dir, authority.server_chain_pem() + authority.server_key_pem()) as path:
+        ctx.load_cert_chain(path)
     ctx.verify_mode = ssl.CERT_REQUIRED
     ctx.load_verify_locations(cadata=authority.client_verify_pem().decode())
     ctx.verify_flags |= NO_CHECK_TIME

@@ -51,6 +51,7 @@ from apns_sim.pki.encoding import (
     key_to_pem,
     load_certificate,
     load_private_key,
+    private_pem_file,
     public_key_sha256,
 )
 from apns_sim.pki.keychain import create_auth_key, export_p12, load_p12, make_keychain_request
@@ -106,6 +107,7 @@ __all__ = [
     "load_p12",
     "load_private_key",
     "make_keychain_request",
+    "private_pem_file",
     "public_key_sha256",
     "push_identity",
     "save_authority",

@@ -9,9 +9,13 @@ tried (``keychain.load_p12``).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import tempfile
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TypeAlias
 
 from cryptography import x509
@@ -137,3 +141,17 @@ def decode_topics(value: bytes) -> tuple[tuple[str, str], ...]:
         else:
             raise PkiError(f"Malformed topic extension: unexpected DER tag 0x{tag:02x}.")
     return tuple(pairs)
+
+
+@contextlib.contextmanager
+def private_pem_file(directory: Path | str, pem: bytes) -> Iterator[str]:
+    """``pem`` as a file for as long as the block runs: OpenSSL's ``load_cert_chain`` reads keys from files
+    only. The file is 0600 from its first byte (``mkstemp``), in ``directory`` (the data dir, itself 0700), and
+    removed however the block ends."""
+    fd, path = tempfile.mkstemp(prefix=".tls-", suffix=".pem", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(pem)
+        yield path
+    finally:
+        os.unlink(path)

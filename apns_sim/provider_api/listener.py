@@ -19,13 +19,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import ssl
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from apns_sim import limits
+from apns_sim import limits, pki
 from apns_sim.provider_api.connection import ProviderConnection
 from apns_sim.provider_api.service import ProviderService, ProviderSession
 from apns_sim.push.reasons import Reason
@@ -44,13 +42,8 @@ X509_V_FLAG_NO_CHECK_TIME = 0x200000
 def load_identity(ctx: ssl.SSLContext, directory: Path, chain_pem: bytes, key_pem: bytes) -> None:
     """``ctx.load_cert_chain`` for PEM in memory: it reads files only, so the key sits on disk (0600, in our
     data dir) for a moment."""
-    fd, path = tempfile.mkstemp(prefix=".provider-tls-", suffix=".pem", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(chain_pem + key_pem)
+    with pki.private_pem_file(directory, chain_pem + key_pem) as path:
         ctx.load_cert_chain(path)
-    finally:
-        os.unlink(path)
 
 
 class _ProviderProtocol(asyncio.Protocol):
