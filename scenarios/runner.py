@@ -11,7 +11,11 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import pushsim_i18n
+from pushsim_i18n import Domain
 from scenarios.story import Story, StoryFailed, UsageError
+
+_ = Domain("scenarios").gettext
 
 ScenarioFn = Callable[[Story], Coroutine[Any, Any, None]]
 
@@ -78,12 +82,20 @@ def execute(scenario: Scenario, story: Story) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scenarios", description="Runnable, narrated stories of the "
-                                     "push flow and its failures; each checks its own outcome.")
-    parser.add_argument("name", nargs="?", help="scenario to run; omit to list them")
-    parser.add_argument("--json", action="store_true", help="one JSON object per line (steps, checks, verdict)")
-    parser.add_argument("--step", action="store_true", help="pause between stages until Enter (live demos)")
-    args = parser.parse_args(argv)
+    args_in = sys.argv[1:] if argv is None else list(argv)
+    try:
+        pushsim_i18n.setup(args_in)
+    except pushsim_i18n.LanguageError as exc:
+        print(f"scenarios: {exc}", file=sys.stderr)
+        return 2
+    parser = argparse.ArgumentParser(prog="python -m scenarios", description=_(
+        "Runnable, narrated stories of the push flow and its failures; each checks its own outcome."))
+    parser.add_argument("name", nargs="?", help=_("scenario to run; omit to list them"))
+    parser.add_argument("--json", action="store_true", help=_("one JSON object per line (steps, checks, verdict)"))
+    parser.add_argument("--step", action="store_true", help=_("pause between stages until Enter (live demos)"))
+    parser.add_argument("--lang", choices=pushsim_i18n.LANGUAGES,
+                        help=_("language of the narration: zh or en (default: $PUSHSIM_LANG, then the locale)"))
+    args = parser.parse_args(args_in)
     if args.name is None:
         scenarios = catalogue()
         width = max(len(n) for n in scenarios)
@@ -92,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     found = find(args.name)
     if found is None:
-        print(f"scenarios: no scenario named {args.name!r}; run `python -m scenarios` to list them",
-              file=sys.stderr)
+        print("scenarios: " + _("no scenario named {name!r}; run `python -m scenarios` to list them").format(
+            name=args.name), file=sys.stderr)
         return 2
     return execute(found, Story(args.name, json_lines=args.json, pause=args.step))
