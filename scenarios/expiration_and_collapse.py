@@ -14,6 +14,7 @@ import time
 from device_sim import Phone
 from provider.apns import APNsClient, Notification, alert
 from pushsim_i18n import N_, Domain
+from scenarios.journey import told
 from scenarios.kit import push_certificate, world
 from scenarios.runner import Scenario
 from scenarios.story import Story
@@ -24,6 +25,10 @@ BUNDLE_ID = "com.example.scores"
 COLLAPSE_ID = "match-42"
 # The Notification options this story sets, by the header each becomes on the wire (what a reader looks up).
 HEADERS = {"expiration": "apns-expiration", "collapse_id": "apns-collapse-id"}
+
+
+def _utc(seconds: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seconds))
 
 
 def _short(apns_id: str) -> str:
@@ -38,7 +43,7 @@ async def run(story: Story) -> None:
         story.step(_("push certificate for {bundle_id} issued").format(bundle_id=BUNDLE_ID))
         now = await w.admin.clock(freeze=True)
         story.step(_("simulator clock frozen at {time} (it moves only when the story says so)").format(
-            time=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(now))), actor="apns", clock=now)
+            time=_utc(now)), actor="apns", clock=now)
         async with Phone.open(w.endpoints, state_dir=w.work / "iphone", name="Fan's iPhone") as phone, \
                 APNsClient(credentials, endpoint=w.endpoints["sandbox"], ca_file=w.endpoints["ca_file"]) as client:
             app = phone.install_app(BUNDLE_ID, types=("alert", "sound", "badge"))
@@ -56,7 +61,7 @@ async def run(story: Story) -> None:
                 return result.apns_id
 
             def journey(stages: list[str]) -> None:
-                story.step(_("journey: {stages}").format(stages=" → ".join(stages)), actor="apns")
+                story.step(_("journey: {stages}").format(stages=told(stages)), actor="apns")
 
             await story.stage(_("apns-expiration 0: one attempt, never stored"), "provider")
             await phone.go_offline()
@@ -71,8 +76,8 @@ async def run(story: Story) -> None:
             stale = await send(_("Half-time: 0-0"), expiration=deadline)
             story.check((await w.admin.stages(stale))[-1:] == ["stored"], _("stored until its expiration"))
             now = await w.admin.clock(advance=120)
-            story.step(_("the simulator clock moves 120 s on, past the expiration {deadline}").format(
-                deadline=deadline), actor="apns")
+            story.step(_("the simulator clock moves 120 s on, to {time}: past the apns-expiration {deadline}").format(
+                time=_utc(now), deadline=deadline), actor="apns")
             await phone.go_online()
             story.step(_("the phone comes back online"), actor="device")
             stages = await w.admin.wait(stale, "expired,delivered")
@@ -93,8 +98,8 @@ async def run(story: Story) -> None:
             replaced = [s for s in (record or {}).get("journey", []) if s["stage"] == "replaced"]
             story.table(_("Two pushes with apns-collapse-id {collapse_id}").format(collapse_id=COLLAPSE_ID),
                         ("apns-id", _("alert"), _("journey")),
-                        [(_short(first), earlier, " → ".join(await w.admin.stages(first))),
-                         (_short(second), later, " → ".join(await w.admin.stages(second)))])
+                        [(_short(first), earlier, told(await w.admin.stages(first))),
+                         (_short(second), later, told(await w.admin.stages(second)))])
             story.check(bool(replaced) and replaced[0].get("by") == second,
                         _("the earlier score is replaced by the later one in APNs' storage"))
             await phone.go_online()

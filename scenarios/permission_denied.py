@@ -13,6 +13,7 @@ from typing import Any
 from device_sim import Phone
 from provider.apns import APNsClient, Notification
 from pushsim_i18n import N_, Domain
+from scenarios.journey import told
 from scenarios.kit import TEAM_ID, push_certificate, world
 from scenarios.runner import Scenario
 from scenarios.story import Story
@@ -83,7 +84,7 @@ async def run(story: Story) -> None:
                 rows.append((app.bundle_id, _word(PERMISSIONS, app.authorization.status),
                              _("yes") if shown.presented else _("no"), _word(PLACES, shown.where),
                              shown.sound or "-", "-" if shown.badge is None else shown.badge,
-                             stages[-1] if stages else "?"))
+                             told(stages[-1:]) or "?"))
                 for why in shown.why_not:
                     story.step(_("{bundle_id}: {why}").format(bundle_id=app.bundle_id, why=why), actor="device")
                 if app is denied:
@@ -95,7 +96,7 @@ async def run(story: Story) -> None:
 
             await story.stage(_("What the user saw"), "device")
             story.table(_("One push, three permissions"), (_("app"), _("permission"), _("shown"), _("where"),
-                                                          _("sound"), _("badge"), _("journey")), rows)
+                                                          _("sound"), _("badge"), _("journey ends")), rows)
             # why_not is the phone's own text, in the reader's language: check that it says something.
             story.check(not denied_shown.presented and bool(denied_shown.why_not),
                         _("denied: delivered silently, no alert, sound or badge, and the phone says why"))

@@ -15,6 +15,7 @@ from apns_sim import pki
 from device_sim import Phone
 from provider.apns import APNsClient, Notification, alert, load_p8
 from pushsim_i18n import N_, Domain
+from scenarios.journey import told
 from scenarios.kit import TEAM_ID, world
 from scenarios.runner import Scenario
 from scenarios.story import Story
@@ -58,7 +59,7 @@ async def run(story: Story) -> None:
                 stages = await w.admin.stages(result.apns_id or "")
                 minutes = (sim_now[0] - start) / 60
                 rows.append((label, _("+{minutes} min").format(minutes=round(minutes)),
-                             f"{result.status} {result.reason or ''}".rstrip(), " → ".join(stages)))
+                             f"{result.status} {result.reason or ''}".rstrip(), told(stages)))
                 answer = _("“{label}”: HTTP {status} {reason}") if result.reason else _("“{label}”: HTTP {status}")
                 story.step(answer.format(label=label, status=result.status, reason=result.reason),
                            actor="provider")
