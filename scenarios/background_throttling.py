@@ -15,12 +15,16 @@ from typing import Any
 
 from device_sim import Phone
 from provider.apns import APNsClient, Notification, alert, background
+from pushsim_i18n import N_, Domain
 from scenarios.kit import push_certificate, world
 from scenarios.runner import Scenario
 from scenarios.story import Story
 
+_ = Domain("scenarios").gettext
+
 BUNDLE_ID = "com.example.sync"
 BURST = 5  # one more than the default budget of three an hour, and one more to replace the held one
+BUDGET = 3  # background wakes an hour: the simulated phone's default, which this story keeps
 
 
 class SyncDelegate:
@@ -36,7 +40,7 @@ class SyncDelegate:
 
 async def run(story: Story) -> None:
     async with world(story) as w:
-        await story.stage("An app with the remote-notification background mode", "app")
+        await story.stage(_("An app with the remote-notification background mode"), "app")
         credentials = push_certificate(w.portal, w.work, BUNDLE_ID)
         phone_now = [time.time()]
         delegate = SyncDelegate()
@@ -45,57 +49,61 @@ async def run(story: Story) -> None:
                 APNsClient(credentials, endpoint=w.endpoints["sandbox"], ca_file=w.endpoints["ca_file"]) as client:
             app = phone.install_app(BUNDLE_ID, background_mode=True, delegate=delegate)
             token = await app.register()
-            story.step(f"{BUNDLE_ID} registered (token {token[:16]}…), then suspended in the background; "
-                       "the phone's budget: 3 background wakes an hour (the default knob)")
+            story.step(_("{bundle_id} registered (token {token}…), then suspended in the background; the phone's "
+                         "budget: {budget} background wakes an hour (the simulator's default)").format(
+                bundle_id=BUNDLE_ID, token=token[:16], budget=BUDGET))
 
             async def send_background(n: int) -> str:
                 result = await client.send(Notification(token=token, topic=BUNDLE_ID, payload=background({"n": n}),
                                                         push_type="background", priority=5))
                 story.check(result.status == 200 and result.apns_id is not None,
-                            f"APNs accepts background push #{n} (200)")
+                            _("APNs accepts background push #{n} (HTTP 200)").format(n=n))
                 assert result.apns_id is not None
                 return result.apns_id
 
-            await story.stage(f"{BURST} background pushes within a minute", "provider")
+            await story.stage(_("{burst} background pushes within a minute").format(burst=BURST), "provider")
             rows = []
             for n in range(1, BURST + 1):
                 apns_id = await send_background(n)
                 received = await app.next_notification(timeout=10)
-                story.check(received.apns_id == apns_id, f"the phone took push #{n}")
-                rows.append((n, "woke the app" if received.handed_to_app else
-                             ("held" if received.held else "dropped"), "; ".join(received.why_not) or "-"))
+                story.check(received.apns_id == apns_id, _("the phone took push #{n}").format(n=n))
+                outcome = _("woke the app") if received.handed_to_app else _("held") if received.held \
+                    else _("dropped")
+                rows.append((n, outcome, "; ".join(received.why_not) or "-"))
                 phone_now[0] += 10
-            story.table("What the phone did with each background push", ("#", "outcome", "why"), rows)
-            story.check(delegate.fetched == [1, 2, 3], "the first three woke the app's fetch handler")
-            story.check([r[1] for r in rows[3:]] == ["held", "held"] and app.held_background_push is not None
+            story.table(_("What the phone did with each background push"), ("#", _("outcome"), _("why")), rows)
+            story.check(delegate.fetched == [1, 2, 3], _("the first three woke the app's fetch handler"))
+            story.check([r[1] for r in rows[3:]] == [_("held"), _("held")] and app.held_background_push is not None
                         and app.held_background_push.payload["n"] == BURST,
-                        "over budget, the phone holds one: the newest (#5 replaced #4)")
+                        _("over budget, the phone holds one: the newest (#5 replaced #4)"))
 
-            await story.stage("The user opens the app", "app")
+            await story.stage(_("The user opens the app"), "app")
             app.launch()
-            story.step(f"app launched (state {app.state}); the held push is handed over")
+            story.step(_("the app is launched into the foreground; the held push is handed over"), state=app.state)
+            story.check(app.state == "foreground", _("the app is in the foreground"))
             story.check(delegate.fetched == [1, 2, 3, BURST] and app.held_background_push is None,
-                        "at launch the fetch handler gets the held push, #5; #4 never arrives")
+                        _("at launch the fetch handler gets the held push, #5; #4 never arrives"))
 
-            await story.stage("An hour later, in the background again: the budget is back", "device")
+            await story.stage(_("An hour later, in the background again: the budget is back"), "device")
             app.move_to_background()
             phone_now[0] += 3600
             await send_background(6)
             received = await app.next_notification(timeout=10)
-            story.check(received.handed_to_app and delegate.fetched[-1] == 6, "push #6 wakes the app again")
+            story.check(received.handed_to_app and delegate.fetched[-1] == 6, _("push #6 wakes the app again"))
 
-            await story.stage("The user force-quits the app", "app")
+            await story.stage(_("The user force-quits the app"), "app")
             app.force_quit()
             phone_now[0] += 3600
             await send_background(7)
             dropped = await app.next_notification(timeout=10)
-            story.step(f"push #7: {'; '.join(dropped.why_not)}", actor="device")
+            story.step(_("push #7: {why}").format(why="; ".join(dropped.why_not)), actor="device")
             story.check(not dropped.handed_to_app and not dropped.held and delegate.fetched[-1] == 6,
-                        "a force-quit app gets no background pushes, not even held")
-            result = await client.send(Notification(token=token, topic=BUNDLE_ID, payload=alert("Sync paused")))
+                        _("a force-quit app gets no background pushes, not even held"))
+            paused = _("Sync paused")
+            result = await client.send(Notification(token=token, topic=BUNDLE_ID, payload=alert(paused)))
             shown = (await app.next_notification(timeout=10)).presentation
-            story.check(result.status == 200 and shown.alert == "Sync paused", "but its alerts still show")
+            story.check(result.status == 200 and shown.alert == paused, _("but its alerts still show"))
 
 
-SCENARIO = Scenario("background-throttling", "background pushes: three wakes an hour, then the newest is held "
-                    "until launch; an hour later the budget is back; a force-quit app gets none", run)
+SCENARIO = Scenario("background-throttling", N_("background pushes: three wakes an hour, then the newest is held "
+                    "until launch; an hour later the budget is back; a force-quit app gets none"), run)

@@ -12,33 +12,39 @@ from __future__ import annotations
 from apns_sim import pki
 from device_sim import Phone
 from provider.apns import APNsClient, Credentials, Notification, alert, load_p8
+from pushsim_i18n import N_, Domain
 from scenarios.kit import TEAM_ID, push_certificate, world
 from scenarios.runner import Scenario
 from scenarios.story import Story
+
+_ = Domain("scenarios").gettext
 
 BUNDLE_ID = "com.example.envs"
 
 
 async def run(story: Story) -> None:
     async with world(story) as w:
-        await story.stage("Credentials: a development certificate, a production one, and a .p8 key", "portal")
+        await story.stage(_("Credentials: development and production certificates, a .p8 key"), "portal")
         development = push_certificate(w.portal, w.work, BUNDLE_ID, "sandbox")
         production = push_certificate(w.portal, w.work, BUNDLE_ID, "production", create_app_id=False)
         key = w.portal.create_auth_key(TEAM_ID)
         pki.write_private(w.work / key.filename, key.p8)
         jwt_key = load_p8(w.work / key.filename, key.key_id, TEAM_ID)
-        story.step(f"aps_development.cer (sandbox), aps.cer (production), {key.filename} (both environments)")
+        story.step(_("aps_development.cer (sandbox), aps.cer (production), {key_file} (both environments)").format(
+            key_file=key.filename))
 
         async with Phone.open(w.endpoints, state_dir=w.work / "iphone", name="Tester's iPhone") as phone:
-            await story.stage("Two builds of the app: a development one and an App Store one", "app")
+            await story.stage(_("Two builds of the app: a development one and an App Store one"), "app")
             dev_token = await phone.install_app(BUNDLE_ID, environment="development").register()
-            story.step(f"development build: sandbox token {dev_token[:16]}…")
+            story.step(_("development build: sandbox token {token}…").format(token=dev_token[:16]))
             prod_bundle = BUNDLE_ID + ".store"
             w.portal.create_app_id(prod_bundle, TEAM_ID)
             prod_token = await phone.install_app(prod_bundle, environment="production").register()
-            story.step(f"App Store build ({prod_bundle}): production token {prod_token[:16]}…")
+            story.step(_("App Store build ({bundle_id}): production token {token}…").format(
+                bundle_id=prod_bundle, token=prod_token[:16]))
 
-            rows: list[tuple[str, str, str, str, str]] = []
+            # (credential, token's environment, endpoint, answer): one table per stage, each fits 80 columns.
+            rows: list[tuple[str, str, str, str]] = []
 
             async def push(label: str, credentials: Credentials, environment: str, token: str,
                            topic: str) -> tuple[int, str | None]:
@@ -46,34 +52,41 @@ async def run(story: Story) -> None:
                                       ca_file=w.endpoints["ca_file"], max_attempts=1) as client:
                     result = await client.send(Notification(token=token, topic=topic, payload=alert(label)))
                 answer = f"{result.status} {result.reason or ''}".strip()
-                rows.append((label, environment, "sandbox" if token == dev_token else "production", answer, topic))
-                story.step(f"{label} → {environment}: {answer}", actor="provider")
+                rows.append((label, "sandbox" if token == dev_token else "production", environment, answer))
+                story.step(_("{credential} → {environment}: {answer}").format(
+                    credential=label, environment=environment, answer=answer), actor="provider")
                 return result.status, result.reason
 
-            await story.stage("Device tokens: each belongs to one environment", "provider")
-            story.check(await push("sandbox token, .p8", jwt_key, "sandbox", dev_token, BUNDLE_ID) == (200, None),
-                        "the sandbox token works on the sandbox endpoint")
-            story.check(await push("sandbox token, .p8", jwt_key, "production", dev_token, BUNDLE_ID)
+            sandbox_p8, production_p8 = _("sandbox token, .p8"), _("production token, .p8")
+            await story.stage(_("Device tokens: each belongs to one environment"), "provider")
+            story.check(await push(sandbox_p8, jwt_key, "sandbox", dev_token, BUNDLE_ID) == (200, None),
+                        _("the sandbox token works on the sandbox endpoint"))
+            story.check(await push(sandbox_p8, jwt_key, "production", dev_token, BUNDLE_ID)
                         == (400, "BadDeviceToken"),
-                        "the sandbox token sent to production: 400 BadDeviceToken")
-            story.check(await push("production token, .p8", jwt_key, "sandbox", prod_token, prod_bundle)
+                        _("the sandbox token sent to production: 400 BadDeviceToken"))
+            story.check(await push(production_p8, jwt_key, "sandbox", prod_token, prod_bundle)
                         == (400, "BadDeviceToken"),
-                        "the production token sent to sandbox: 400 BadDeviceToken")
-            story.check(await push("production token, .p8", jwt_key, "production", prod_token, prod_bundle)
+                        _("the production token sent to sandbox: 400 BadDeviceToken"))
+            story.check(await push(production_p8, jwt_key, "production", prod_token, prod_bundle)
                         == (200, None),
-                        "the production token works on the production endpoint")
+                        _("the production token works on the production endpoint"))
+            story.table(_("Device tokens, sent with the .p8 key"), (_("token from"), _("endpoint"), _("answer")),
+                        [row[1:] for row in rows])
+            del rows[:]
 
-            await story.stage("Certificates: each is for one environment", "provider")
-            story.check(await push("development certificate", development, "sandbox", dev_token, BUNDLE_ID)
-                        == (200, None), "the development certificate works on sandbox")
-            story.check(await push("development certificate", development, "production", dev_token, BUNDLE_ID)
+            development_cert, production_cert = _("development certificate"), _("production certificate")
+            await story.stage(_("Certificates: each is for one environment"), "provider")
+            story.check(await push(development_cert, development, "sandbox", dev_token, BUNDLE_ID)
+                        == (200, None), _("the development certificate works on sandbox"))
+            story.check(await push(development_cert, development, "production", dev_token, BUNDLE_ID)
                         == (403, "BadCertificateEnvironment"),
-                        "the development certificate on production: 403 BadCertificateEnvironment")
-            story.check(await push("production certificate", production, "sandbox", dev_token, BUNDLE_ID)
+                        _("the development certificate on production: 403 BadCertificateEnvironment"))
+            story.check(await push(production_cert, production, "sandbox", dev_token, BUNDLE_ID)
                         == (403, "BadCertificateEnvironment"),
-                        "the production certificate on sandbox: 403 BadCertificateEnvironment")
-            story.table("Who may push where", ("credential", "endpoint", "token from", "answer", "topic"), rows)
+                        _("the production certificate on sandbox: 403 BadCertificateEnvironment"))
+            story.table(_("Certificates, sent with the sandbox token"), (_("certificate"), _("endpoint"), _("answer")),
+                        [(credential, endpoint, answer) for credential, _env, endpoint, answer in rows])
 
 
-SCENARIO = Scenario("wrong-environment", "sandbox token to production (BadDeviceToken) and back; a certificate "
-                    "for the other environment (BadCertificateEnvironment)", run)
+SCENARIO = Scenario("wrong-environment", N_("sandbox token to production (BadDeviceToken) and back; a certificate "
+                    "for the other environment (BadCertificateEnvironment)"), run)
