@@ -30,7 +30,7 @@ from cryptography.x509.oid import NameOID
 
 from apns_sim import pki
 from apns_sim.errors import SimError
-from apns_sim.portal.service import tutorial_name_note
+from apns_sim.portal.service import tutorial_name_note, with_note
 from pushsim_i18n import Domain
 
 _ = Domain("apns_sim").gettext
@@ -102,8 +102,7 @@ class Exported:
             text = _("Packed {inputs}, {what} and its key, into one password-protected {combined} (0600), as "
                      "{commands} do (openssl prompts for the passwords). Java-style providers load it with that "
                      "password.").format(inputs=inputs, what=what, combined=COMBINED_P12, commands=commands)
-        note = next((n for n in map(tutorial_name_note, self.sources) if n), "")
-        return f"{text} {note}" if note else text
+        return with_note(text, next((n for n in map(tutorial_name_note, self.sources) if n), ""))
 
     def as_json(self, paths: dict[str, str] | None = None) -> dict[str, Any]:
         """Machine-readable result; ``paths`` maps each output file name to where it was written."""

@@ -109,6 +109,11 @@ def auth_key_json(rec: AuthKeyRecord) -> dict[str, Any]:
             "created_at": _iso(rec.created_at), "revoked_at": _iso(rec.revoked_at)}
 
 
+def with_note(text: str, note: str) -> str:
+    """``text`` followed by ``note`` (if any), spaced as the reader's language spaces two sentences."""
+    return _("{text} {note}").format(text=text, note=note) if note else text
+
+
 @dataclass(frozen=True, kw_only=True)
 class AppIdCreated:
     record: AppIdRecord
@@ -147,13 +152,14 @@ class CertificateIssued:
     @property
     def summary(self) -> str:
         r = self.record
+        note = tutorial_name_note(self.saved_as or "")
         text = _("Issued an {kind} certificate for {bundle_id} (team {team_id}), serial {serial}, valid until "
                  "{not_after}: the {filename} you download from {where} after uploading your CSR. Pair it with "
                  "the private key from your .p12 (`openssl x509 -inform der` turns it into PEM).").format(
             kind=_CERT_KIND[r.environment], bundle_id=r.bundle_id, team_id=r.team_id, serial=r.serial,
-            not_after=r.not_after.date().isoformat(), filename=self.filename, where=_(_WHERE_ISSUED[r.environment]))
-        note = tutorial_name_note(self.saved_as or "")
-        return f"{text} {note}" if note else text
+            not_after=r.not_after.date().isoformat(), filename=self.saved_as if note else self.filename,
+            where=_(_WHERE_ISSUED[r.environment]))
+        return with_note(text, note)
 
     def as_json(self) -> dict[str, Any]:
         return {**certificate_json(self.record), "filename": self.filename, "summary": self.summary}
