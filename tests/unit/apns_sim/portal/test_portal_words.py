@@ -12,6 +12,7 @@ import pushsim_i18n
 from apns_sim import pki
 from apns_sim.portal import formats
 from apns_sim.portal.service import TUTORIAL_CER_NAME, Portal, PortalError
+from apns_sim.portal.tables import listing_table
 from tests.unit.apns_sim.portal.test_portal import TEAM, authority, clock, csr, portal, store  # noqa: F401
 
 NOTE = "aps_developer_identity.cer is the tutorial's name for today's aps_development.cer"
@@ -72,3 +73,5 @@ def test_portal_speaks_chinese(portal: Portal, monkeypatch: pytest.MonkeyPatch) 
     with pytest.raises(PortalError) as info:
         portal.issue_certificate("com.example.*", csr(), "sandbox")
     assert "通配符" in str(info.value)
+    assert listing_table(portal.list_auth_keys(), datetime.now(UTC)).startswith("还没有签名密钥")
+    assert portal.list_app_ids().summary == "共 2 个 App ID。"
