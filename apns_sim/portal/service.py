@@ -47,11 +47,9 @@ _WHERE_ISSUED = {
                   "name; today: Certificates, Identifiers & Profiles > Certificates)"),
     "production": N_("the \"Production Push SSL Certificate\" row of the iOS Provisioning Portal (the tutorial's "
                      "name; today: Certificates, Identifiers & Profiles > Certificates)"),
-    "universal": N_("Certificates, Identifiers & Profiles > Certificates (the iOS Provisioning Portal of the "
-                    "tutorial had no such certificate: it came in 2015)"),
+    "universal": N_("Certificates, Identifiers & Profiles > Certificates (the tutorial's iOS Provisioning Portal "
+                    "had only separate development and production certificates)"),
 }
-
-
 _LISTING_COUNTS = {
     "app_ids": (N_("{n} App ID."), N_("{n} App IDs.")),
     "certificates": (N_("{n} push certificate."), N_("{n} push certificates.")),
