@@ -36,10 +36,12 @@ from device_sim.fleet import cli as fleet_cli
 from device_sim.identity.activation import erase_identity
 from device_sim.identity.store import DeviceStore, Endpoints, InputError, check_bundle_id
 from device_sim.phone.phone import Phone
+from device_sim.rules import registration
 from device_sim.rules.presentation import RegistrationError
 
 ENTITLEMENT = {"sandbox": "development", "production": "production"}
 DEFAULT_STATE_SUBDIR = "device-sim"
+REGISTRATION_FAILED = 3  # `register`: the app's didFailToRegister... was called (docs/cli.md)
 
 
 class UsageError(DeviceSimError):
@@ -68,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     reg.add_argument("--environment", required=True, choices=sorted(ENTITLEMENT))
     reg.add_argument("--types", default="alert,sound,badge", help="notification types the app registers for")
     reg.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for APNs (default 30)")
+    reg.add_argument("--fail-with", type=int, metavar="CODE", help=registration.fail_with_help())
 
     run = sub.add_parser("run", help="stay online and print one JSON line per event")
     common(run)
@@ -128,9 +131,11 @@ def _types(raw: str) -> tuple[str, ...]:
         raise UsageError(str(exc)) from exc
 
 
-def _install(phone: Phone, bundle_id: str, environment: str, types: tuple[str, ...]) -> App:
+def _install(phone: Phone, bundle_id: str, environment: str, types: tuple[str, ...],
+             fail_with: int | None = None) -> App:
     try:
-        return phone.install_app(bundle_id, environment=ENTITLEMENT[environment], types=types)
+        return phone.install_app(bundle_id, environment=ENTITLEMENT[environment], types=types,
+                                 fail_registration_with=fail_with)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
 
@@ -158,10 +163,20 @@ def _bundles(raw: str) -> list[str]:
 async def cmd_register(args: argparse.Namespace) -> int:
     types = _types(args.types)
     _bundles(args.app)
+    if args.fail_with is not None:  # refused before the phone activates or connects
+        try:
+            registration.check_code(args.fail_with)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
     endpoints = Endpoints.load(args.endpoints)
     async with Phone.open(endpoints, _state_dir(args), name=args.name) as phone:
-        app = _install(phone, args.app, args.environment, types)
-        token = await _register(app, phone, args.timeout)
+        app = _install(phone, args.app, args.environment, types, args.fail_with)
+        try:
+            token = await _register(app, phone, args.timeout)
+        except RegistrationError as error:  # didFail... was called: say so to the script and to the person
+            _print(registration.failure_json(error))
+            print(f"device-sim: {registration.failure_line(error)}", file=sys.stderr)
+            return REGISTRATION_FAILED
         _print({"token": token})
     return 0
 

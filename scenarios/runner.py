@@ -22,6 +22,8 @@ ScenarioFn = Callable[[Story], Coroutine[Any, Any, None]]
 # In the order a newcomer would read them: the happy path first, then each failure.
 MODULES = (
     "three_stages",
+    "tutorial_path",
+    "registration_failure",
     "certificate_workflow",
     "token_auth",
     "offline_store_and_forward",

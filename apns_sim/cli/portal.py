@@ -131,7 +131,7 @@ def _dispatch(args: argparse.Namespace, portal: Portal, now: datetime) -> None:
         result = portal.issue_certificate(args.bundle_id, _read(args.csr, "CSR file"), args.environment)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         pki.write_public(args.out, result.der)
-        _emit(args, result, {"path": str(args.out)})
+        _emit(args, result.saved(args.out.name), {"path": str(args.out)})  # names the tutorial's file, if used
         note(topic=args.bundle_id, cert=str(args.out.resolve()), cert_environment=args.environment)
     elif thing == "cert" and action == "list":
         _emit_listing(args, portal.list_certificates(args.bundle_id), now)

@@ -30,6 +30,10 @@ from cryptography.x509.oid import NameOID
 
 from apns_sim import pki
 from apns_sim.errors import SimError
+from apns_sim.portal.service import tutorial_name_note, with_note
+from pushsim_i18n import Domain
+
+_ = Domain("apns_sim").gettext
 
 FORMATS = ("pem", "p12")
 CERT_PEM, KEY_PEM, COMBINED_PEM, COMBINED_P12 = "cert.pem", "key.pem", "ck.pem", "ck.p12"
@@ -83,17 +87,22 @@ class Exported:
 
     @property
     def summary(self) -> str:
-        what = (f"the {self.environment} push certificate for {self.bundle_id}" if self.bundle_id
-                else f"the certificate {self.subject_cn!r}, which is not an APNs push certificate,")
+        what = (_("the {environment} push certificate for {bundle_id}").format(
+                    environment=self.environment, bundle_id=self.bundle_id) if self.bundle_id
+                else _("the certificate {name!r}, which is not an APNs push certificate,").format(name=self.subject_cn))
         inputs = " + ".join(self.sources)
         commands = "; ".join(f"`{c}`" for c in self.openssl)
         if self.format == "pem":
-            return (f"Converted {inputs}, {what} and its key, into PEM: {CERT_PEM}, {KEY_PEM} (unencrypted, "
-                    f"0600) and {COMBINED_PEM} (certificate then key, 0600), as {commands} do. Give a provider "
-                    f"--cert {CERT_PEM} --key {KEY_PEM}, or {COMBINED_PEM} alone; keep the key files private.")
-        return (f"Packed {inputs}, {what} and its key, into one password-protected {COMBINED_P12} (0600), "
-                f"as {commands} do (openssl prompts for the passwords). Java-style providers load it with "
-                "that password.")
+            text = _("Converted {inputs}, {what} and its key, into PEM: {cert_pem}, {key_pem} (unencrypted, 0600) "
+                     "and {combined} (certificate then key, 0600), as {commands} do. Give a provider --cert "
+                     "{cert_pem} --key {key_pem}, or {combined} alone; keep the key files private.").format(
+                inputs=inputs, what=what, cert_pem=CERT_PEM, key_pem=KEY_PEM, combined=COMBINED_PEM,
+                commands=commands)
+        else:
+            text = _("Packed {inputs}, {what} and its key, into one password-protected {combined} (0600), as "
+                     "{commands} do (openssl prompts for the passwords). Java-style providers load it with that "
+                     "password.").format(inputs=inputs, what=what, combined=COMBINED_P12, commands=commands)
+        return with_note(text, next((n for n in map(tutorial_name_note, self.sources) if n), ""))
 
     def as_json(self, paths: dict[str, str] | None = None) -> dict[str, Any]:
         """Machine-readable result; ``paths`` maps each output file name to where it was written."""
@@ -123,7 +132,7 @@ def _open_p12(inputs: Inputs) -> tuple[pki.PrivateKey, x509.Certificate | None]:
     except pki.PkiError as exc:
         message = str(exc)
         if "wrong password" in message and not inputs.password:
-            message = "it is password-protected; give the password chosen when it was exported (--password)."
+            message = _("it is password-protected; give the password chosen when it was exported (--password).")
         raise ExportError(f"{inputs.p12_name}: {message[0].lower()}{message[1:]}") from None
 
 
@@ -141,7 +150,7 @@ def _read_pair(inputs: Inputs) -> tuple[x509.Certificate, pki.PrivateKey, list[s
     key_lines: list[str] = []
     p12_cert: x509.Certificate | None = None
     if inputs.p12 is not None and inputs.key is not None:
-        raise ExportError("Give the private key once: either --p12 or --key, not both.")
+        raise ExportError(_("Give the private key once: either --p12 or --key, not both."))
     if inputs.p12 is not None:
         key, p12_cert = _open_p12(inputs)
         key_lines.append(f"openssl pkcs12 -in {_q(inputs.p12_name)} -nocerts -nodes -out {KEY_PEM}")
@@ -152,8 +161,8 @@ def _read_pair(inputs: Inputs) -> tuple[x509.Certificate, pki.PrivateKey, list[s
             raise ExportError(f"{inputs.key_name}: {exc}") from None
         key_lines.append(f"openssl pkey -in {_q(inputs.key_name)} -out {KEY_PEM}")
     else:
-        raise ExportError("Nothing to convert: give --cer FILE.cer with --p12 Push.p12 (the tutorial's pair), "
-                          "or one --p12 holding certificate and key.")
+        raise ExportError(_("Nothing to convert: give --cer FILE.cer with --p12 Push.p12 (the tutorial's pair), or "
+                            "one --p12 holding certificate and key."))
     if inputs.cer is not None:
         cert, was_der = _certificate(inputs.cer, inputs.cer_name)
         inform = "-inform der " if was_der else ""
@@ -164,17 +173,17 @@ def _read_pair(inputs: Inputs) -> tuple[x509.Certificate, pki.PrivateKey, list[s
         cert_lines.append(f"openssl pkcs12 -in {_q(inputs.p12_name)} -clcerts -nokeys -out {CERT_PEM}")
         sources = []
     else:
-        raise ExportError(f"{inputs.p12_name} holds only a private key (the Keychain export); give the "
-                          "certificate from the portal too: --cer aps_development.cer.")
+        raise ExportError(_("{p12} holds only a private key (the Keychain export); give the certificate from the "
+                            "portal too: --cer aps_development.cer (the tutorial's aps_developer_identity.cer)."
+                            ).format(p12=inputs.p12_name))
     sources.append(inputs.p12_name if inputs.p12 is not None else inputs.key_name)
     if _public_der(cert.public_key()) != _public_der(key.public_key()):
         key_src = inputs.p12_name if inputs.p12 is not None else inputs.key_name
         cert_src = inputs.cer_name if inputs.cer is not None else inputs.p12_name
-        raise ExportError(
-            f"The private key in {key_src} does not match the certificate in {cert_src}: the certificate was "
-            "issued for a CSR made with another key. Use the .p12 exported from the same Keychain entry that "
-            "made the CSR you uploaded, or issue a new certificate from this key's CSR."
-        )
+        raise ExportError(_(
+            "The private key in {key_src} does not match the certificate in {cert_src}: the certificate was issued "
+            "for a CSR made with another key. Use the .p12 exported from the same Keychain entry that made the CSR "
+            "you uploaded, or issue a new certificate from this key's CSR.").format(key_src=key_src, cert_src=cert_src))
     return cert, key, cert_lines + key_lines, sources
 
 
@@ -191,10 +200,10 @@ def _describe(cert: x509.Certificate) -> tuple[str, str | None, str | None]:
 def convert(inputs: Inputs, fmt: str, *, out_password: str | None = None) -> Exported:
     """Read ``inputs``, check that key and certificate belong together, and produce ``fmt`` ("pem"/"p12")."""
     if fmt not in FORMATS:
-        raise ExportError(f"Unknown format {fmt!r}: choose pem or p12.")
+        raise ExportError(_("Unknown format {fmt!r}: choose pem or p12.").format(fmt=fmt))
     if fmt == "p12" and not out_password:
-        raise ExportError("A .p12 carries the private key: protect it with --out-password (openssl "
-                          "pkcs12 -export asks for an export password too).")
+        raise ExportError(_("A .p12 carries the private key: protect it with --out-password (openssl pkcs12 "
+                            "-export asks for an export password too)."))
     cert, key, lines, sources = _read_pair(inputs)
     cert_pem, key_pem = pki.cert_to_pem(cert), pki.key_to_pem(key)
     cn, bundle_id, environment = _describe(cert)

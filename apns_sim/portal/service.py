@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -23,6 +23,9 @@ from apns_sim.model.records import (
     AuthKeyRecord,
     CertificateRecord,
 )
+from pushsim_i18n import N_, Domain
+
+_ = Domain("apns_sim").gettext
 
 _BUNDLE_RE = re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*")
 _WILDCARD_PREFIX_RE = re.compile(r"[A-Za-z0-9.-]*")
@@ -35,6 +38,31 @@ _CERT_KIND = {
     "universal": "Apple Push Notification service SSL (Sandbox & Production)",
 }
 _CERT_FILENAME = {"sandbox": "aps_development.cer", "production": "aps.cer", "universal": "aps.cer"}
+# The classic tutorial downloads the development certificate as aps_developer_identity.cer (today's portal:
+# aps_development.cer; docs/device-side.md §5 item 4). Same bytes, same certificate: the portal takes either.
+TUTORIAL_CER_NAME = "aps_developer_identity.cer"
+# Where the learner finds the step: the tutorial's portal row beside today's page (docs/glossary.md).
+_WHERE_ISSUED = {
+    "sandbox": N_("the \"Development Push SSL Certificate\" row of the iOS Provisioning Portal (the tutorial's "
+                  "name; today: Certificates, Identifiers & Profiles > Certificates)"),
+    "production": N_("the \"Production Push SSL Certificate\" row of the iOS Provisioning Portal (the tutorial's "
+                     "name; today: Certificates, Identifiers & Profiles > Certificates)"),
+    "universal": N_("Certificates, Identifiers & Profiles > Certificates (the tutorial's iOS Provisioning Portal "
+                    "had only separate development and production certificates)"),
+}
+_LISTING_COUNTS = {
+    "app_ids": (N_("{n} App ID."), N_("{n} App IDs.")),
+    "certificates": (N_("{n} push certificate."), N_("{n} push certificates.")),
+    "auth_keys": (N_("{n} auth key."), N_("{n} auth keys.")),
+}
+
+
+def tutorial_name_note(filename: str) -> str:
+    """The one sentence said when a file carries the tutorial's name for the development certificate ("" else)."""
+    if filename != TUTORIAL_CER_NAME:
+        return ""
+    return _("{tutorial} is the tutorial's name for today's {today}: the same bytes, the same "
+             "certificate.").format(tutorial=TUTORIAL_CER_NAME, today=_CERT_FILENAME["sandbox"])
 
 
 class PortalError(SimError):
@@ -79,6 +107,11 @@ def auth_key_json(rec: AuthKeyRecord) -> dict[str, Any]:
             "created_at": _iso(rec.created_at), "revoked_at": _iso(rec.revoked_at)}
 
 
+def with_note(text: str, note: str) -> str:
+    """``text`` followed by ``note`` (if any), spaced as the reader's language spaces two sentences."""
+    return _("{text} {note}").format(text=text, note=note) if note else text
+
+
 @dataclass(frozen=True, kw_only=True)
 class AppIdCreated:
     record: AppIdRecord
@@ -87,11 +120,13 @@ class AppIdCreated:
     def summary(self) -> str:
         r = self.record
         if r.wildcard:
-            return (f"Created wildcard App ID {r.bundle_id} for team {r.team_id} (Certificates, "
-                    "Identifiers & Profiles > Identifiers); wildcard App IDs cannot use Push Notifications, "
-                    "so create an explicit App ID for any app that receives pushes.")
-        return (f"Created explicit App ID {r.bundle_id} for team {r.team_id} with Push Notifications enabled "
-                "(Certificates, Identifiers & Profiles > Identifiers).")
+            return _("Created wildcard App ID {bundle_id} for team {team_id} (iOS Provisioning Portal > App IDs; "
+                     "today: Certificates, Identifiers & Profiles > Identifiers). App IDs with a wildcard cannot "
+                     "use Push Notifications, so create an explicit App ID for any app that receives "
+                     "pushes.").format(bundle_id=r.bundle_id, team_id=r.team_id)
+        return _("Created explicit App ID {bundle_id} for team {team_id} with Push Notifications enabled (iOS "
+                 "Provisioning Portal > App IDs; today: Certificates, Identifiers & Profiles > "
+                 "Identifiers).").format(bundle_id=r.bundle_id, team_id=r.team_id)
 
     def as_json(self) -> dict[str, Any]:
         return {**app_id_json(self.record), "summary": self.summary}
@@ -101,19 +136,28 @@ class AppIdCreated:
 class CertificateIssued:
     record: CertificateRecord
     der: bytes
+    saved_as: str | None = None  # the file name the learner chose (``--out``), if it is not Apple's
 
     @property
     def filename(self) -> str:
         """The name Apple's portal gives the download."""
         return _CERT_FILENAME[self.record.environment]
 
+    def saved(self, name: str) -> CertificateIssued:
+        """The same result, told with the file name it was saved under (``aps_developer_identity.cer``...)."""
+        return replace(self, saved_as=name)
+
     @property
     def summary(self) -> str:
         r = self.record
-        return (f"Issued an {_CERT_KIND[r.environment]} certificate for {r.bundle_id} (team {r.team_id}), "
-                f"serial {r.serial}, valid until {r.not_after.date().isoformat()}: the {self.filename} you "
-                "download from Certificates, Identifiers & Profiles > Certificates after uploading your CSR. "
-                "Pair it with the private key from your .p12 (`openssl x509 -inform der` turns it into PEM).")
+        note = tutorial_name_note(self.saved_as or "")
+        text = _("Issued an {kind} certificate for {bundle_id} (team {team_id}), serial {serial}, valid until "
+                 "{not_after}: the {filename} you download from {where} after uploading your CSR. Pair it with "
+                 "the private key from your .p12 (`openssl x509 -inform der` turns it into PEM).").format(
+            kind=_CERT_KIND[r.environment], bundle_id=r.bundle_id, team_id=r.team_id, serial=r.serial,
+            not_after=r.not_after.date().isoformat(), filename=self.saved_as if note else self.filename,
+            where=_(_WHERE_ISSUED[r.environment]))
+        return with_note(text, note)
 
     def as_json(self) -> dict[str, Any]:
         return {**certificate_json(self.record), "filename": self.filename, "summary": self.summary}
@@ -135,10 +179,12 @@ class AuthKeyCreated:
     @property
     def summary(self) -> str:
         r = self.record
-        scope = "sandbox and production" if r.environment is None else f"{r.environment} only"
-        return (f"Created APNs auth key {r.key_id} for team {r.team_id} ({scope}) under Certificates, "
-                f"Identifiers & Profiles > Keys. Keep {self.filename} safe: like Apple, the portal keeps "
-                "only the public key and cannot give you the private key again.")
+        scope = _("sandbox and production") if r.environment is None else _("{environment} only").format(
+            environment=r.environment)
+        return _("Created APNs auth key {key_id} for team {team_id} ({scope}) under Certificates, Identifiers & "
+                 "Profiles > Keys. Keep {filename} safe: like Apple, the portal keeps only the public key and "
+                 "cannot give you the private key again.").format(key_id=r.key_id, team_id=r.team_id, scope=scope,
+                                                                 filename=self.filename)
 
     def as_json(self) -> dict[str, Any]:
         return {**auth_key_json(self.record), "filename": self.filename, "summary": self.summary}
@@ -153,9 +199,11 @@ class CertificateRevoked:
     def summary(self) -> str:
         r = self.record
         if self.already_revoked:
-            return f"Certificate {r.serial} for {r.bundle_id} was already revoked; nothing changed."
-        return (f"Revoked push certificate {r.serial} for {r.bundle_id} (Certificates > Revoke); providers "
-                "using it are now refused (403 BadCertificate) and must switch to a new certificate.")
+            return _("Certificate {serial} for {bundle_id} was already revoked; nothing changed.").format(
+                serial=r.serial, bundle_id=r.bundle_id)
+        return _("Revoked push certificate {serial} for {bundle_id} (Certificates > Revoke); providers using it "
+                 "are now refused (403 BadCertificate) and must switch to a new certificate.").format(
+            serial=r.serial, bundle_id=r.bundle_id)
 
     def as_json(self) -> dict[str, Any]:
         return {**certificate_json(self.record), "already_revoked": self.already_revoked,
@@ -171,9 +219,9 @@ class AuthKeyRevoked:
     def summary(self) -> str:
         r = self.record
         if self.already_revoked:
-            return f"Auth key {r.key_id} was already revoked; nothing changed."
-        return (f"Revoked auth key {r.key_id} of team {r.team_id} (Keys > Revoke); provider tokens signed "
-                "with it are now refused, so sign with another key and reconnect.")
+            return _("Auth key {key_id} was already revoked; nothing changed.").format(key_id=r.key_id)
+        return _("Revoked auth key {key_id} of team {team_id} (Keys > Revoke); provider tokens signed with it are "
+                 "now refused, so sign with another key and reconnect.").format(key_id=r.key_id, team_id=r.team_id)
 
     def as_json(self) -> dict[str, Any]:
         return {**auth_key_json(self.record), "already_revoked": self.already_revoked,
@@ -193,10 +241,11 @@ class KeychainRequest:
 
     @property
     def summary(self) -> str:
-        return (f"Made a new RSA-2048 key pair and a certificate signing request for {self.common_name} "
-                f"<{self.email}> ({self.csr_filename}), as Keychain Access > Certificate Assistant > Request "
-                f"a Certificate From a Certificate Authority does, and exported the private key as "
-                f"{self.p12_filename} protected by your password (Keychain Access > Keys > Export).")
+        return _("Made a new RSA-2048 key pair and a certificate signing request for {common_name} <{email}> "
+                 "({csr_file}), as Keychain Access > Certificate Assistant > Request a Certificate From a "
+                 "Certificate Authority does, and exported the private key as {p12_file} protected by your "
+                 "password (Keychain Access > Keys > Export).").format(
+            common_name=self.common_name, email=self.email, csr_file=self.csr_filename, p12_file=self.p12_filename)
 
     def as_json(self) -> dict[str, Any]:
         return {"email": self.email, "common_name": self.common_name, "csr_file": self.csr_filename,
@@ -212,9 +261,10 @@ class Listing:
 
     @property
     def summary(self) -> str:
-        label = {"app_ids": "App ID", "certificates": "push certificate", "auth_keys": "auth key"}[self.kind]
         n = len(self.records)
-        return f"{n} {label}{'' if n == 1 else 's'}."
+        # Two whole messages rather than ngettext: scripts/i18n's check cannot read plural entries yet.
+        one, many = _LISTING_COUNTS[self.kind]
+        return _(one if n == 1 else many).format(n=n)
 
     def as_json(self) -> dict[str, Any]:
         items: list[dict[str, Any]] = []
@@ -236,18 +286,16 @@ def parse_bundle_id(bundle_id: str) -> bool:
             return True
     elif _BUNDLE_RE.fullmatch(bundle_id):
         return False
-    raise PortalError(
-        f"{bundle_id!r} is not a valid bundle id: use reverse-DNS letters, digits, '-' and '.' such as "
-        "com.example.app (a trailing '*' such as com.example.* makes a wildcard App ID)."
-    )
+    raise PortalError(_(
+        "{bundle_id!r} is not a valid bundle id: use reverse-DNS letters, digits, '-' and '.' such as "
+        "com.example.app (a trailing '*' such as com.example.* makes a wildcard App ID).").format(bundle_id=bundle_id))
 
 
 def check_team_id(team_id: str) -> None:
     if not _TEAM_RE.fullmatch(team_id):
-        raise PortalError(
-            f"{team_id!r} is not a Team ID: it is 10 capital letters and digits, e.g. ABCDE12345 "
-            "(Apple shows yours under Membership details)."
-        )
+        raise PortalError(_(
+            "{team_id!r} is not a Team ID: it is 10 capital letters and digits, e.g. ABCDE12345 "
+            "(Apple shows yours under Membership details).").format(team_id=team_id))
 
 
 class Portal:
@@ -270,13 +318,14 @@ class Portal:
         check_team_id(team_id)
         existing = self.store.get_app_id(bundle_id)
         if existing is not None:
-            raise PortalError(f"App ID {bundle_id} already exists (team {existing.team_id}); use it, or pick "
-                              "another bundle id.")
+            raise PortalError(_("App ID {bundle_id} already exists (team {team_id}); use it, or pick another "
+                                "bundle id.").format(bundle_id=bundle_id, team_id=existing.team_id))
         now = self.clock()
         self.store.add_app_id(bundle_id, team_id, wildcard, now)
         record = self.store.get_app_id(bundle_id)
         if record is None:  # a store that drops writes is a bug worth a loud message
-            raise PortalError(f"App ID {bundle_id} was not saved; check the data directory is writable.")
+            raise PortalError(_("App ID {bundle_id} was not saved; check the data directory is writable.").format(
+                bundle_id=bundle_id))
         return AppIdCreated(record=record)
 
     def list_app_ids(self) -> Listing:
@@ -287,22 +336,22 @@ class Portal:
     def issue_certificate(self, bundle_id: str, csr_bytes: bytes, environment: str) -> CertificateIssued:
         """Turn an uploaded CSR into a push certificate for an explicit, push-enabled App ID."""
         if environment not in CERTIFICATE_ENVIRONMENTS:
-            raise PortalError(f"Unknown environment {environment!r}: choose sandbox, production or universal "
-                              "(Sandbox & Production).")
+            raise PortalError(_("Unknown environment {environment!r}: choose sandbox, production or universal "
+                                "(Sandbox & Production).").format(environment=environment))
         app = self.store.get_app_id(bundle_id)
         if app is None:
-            raise PortalError(f"No App ID {bundle_id}: create it first with `apns-sim portal app-id create "
-                              f"{bundle_id} --team-id TEAMID`.")
+            raise PortalError(_("No App ID {bundle_id}: create it first with `apns-sim portal app-id create "
+                                "{bundle_id} --team-id TEAMID`.").format(bundle_id=bundle_id))
         if app.wildcard:
-            raise PortalError(
-                f"{bundle_id} is a wildcard App ID, and push certificates need an explicit App ID: APNs "
-                "routes each notification by its topic, the exact bundle id the app registered with, and a "
-                "wildcard names no single app. Create an explicit App ID such as "
-                f"{bundle_id.rstrip('*').rstrip('.') or 'com.example'}.app and issue the certificate for it."
-            )
+            raise PortalError(_(
+                "{bundle_id} is a wildcard App ID, and App IDs with a wildcard cannot use push: push certificates "
+                "need an explicit App ID, because APNs routes each notification by its topic, the exact bundle id "
+                "the app registered with, and a wildcard names no single app. Create an explicit App ID such as "
+                "{example} and issue the certificate for it.").format(
+                bundle_id=bundle_id, example=(bundle_id.rstrip("*").rstrip(".") or "com.example") + ".app"))
         if not app.push_enabled:
-            raise PortalError(f"Push Notifications is not enabled for App ID {bundle_id}; enable the "
-                              "capability (Identifiers > your App ID > Push Notifications) first.")
+            raise PortalError(_("Push Notifications is not enabled for App ID {bundle_id}; enable the capability "
+                                "(Identifiers > your App ID > Push Notifications) first.").format(bundle_id=bundle_id))
         try:
             cert = pki.issue_push_certificate(
                 self.authority, csr_bytes, bundle_id=bundle_id, team_id=app.team_id,
@@ -326,8 +375,8 @@ class Portal:
     def revoke_certificate(self, serial: int) -> CertificateRevoked:
         """Revoke a push certificate; providers presenting it are refused from now on (§6)."""
         if self.store.get_certificate(serial) is None:
-            raise PortalError(f"No certificate with serial {serial}; list them with "
-                              "`apns-sim portal cert list`.")
+            raise PortalError(_("No certificate with serial {serial}; list them with `apns-sim portal cert "
+                                "list`.").format(serial=serial))
         changed = self.store.revoke_certificate(serial, self.clock())
         record = self.store.get_certificate(serial)
         assert record is not None
@@ -344,16 +393,16 @@ class Portal:
         """
         check_team_id(team_id)
         if environment is not None and environment not in ENVIRONMENTS:
-            raise PortalError(f"Unknown key environment {environment!r}: choose sandbox, production, or none "
-                              "for a key valid in both.")
+            raise PortalError(_("Unknown key environment {environment!r}: choose sandbox, production, or none "
+                                "for a key valid in both.").format(environment=environment))
         active = [k for k in self.store.list_auth_keys(team_id) if k.revoked_at is None
                   and (environment is None or k.environment is None or k.environment == environment)]
         if len(active) >= self.max_keys_per_team:
             ids = ", ".join(k.key_id for k in active)
-            raise PortalError(
-                f"Team {team_id} already has {len(active)} active APNs auth keys ({ids}), Apple's limit is "
-                f"{self.max_keys_per_team}. Revoke one with `apns-sim portal key revoke KEY_ID` first."
-            )
+            raise PortalError(_(
+                "Team {team_id} already has {count} active APNs auth keys ({ids}), Apple's limit is {limit}. "
+                "Revoke one with `apns-sim portal key revoke KEY_ID` first.").format(
+                team_id=team_id, count=len(active), ids=ids, limit=self.max_keys_per_team))
         key_id, p8, public_pem = pki.create_auth_key()
         while self.store.get_auth_key(key_id) is not None:  # 36**10 ids; a clash is only theoretical
             key_id, p8, public_pem = pki.create_auth_key()
@@ -367,7 +416,8 @@ class Portal:
 
     def revoke_auth_key(self, key_id: str) -> AuthKeyRevoked:
         if self.store.get_auth_key(key_id) is None:
-            raise PortalError(f"No auth key {key_id!r}; list them with `apns-sim portal key list`.")
+            raise PortalError(_("No auth key {key_id!r}; list them with `apns-sim portal key list`.").format(
+                key_id=key_id))
         changed = self.store.revoke_auth_key(key_id, self.clock())
         record = self.store.get_auth_key(key_id)
         assert record is not None
@@ -378,11 +428,12 @@ class Portal:
     def make_csr(self, email: str, common_name: str, password: str) -> KeychainRequest:
         """What Keychain Access does before you visit the portal (docs/device-side.md §5 steps 1-2)."""
         if "@" not in email:
-            raise PortalError(f"{email!r} is not an e-mail address; Keychain Access puts yours in the CSR.")
+            raise PortalError(_("{email!r} is not an e-mail address; Keychain Access puts yours in the "
+                                "CSR.").format(email=email))
         if not common_name.strip():
-            raise PortalError("Give a common name (Keychain Access suggests yours, e.g. 'Jane Appleseed').")
+            raise PortalError(_("Give a common name (Keychain Access suggests yours, e.g. 'Jane Appleseed')."))
         if not password:
-            raise PortalError("Choose a password for the exported .p12; the provider will need it to read "
-                              "the key.")
+            raise PortalError(_("Choose a password for the exported .p12; the provider will need it to read the "
+                                "key."))
         csr_pem, p12 = pki.make_keychain_request(email=email, common_name=common_name, password=password)
         return KeychainRequest(email=email, common_name=common_name, csr_pem=csr_pem, p12=p12)

@@ -3,6 +3,9 @@
 Pure: a :class:`~apns_sim.portal.service.Listing` and the time in, text out. The columns are the ones the
 other commands take (``cert revoke SERIAL``, ``key revoke KEY_ID``), so a learner copies from the table
 (docs/cli.md, `apns-sim portal`). Plain text rather than rich's boxes: the output is often piped or pasted.
+The hint for an empty listing and the count under a table follow the reader's language (docs/i18n.md); the
+headers and cells stay as they are, since the columns are aligned by character count and a Chinese character
+takes two columns on a terminal.
 """
 
 from __future__ import annotations
@@ -12,11 +15,14 @@ from datetime import datetime
 
 from apns_sim.model.records import AppIdRecord, AuthKeyRecord, CertificateRecord
 from apns_sim.portal.service import Listing
+from pushsim_i18n import N_, Domain
+
+_ = Domain("apns_sim").gettext
 
 _EMPTY = {
-    "app_ids": "No App IDs yet: `apns-sim portal app-id create BUNDLE_ID --team-id TEAM` makes one.",
-    "certificates": "No push certificates yet: `apns-sim portal cert issue` makes one from a CSR.",
-    "auth_keys": "No auth keys yet: `apns-sim portal key create --team-id TEAM` makes one.",
+    "app_ids": N_("No App IDs yet: `apns-sim portal app-id create BUNDLE_ID --team-id TEAM` makes one."),
+    "certificates": N_("No push certificates yet: `apns-sim portal cert issue` makes one from a CSR."),
+    "auth_keys": N_("No auth keys yet: `apns-sim portal key create --team-id TEAM` makes one."),
 }
 _CERT_ENVIRONMENT = {"sandbox": "sandbox (development)", "production": "production",
                      "universal": "sandbox & production"}
@@ -67,7 +73,7 @@ def render(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def listing_table(listing: Listing, now: datetime) -> str:
     """The table of ``listing`` followed by its one-line count, or a hint on how to make the first one."""
     if not listing.records:
-        return _EMPTY[listing.kind]
+        return _(_EMPTY[listing.kind])
     rows: list[tuple[str, ...]] = []
     for r in listing.records:
         if isinstance(r, AppIdRecord):

@@ -38,7 +38,7 @@ from device_sim.app.receiving import AppConfig
 from device_sim.app.voip_receiving import PushKitReceiver
 from device_sim.identity.store import AppRecord
 from device_sim.rules import authorization as auth
-from device_sim.rules import background
+from device_sim.rules import background, registration
 from device_sim.rules.presentation import (
     ENTITLEMENTS,
     NOTIFICATION_TYPES,
@@ -172,6 +172,8 @@ class App(PushKitReceiver):
             raise RuntimeError(f"{self.bundle_id} was uninstalled; install it again")
         if not self._asked and not self._authorization.determined:
             self._authorize(self.types, provisional=False)  # registerForRemoteNotificationTypes: (§2.1)
+        if self.config.fail_registration_with is not None:  # the learner's knob: iOS's own error for the code
+            self._fail(registration.failure(self.config.fail_registration_with))
         if self._rules.legacy_simulator:
             self._fail(simulator_error())
         if self.courier_environment is None:

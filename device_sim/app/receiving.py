@@ -30,7 +30,7 @@ from device_sim.app.notification import Notification
 from device_sim.app.service_extension import DEFAULT_TIME_LIMIT, extension_applies, run_extension
 from device_sim.identity.store import AppRecord
 from device_sim.rules import authorization as auth
-from device_sim.rules import background
+from device_sim.rules import background, registration
 from device_sim.rules.presentation import (
     NOTIFICATION_TYPES,
     Presentation,
@@ -62,9 +62,13 @@ class AppConfig:
     fetch_time_limit: float = 30.0  # the fetch handler's wall-clock budget (§2.2)
     critical_alerts: bool = False  # the critical-alerts entitlement, and the user allowed them (rule 26)
     time_sensitive: bool = True  # the Time Sensitive Notifications capability (rule 26)
+    # Make every registration fail with this NSError code (3000, 3010), as iOS would (docs/device-side.md §4).
+    fail_registration_with: int | None = None
 
     def __post_init__(self) -> None:
         auth.check_user_response(self.user_response)
+        if self.fail_registration_with is not None:
+            registration.check_code(self.fail_registration_with)
 
 
 class PushReceiver:

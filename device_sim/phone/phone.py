@@ -199,7 +199,7 @@ class Phone(TokenChangeEvents, CourierSide):
                     user_response: str = "allow", background_mode: bool = False, state: str | None = None,
                     service_extension: Any = None, service_extension_time_limit: float = DEFAULT_TIME_LIMIT,
                     fetch_time_limit: float = 30.0, center_delegate: Any = None, critical_alerts: bool = False,
-                    time_sensitive: bool = True) -> App:
+                    time_sensitive: bool = True, fail_registration_with: int | None = None) -> App:
         """Install (or update) an app. ``environment`` is its aps-environment entitlement: "development"
         (sandbox tokens), "production", or None for an app without the Push capability.
 
@@ -207,7 +207,8 @@ class Phone(TokenChangeEvents, CourierSide):
         will answer at the permission prompt (rule 24); ``background_mode`` is the remote-notification
         background mode (rule 20); ``state`` the app's state (default "background": launched once, then
         suspended); ``service_extension`` a Notification Service Extension (rule 27); ``critical_alerts`` and
-        ``time_sensitive`` the interruption-level entitlements (rule 26); ``center_delegate``
+        ``time_sensitive`` the interruption-level entitlements (rule 26); ``fail_registration_with`` an NSError
+        code (3000, 3010) every registration then fails with, ``did_fail...`` called (§4); ``center_delegate``
         the UNUserNotificationCenter delegate (default: ``delegate`` if it has ``will_present`` or
         ``did_receive_notification_response``).
         """
@@ -217,7 +218,8 @@ class Phone(TokenChangeEvents, CourierSide):
         config = AppConfig(user_response=user_response, background_mode=background_mode,
                            service_extension=service_extension,
                            service_extension_time_limit=service_extension_time_limit, fetch_time_limit=fetch_time_limit,
-                           critical_alerts=critical_alerts, time_sensitive=time_sensitive)
+                           critical_alerts=critical_alerts, time_sensitive=time_sensitive,
+                           fail_registration_with=fail_registration_with)
         if state is not None:
             background.check_state(state)
         device = self._state

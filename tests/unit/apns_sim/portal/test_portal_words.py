@@ -1,0 +1,77 @@
+"""The portal in the tutorial's words (docs/device-side.md §5 items 4 and 6; docs/glossary.md, "Certificates and
+keys"): the iOS Provisioning Portal's "Development Push SSL Certificate" row beside today's page, the
+``aps_developer_identity.cer`` name, the plain wildcard refusal, and the same in Chinese (docs/i18n.md)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+import pushsim_i18n
+from apns_sim import pki
+from apns_sim.portal import formats
+from apns_sim.portal.service import TUTORIAL_CER_NAME, Portal, PortalError
+from apns_sim.portal.tables import listing_table
+from tests.unit.apns_sim.portal.test_portal import TEAM, authority, clock, csr, portal, store  # noqa: F401
+
+NOTE = "aps_developer_identity.cer is the tutorial's name for today's aps_development.cer"
+
+
+def test_development_certificate_names_the_tutorials_portal_row(portal: Portal) -> None:  # noqa: F811
+    """§5 item 4: the summary names the iOS Provisioning Portal's row and today's Certificates page."""
+    portal.create_app_id("com.example.app", TEAM)
+    issued = portal.issue_certificate("com.example.app", csr(), "sandbox")
+    assert issued.filename == "aps_development.cer"
+    assert "\"Development Push SSL Certificate\" row of the iOS Provisioning Portal" in issued.summary
+    assert "Certificates, Identifiers & Profiles > Certificates" in issued.summary
+    assert NOTE not in issued.summary  # said only when the learner uses the tutorial's name
+
+
+def test_tutorial_file_name_is_explained_once(portal: Portal) -> None:  # noqa: F811
+    """Saved as aps_developer_identity.cer: the same certificate, and the summary says so exactly once."""
+    portal.create_app_id("com.example.app", TEAM)
+    issued = portal.issue_certificate("com.example.app", csr(), "sandbox")
+    saved = issued.saved(TUTORIAL_CER_NAME)
+    assert saved.der == issued.der and saved.record == issued.record
+    assert saved.summary.count(NOTE) == 1
+    assert saved.as_json()["filename"] == "aps_development.cer"  # machine-readable output is unchanged
+    assert issued.saved("mine.cer").summary == issued.summary
+
+
+def test_wildcard_refusal_says_plainly_it_cannot_use_push(portal: Portal) -> None:  # noqa: F811
+    """§5 item 6: "App IDs with a wildcard cannot use push", both when creating one and when asking a certificate."""
+    created = portal.create_app_id("com.example.*", TEAM)
+    assert "App IDs with a wildcard cannot use Push Notifications" in created.summary
+    with pytest.raises(PortalError) as info:
+        portal.issue_certificate("com.example.*", csr(), "sandbox")
+    assert "App IDs with a wildcard cannot use push" in str(info.value)
+
+
+def test_export_of_the_tutorial_name_says_it_once(authority: pki.Authority) -> None:  # noqa: F811
+    """`portal export --cer aps_developer_identity.cer`: the tutorial's name is accepted and explained once."""
+    csr_pem, p12 = pki.make_keychain_request(email="dev@example.com", common_name="Push", password="pw")
+    cert = pki.issue_push_certificate(authority, csr_pem, bundle_id="com.example.app", team_id=TEAM,
+                                      environment="sandbox", now=datetime.now(UTC))
+    inputs = formats.Inputs(cer=pki.cert_to_der(cert), cer_name=TUTORIAL_CER_NAME, p12=p12, password="pw")
+    result = formats.convert(inputs, "pem")
+    assert result.summary.count(NOTE) == 1
+    assert "openssl x509 -inform der -in aps_developer_identity.cer -out cert.pem" in result.summary
+    plain = formats.convert(formats.Inputs(cer=pki.cert_to_der(cert), p12=p12, password="pw"), "pem")
+    assert NOTE not in plain.summary
+
+
+def test_portal_speaks_chinese(portal: Portal, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """docs/i18n.md: the learner's summaries and errors in Chinese, Apple's names kept as Apple spells them."""
+    monkeypatch.setattr(pushsim_i18n, "_current", "zh")
+    created = portal.create_app_id("com.example.*", TEAM)
+    assert "通配符" in created.summary and "推送" in created.summary
+    portal.create_app_id("com.example.app", TEAM)
+    saved = portal.issue_certificate("com.example.app", csr(), "sandbox").saved(TUTORIAL_CER_NAME)
+    assert "iOS 配置门户（iOS Provisioning Portal）" in saved.summary
+    assert "Development Push SSL Certificate" in saved.summary and "aps_developer_identity.cer" in saved.summary
+    with pytest.raises(PortalError) as info:
+        portal.issue_certificate("com.example.*", csr(), "sandbox")
+    assert "通配符" in str(info.value)
+    assert listing_table(portal.list_auth_keys(), datetime.now(UTC)).startswith("还没有签名密钥")
+    assert portal.list_app_ids().summary == "共 2 个 App ID。"
