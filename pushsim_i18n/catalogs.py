@@ -121,6 +121,11 @@ def update(domains: Iterable[str] = DOMAINS) -> list[str]:
     return said
 
 
+def _key(value: Any) -> Any:
+    """A plural message's id and strings as a tuple (read_mo gives lists, read_po tuples), a singular's as is."""
+    return tuple(value) if isinstance(value, (list, tuple)) else value
+
+
 def _translated(message: Any) -> bool:
     strings = message.string if isinstance(message.string, (tuple, list)) else (message.string,)
     return not message.fuzzy and all(bool(s) for s in strings)
@@ -178,8 +183,9 @@ def problems(domains: Iterable[str] = DOMAINS) -> list[str]:
                 found.append(f"{domain} [{language}]: {mo.name} missing (run scripts/i18n update)")
                 continue
             with mo.open("rb") as handle:
-                compiled = {m.id: m.string for m in read_mo(handle) if m.id}
-            expected = {k: m.string for k, m in have.items() if _translated(m)}
+                # Babel writes an untranslated plural with empty strings; gettext falls back to English for it.
+                compiled = {_key(m.id): _key(m.string) for m in read_mo(handle) if m.id and _translated(m)}
+            expected = {_key(k): _key(m.string) for k, m in have.items() if _translated(m)}
             if compiled != expected:
                 found.append(f"{domain} [{language}]: {mo.name} does not match {po_path(domain, language).name} "
                              "(run scripts/i18n update)")
