@@ -183,9 +183,12 @@ def problems(domains: Iterable[str] = DOMAINS) -> list[str]:
                 found.append(f"{domain} [{language}]: {mo.name} missing (run scripts/i18n update)")
                 continue
             with mo.open("rb") as handle:
-                # Babel writes an untranslated plural with empty strings; gettext falls back to English for it.
-                compiled = {_key(m.id): _key(m.string) for m in read_mo(handle) if m.id and _translated(m)}
+                compiled = {_key(m.id): _key(m.string) for m in read_mo(handle) if m.id}
             expected = {_key(k): _key(m.string) for k, m in have.items() if _translated(m)}
+            # Babel compiles an untranslated plural as its English; an entry that reads as its English says the same
+            # either way, so only real translations are compared.
+            compiled = {k: v for k, v in compiled.items() if v != k}
+            expected = {k: v for k, v in expected.items() if v != k}
             if compiled != expected:
                 found.append(f"{domain} [{language}]: {mo.name} does not match {po_path(domain, language).name} "
                              "(run scripts/i18n update)")
