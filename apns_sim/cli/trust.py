@@ -17,15 +17,18 @@ from typing import Any
 from apns_sim import pki
 from apns_sim.cli.datadir import DataDirError
 from apns_sim.pki import trust
+from pushsim_i18n import Domain
+
+_ = Domain("apns_sim").gettext
 
 TRUST_DIR = "trust"
 
 
 def add_trust_parser(sub: Any) -> None:
-    parser = sub.add_parser("trust", help="print how Python, Node, Go, Java, curl, Ruby and PHP trust the CA")
-    parser.add_argument("--data-dir", type=Path, required=True, help="the data dir of `apns-sim serve`")
+    parser = sub.add_parser("trust", help=_("print how Python, Node, Go, Java, curl, Ruby and PHP trust the CA"))
+    parser.add_argument("--data-dir", type=Path, required=True, help=_("the data dir of `apns-sim serve`"))
     parser.add_argument("--format", choices=("text", "env"), default="text",
-                        help="text: per ecosystem, with comments (default); env: only `export` lines to eval")
+                        help=_("text: per ecosystem, with comments (default); env: only `export` lines to eval"))
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,8 @@ def write_trust_files(data_dir: Path) -> TrustFiles:
     try:
         ca_pem = ca.read_bytes()
     except FileNotFoundError:
-        raise DataDirError(f"{ca} does not exist: start `apns-sim serve --data-dir {data_dir}` first") from None
+        raise DataDirError(_("{path} does not exist: start `apns-sim serve --data-dir {data_dir}` first").format(
+            path=ca, data_dir=data_dir)) from None
     directory = Path(data_dir) / TRUST_DIR
     files = TrustFiles(ca, directory / "bundle.pem", directory / "truststore.p12", directory / "php")
     files.php_dir.mkdir(parents=True, exist_ok=True)
