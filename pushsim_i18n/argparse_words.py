@@ -50,16 +50,19 @@ WORDS = (
 )
 
 
+def word(message: str) -> str:
+    """One of argparse's words in the chosen language, for a tool that says what argparse would say."""
+    return DOMAIN.gettext(message)
+
+
 def gettext(message: str | None) -> str | None:
     """argparse's ``_``: it also passes None (a sub-parsers group without a description)."""
-    if not message:
-        return message
-    return DOMAIN.gettext(message)
+    return word(message) if message else message
 
 
 def ngettext(singular: str, plural: str, n: int) -> str:
     """argparse's ``ngettext``: the English form for ``n``, then that form's translation."""
-    return DOMAIN.gettext(singular if n == 1 else plural)
+    return word(singular if n == 1 else plural)
 
 
 def install() -> None:

@@ -31,7 +31,7 @@ def utf8_output() -> None:
 
 def error_line(prog: str, message: str) -> str:
     """``prog: error: message`` in the chosen language (argparse's own words, one line)."""
-    text = argparse_words.gettext("%(prog)s: error: %(message)s\n") or ""
+    text = argparse_words.word("%(prog)s: error: %(message)s\n")
     return (text % {"prog": prog, "message": message}).rstrip("\n")
 
 
