@@ -85,6 +85,7 @@ def _bad_invocations(tmp: Path) -> list[tuple[str, list[str]]]:
         ("apns-provider", ["send", "--token", "ab", "--alert", "x", "--priority", "high"]),
         ("apns-provider", ["send", "--token", "ab", "--alert", "x", "--topic", "com.example.a"]),
         ("apns-provider", ["send", "--token", "ab", "--alert", "x", "--p8", "k.p8"]),
+        ("apns-provider", ["send", "--token", "ab", "--alert", "x", "--topic", "com.example.a", "--cert", missing]),
         ("apns-provider", ["migrate"]),
         ("apns-provider", ["feedback", "--p8", "k.p8", "--key-id", "K", "--team-id", "T"]),
     ]
