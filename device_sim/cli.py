@@ -275,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         print(error_line(PROG, str(exc)), file=sys.stderr)
         return 2
     except (DeviceSimError, RegistrationError) as exc:
+        # A RegistrationError's text is iOS's own NSError description, quoted as iOS words it (in English).
         print(error_line(PROG, str(exc)), file=sys.stderr)
         return 2 if isinstance(exc, InputError) else 1
     except OSError as exc:  # e.g. a state dir that cannot be written

@@ -133,9 +133,13 @@ def _add_db(p: argparse.ArgumentParser) -> None:
 
 
 def _positive(text: str) -> float:
-    value = float(text)
+    """argparse prints an ArgumentTypeError's own words (a ValueError would read "invalid _positive value")."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
     if not value > 0:
-        raise ValueError(_("must be positive, got {value}").format(value=text))
+        raise argparse.ArgumentTypeError(_("must be a positive number of seconds, got {value}").format(value=text))
     return value
 
 

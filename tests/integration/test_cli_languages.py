@@ -87,6 +87,7 @@ def _bad_invocations(tmp: Path) -> list[tuple[str, list[str]]]:
         ("apns-provider", ["send", "--token", "ab", "--alert", "x", "--p8", "k.p8"]),
         ("apns-provider", ["send", "--token", "ab", "--alert", "x", "--topic", "com.example.a", "--cert", missing]),
         ("apns-provider", ["migrate"]),
+        ("apns-provider", ["worker", "--db", str(tmp / "q.db"), "--lease", "soon"]),
         ("apns-provider", ["feedback", "--p8", "k.p8", "--key-id", "K", "--team-id", "T"]),
     ]
 
