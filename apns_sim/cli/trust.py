@@ -83,10 +83,18 @@ def exports(files: TrustFiles) -> list[tuple[str, str]]:
 
 
 def _text(files: TrustFiles) -> str:
+    """The recipe: commands and ecosystem names as they are; the sentences in the chosen language."""
     b, ca = shlex.quote(str(files.bundle)), shlex.quote(str(files.ca))
+    head = _("Trust the simulator's CA ({ca}) in one process or job, not in the system store.").format(ca=files.ca)
+    bundle = _("{bundle} = the system's CAs + the simulator's root (other HTTPS keeps working).").format(
+        bundle=files.bundle)
+    java = _("a PKCS#12 truststore was written to {path}").format(path=files.truststore)
+    every_jvm = _("or, for every JVM of the job:")
+    curl = _("Apple's documented commands unchanged")
+    php = _("adds {path} to PHP's ini files").format(path=f"{files.php_dir}/pushsim.ini")
     return f"""\
-# Trust the simulator's CA ({files.ca}) in one process or job, not in the system store.
-# {files.bundle} = the system's CAs + the simulator's root (other HTTPS keeps working).
+# {head}
+# {bundle}
 
 # Python (ssl, aioapns, httpx, aiohttp; requests and pip read REQUESTS_CA_BUNDLE)
 export SSL_CERT_FILE={b}
@@ -98,18 +106,18 @@ export NODE_EXTRA_CA_CERTS={ca}
 # Go (sideshow/apns2, net/http on Linux)
 export SSL_CERT_FILE={b}
 
-# Java (pushy, JDK HttpClient): a PKCS#12 truststore was written to {files.truststore}
+# Java (pushy, JDK HttpClient): {java}
 java {files.java_flags()} ...
-# or, for every JVM of the job:
+# {every_jvm}
 export JAVA_TOOL_OPTIONS={shlex.quote(files.java_flags())}
 
-# curl (Apple's documented commands unchanged)
+# curl ({curl})
 export CURL_CA_BUNDLE={b}          # or: curl --cacert {ca} ...
 
 # Ruby (Net::HTTP, net-http2, apnotic)
 export SSL_CERT_FILE={b}
 
-# PHP (curl extension, openssl streams): adds {files.php_dir}/pushsim.ini to PHP's ini files
+# PHP (curl extension, openssl streams): {php}
 export PHP_INI_SCAN_DIR={shlex.quote(':' + str(files.php_dir))}
 """
 
