@@ -154,7 +154,7 @@ async def _serve(args: argparse.Namespace, config: SimConfig) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with Simulator(args.data_dir, config, apple_hosts=_apple_hosts(args), admin_token=args.admin_token) as sim:
-        print(json.dumps(sim.endpoints), flush=True)
+        print(json.dumps(sim.endpoints, ensure_ascii=False), flush=True)  # a data dir may have a Chinese name
         _admin_notes(args, sim.endpoints["admin"])
         await stop.wait()
     return 0
