@@ -25,7 +25,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import aiohttp
 
@@ -38,69 +38,71 @@ from device_sim.identity.store import DeviceStore, Endpoints, InputError, check_
 from device_sim.phone.phone import Phone
 from device_sim.rules import registration
 from device_sim.rules.presentation import RegistrationError
+from pushsim_i18n import N_, Domain
+from pushsim_i18n.cli import OneLineParser, add_lang_option, error_line, start
 
 ENTITLEMENT = {"sandbox": "development", "production": "production"}
 DEFAULT_STATE_SUBDIR = "device-sim"
 REGISTRATION_FAILED = 3  # `register`: the app's didFailToRegister... was called (docs/cli.md)
+PROG = "device-sim"
+_ = Domain("device_sim").gettext
 
 
 class UsageError(DeviceSimError):
     """Bad input: exit 2."""
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        print(f"device-sim: error: {message}", file=sys.stderr)
-        raise SystemExit(2)
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="device-sim", description="A simulated iPhone for the pushsim APNs simulator (not Apple).")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = OneLineParser(prog=PROG, description=_("A simulated iPhone for the pushsim APNs simulator (not "
+                                                    "Apple)."))
+    sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--endpoints", required=True, help="endpoints.json written by `apns-sim serve`")
-        p.add_argument("--state-dir", help="the phone's identity and apps (default: device-sim/ next to the "
-                                           "endpoints file)")
-        p.add_argument("--name", default="iPhone", help="device name shown by the simulator")
+        p.add_argument("--endpoints", required=True, help=_("endpoints.json written by `apns-sim serve`"))
+        p.add_argument("--state-dir", help=_("the phone's identity and apps (default: device-sim/ next to the "
+                                             "endpoints file)"))
+        p.add_argument("--name", default="iPhone", help=_("device name shown by the simulator"))
 
-    reg = sub.add_parser("register", help="register an app, print {\"token\": HEX} and exit")
+    reg = sub.add_parser("register", help=_("register an app, print {{\"token\": HEX}} and exit").format())
     common(reg)
-    reg.add_argument("--app", required=True, help="bundle id")
+    reg.add_argument("--app", required=True, help=_("bundle id"))
     reg.add_argument("--environment", required=True, choices=sorted(ENTITLEMENT))
-    reg.add_argument("--types", default="alert,sound,badge", help="notification types the app registers for")
-    reg.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for APNs (default 30)")
+    reg.add_argument("--types", default="alert,sound,badge", help=_("notification types the app registers for"))
+    reg.add_argument("--timeout", type=float, default=30.0, help=_("seconds to wait for APNs (default 30)"))
     reg.add_argument("--fail-with", type=int, metavar="CODE", help=registration.fail_with_help())
 
-    run = sub.add_parser("run", help="stay online and print one JSON line per event")
+    run = sub.add_parser("run", help=_("stay online and print one JSON line per event"))
     common(run)
-    run.add_argument("--app", required=True, help="bundle id, or several separated by commas")
+    run.add_argument("--app", required=True, help=_("bundle id, or several separated by commas"))
     run.add_argument("--environment", default="sandbox", choices=sorted(ENTITLEMENT))
-    run.add_argument("--types", default="alert,sound,badge", help="notification types the apps register for")
-    run.add_argument("--provider", help="provider service URL: each app POSTs its token to <URL>/v1/devices")
-    run.add_argument("--keepalive", type=float, default=60.0, help="keep-alive interval in seconds")
+    run.add_argument("--types", default="alert,sound,badge", help=_("notification types the apps register for"))
+    run.add_argument("--provider", help=_("provider service URL: each app POSTs its token to <URL>/v1/devices"))
+    run.add_argument("--keepalive", type=float, default=60.0, help=_("keep-alive interval in seconds"))
 
-    uni = sub.add_parser("uninstall", help="delete an app from the phone (APNs then answers 410 for its token)")
+    uni = sub.add_parser("uninstall", help=_("delete an app from the phone (APNs then answers 410 for its token)"))
     common(uni)
-    uni.add_argument("--app", required=True, help="bundle id")
-    uni.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for APNs (default 10)")
+    uni.add_argument("--app", required=True, help=_("bundle id"))
+    uni.add_argument("--timeout", type=float, default=10.0, help=_("seconds to wait for APNs (default 10)"))
 
-    for command, what in (("restore", "restore the phone from its backup: apps stay, APNs retires every token "
-                                      "(an app gets a new one at its next register)"),
-                          ("erase", "Erase All Content and Settings: every app removed, APNs retires every token")):
+    for command, what in (("restore", _("restore the phone from its backup: apps stay, APNs retires every token "
+                                        "(an app gets a new one at its next register)")),
+                          ("erase", _("Erase All Content and Settings: every app removed, APNs retires every "
+                                      "token"))):
         change = sub.add_parser(command, help=what)
         common(change)
-        change.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for APNs (default 10)")
+        change.add_argument("--timeout", type=float, default=10.0, help=_("seconds to wait for APNs (default 10)"))
         if command == "erase":
             change.add_argument("--new-key", action="store_true",
-                                help="erase the push identity too: the activation service revokes the device "
-                                     "certificate (a request signed with the current key) and the phone "
-                                     "activates the same device id with a new key")
+                                help=_("erase the push identity too: the activation service revokes the device "
+                                       "certificate (a request signed with the current key) and the phone "
+                                       "activates the same device id with a new key"))
 
     fleet_cli.add_parser(sub)
+    add_lang_option(parser)
     return parser
 
 
+NOT_TOLD = N_("APNs could not be reached; the phone tells it on its next connection")
 PRINT_DEPTH = 200  # deepest JSON nesting printed: readers' parsers stop near 1000, minus their own stack
 
 
@@ -109,12 +111,13 @@ def _print(event: dict[str, Any]) -> None:
     reader of this line might not) is printed as a note instead. Only a line with that many brackets is
     scanned; the usual one costs two counts."""
     try:
-        line = json.dumps(event, default=str)
+        line = json.dumps(event, default=str, ensure_ascii=False)
         too_deep = courier.deeper_than(line.encode(), PRINT_DEPTH) > 0
     except (ValueError, RecursionError):
         too_deep = True
     if too_deep:
-        line = json.dumps({**event, "payload": f"(nested deeper than {PRINT_DEPTH}: not printed)"}, default=str)
+        note = _("(nested deeper than {depth}: not printed)").format(depth=PRINT_DEPTH)
+        line = json.dumps({**event, "payload": note}, default=str, ensure_ascii=False)
     print(line, flush=True)
 
 
@@ -145,15 +148,15 @@ async def _register(app: App, phone: Phone, timeout: float | None) -> str:
         return await app.register(timeout=timeout)
     except TimeoutError:
         env = app.courier_environment or "?"
-        why = phone.last_error(env) or "no connection"
-        raise DeviceSimError(f"no token for {app.bundle_id} within {timeout:g} s: APNs ({env}) unreachable "
-                             f"({why})") from None
+        why = phone.last_error(env) or _("no connection")
+        raise DeviceSimError(_("no token for {app} within {seconds} s: APNs ({env}) unreachable ({why})").format(
+            app=app.bundle_id, seconds=f"{timeout:g}", env=env, why=why)) from None
 
 
 def _bundles(raw: str) -> list[str]:
     bundles = [b.strip() for b in raw.split(",") if b.strip()]
     if not bundles:
-        raise UsageError("--app needs at least one bundle id")
+        raise UsageError(_("--app needs at least one bundle id"))
     try:
         return [check_bundle_id(b) for b in bundles]
     except ValueError as exc:
@@ -227,11 +230,12 @@ async def cmd_uninstall(args: argparse.Namespace) -> int:
     endpoints = Endpoints.load(args.endpoints)
     async with Phone.open(endpoints, _state_dir(args), name=args.name) as phone:
         if args.app not in phone.apps:
-            raise UsageError(f"{args.app} is not installed on this phone ({phone.state_dir})")
+            raise UsageError(_("{app} is not installed on this phone ({state_dir})").format(
+                app=args.app, state_dir=phone.state_dir))
         told = await phone.uninstall(args.app, timeout=args.timeout)
         event: dict[str, Any] = {"event": "uninstalled", "bundle_id": args.app, "apns_notified": told}
         if not told:
-            event["note"] = "APNs could not be reached; the phone tells it on its next connection"
+            event["note"] = _(NOT_TOLD)
         _print(event)
     return 0
 
@@ -259,7 +263,7 @@ async def cmd_token_change(args: argparse.Namespace) -> int:
         if new_key:
             event["new_key"] = True
         if not told:
-            event["note"] = "APNs could not be reached; the phone tells it on its next connection"
+            event["note"] = _(NOT_TOLD)
         _print(event)
     return 0
 
@@ -277,18 +281,20 @@ COMMANDS = {"register": cmd_register, "run": cmd_run, "uninstall": cmd_uninstall
 
 
 def main(argv: list[str] | None = None) -> int:
+    start(PROG, argv)  # before the parser: argparse's own words are looked up as it is built
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="device-sim: %(levelname)s %(name)s: %(message)s")
     try:
         return asyncio.run(COMMANDS[args.command](args))
     except UsageError as exc:
-        print(f"device-sim: error: {exc}", file=sys.stderr)
+        print(error_line(PROG, str(exc)), file=sys.stderr)
         return 2
     except (DeviceSimError, RegistrationError) as exc:
-        print(f"device-sim: error: {exc}", file=sys.stderr)
+        # A RegistrationError's text is iOS's own NSError description, quoted as iOS words it (in English).
+        print(error_line(PROG, str(exc)), file=sys.stderr)
         return 2 if isinstance(exc, InputError) else 1
     except OSError as exc:  # e.g. a state dir that cannot be written
-        print(f"device-sim: error: {exc}", file=sys.stderr)
+        print(error_line(PROG, str(exc)), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -32,132 +32,143 @@ from provider.apns.notification import Notification, infer_push_type
 from provider.stores import SchemaOutOfDate, Store
 from provider.web import ServiceConfig, create_app
 from provider.worker import Worker, worker_name
+from pushsim_i18n import Domain, argparse_words
+from pushsim_i18n.cli import OneLineParser, add_lang_option, error_line, start
 
 PROG = "apns-provider"
+_ = Domain("provider").gettext
 
 
 class UsageError(ProviderError):
     """Bad input: reported on one line, exit code 2."""
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # one line, not usage + error
+class _Parser(OneLineParser):
+    """Every usage error, argparse's or ours, leaves through main()'s one ``apns-provider: error:`` line."""
+
+    def error(self, message: str) -> NoReturn:
         raise UsageError(message)
 
 
 def _add_credentials(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("credentials (certificate or token)")
-    g.add_argument("--cert", help="push certificate: PEM, DER .cer, or PEM holding the key too")
-    g.add_argument("--key", help="PEM private key for --cert")
-    g.add_argument("--p12", help=".p12 holding the private key (with --cert) or key and certificate")
+    g = p.add_argument_group(_("credentials (certificate or token)"))
+    g.add_argument("--cert", help=_("push certificate: PEM, DER .cer, or PEM holding the key too"))
+    g.add_argument("--key", help=_("PEM private key for --cert"))
+    g.add_argument("--p12", help=_(".p12 holding the private key (with --cert) or key and certificate"))
     g.add_argument(
         "--password",
         default=os.environ.get("APNS_PROVIDER_PASSWORD"),
-        help="password of --p12 or of an encrypted --key (env APNS_PROVIDER_PASSWORD)",
+        help=_("password of --p12 or of an encrypted --key (env APNS_PROVIDER_PASSWORD)"),
     )
-    g.add_argument("--p8", help="token signing key AuthKey_KEYID.p8")
-    g.add_argument("--key-id", help="Key ID of --p8")
-    g.add_argument("--team-id", help="Team ID for --p8")
+    g.add_argument("--p8", help=_("token signing key AuthKey_KEYID.p8"))
+    g.add_argument("--key-id", help=_("Key ID of --p8"))
+    g.add_argument("--team-id", help=_("Team ID for --p8"))
 
 
 def _add_target(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--endpoint", help="https://host:port of APNs (default: Apple's host for --environment)")
-    p.add_argument("--ca", help="PEM file of the CA to trust for --endpoint (default: the system store)")
-    p.add_argument("--environment", choices=["sandbox", "production"], default="sandbox")
+    p.add_argument("--endpoint", help=_("https://host:port of APNs (default: Apple's host for --environment)"))
+    p.add_argument("--ca", help=_("PEM file of the CA to trust for --endpoint (default: the system store)"))
+    p.add_argument("--environment", choices=["sandbox", "production"], default="sandbox",
+                   help=_("sandbox (development) or production"))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description="A real APNs provider (HTTP/2, certificate or token auth).")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = _Parser(prog=PROG, description=_("A real APNs provider (HTTP/2, certificate or token auth)."))
+    sub = parser.add_subparsers(dest="command", required=True)
 
-    send = sub.add_parser("send", help="send one notification and print Apple's answer as JSON")
+    send = sub.add_parser("send", help=_("send one notification and print Apple's answer as JSON"))
     _add_target(send)
-    send.add_argument("--topic", help="the app's bundle id (apns-topic; required except with --legacy)")
-    send.add_argument("--token", required=True, help="device token, hex")
+    send.add_argument("--topic", help=_("the app's bundle id (apns-topic; required except with --legacy)"))
+    send.add_argument("--token", required=True, help=_("device token, hex"))
     body = send.add_mutually_exclusive_group(required=True)
-    body.add_argument("--alert", help="alert text")
-    body.add_argument("--payload", help="the whole payload as a JSON object")
+    body.add_argument("--alert", help=_("alert text"))
+    body.add_argument("--payload", help=_("the whole payload as a JSON object"))
     send.add_argument(
-        "--push-type", help="apns-push-type (default: alert, or background for silent payloads)"
+        "--push-type", help=_("apns-push-type (default: alert, or background for silent payloads)")
     )
-    send.add_argument("--priority", type=int, help="apns-priority: 10, 5 or 1")
-    send.add_argument("--expiration", type=int, help="apns-expiration, UNIX seconds (0: deliver once)")
-    send.add_argument("--collapse-id", help="apns-collapse-id")
-    send.add_argument("--apns-id", help="apns-id (default: a new UUID)")
-    send.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for an answer")
+    send.add_argument("--priority", type=int, help=_("apns-priority: 10, 5 or 1"))
+    send.add_argument("--expiration", type=int, help=_("apns-expiration, UNIX seconds (0: deliver once)"))
+    send.add_argument("--collapse-id", help=_("apns-collapse-id (notifications with the same id replace one another)"))
+    send.add_argument("--apns-id", help=_("apns-id (default: a new UUID)"))
+    send.add_argument("--timeout", type=float, default=10.0, help=_("seconds to wait for an answer"))
     _add_credentials(send)
     legacy_cli.add_send_options(send)
     _add_credentials(legacy_cli.add_feedback_parser(sub))
 
-    serve = sub.add_parser("serve", help="run the provider service (token registry and send API)")
+    serve = sub.add_parser("serve", help=_("run the provider service (token registry and send API)"))
     _add_db(serve)
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=0, help="0 picks a free port (printed when ready)")
+    serve.add_argument("--host", default="127.0.0.1", help=_("address to bind (default 127.0.0.1)"))
+    serve.add_argument("--port", type=int, default=0, help=_("0 picks a free port (printed when ready)"))
     serve.add_argument(
         "--api-key",
         default=os.environ.get("APNS_PROVIDER_API_KEY") or None,  # set but empty is no key, not an empty key
-        help="protect operator endpoints with Authorization: Bearer KEY (env APNS_PROVIDER_API_KEY)",
+        help=_("protect operator endpoints with Authorization: Bearer KEY (env APNS_PROVIDER_API_KEY)"),
     )
     serve.add_argument(
         "--no-send", action="store_true",
-        help="only accept and enqueue (answer 202); 'apns-provider worker' processes send",
+        help=_("only accept and enqueue (answer 202); 'apns-provider worker' processes send"),
     )
     _add_sending(serve)
     _add_target(serve)
     _add_credentials(serve)
 
-    worker = sub.add_parser("worker", help="send what the service enqueued (any number, on any machine)")
+    worker = sub.add_parser("worker", help=_("send what the service enqueued (any number, on any machine)"))
     _add_db(worker)
     _add_sending(worker)
     _add_target(worker)
     _add_credentials(worker)
 
-    migrate = sub.add_parser("migrate", help="create or upgrade the database schema, then exit")
+    migrate = sub.add_parser("migrate", help=_("create or upgrade the database schema, then exit"))
     _add_db(migrate)
+    add_lang_option(parser)
     return parser
 
 
 def _add_db(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--db",  # not required=True: argparse would then ignore the environment default (checked in _prepare)
-        help="SQLite file (the default store) or postgresql://user:pw@host/db (shared by many processes); "
-        "env APNS_PROVIDER_DB", default=os.environ.get("APNS_PROVIDER_DB") or None,
+        help=_("SQLite file (the default store) or postgresql://user:pw@host/db (shared by many processes); "
+               "env APNS_PROVIDER_DB"), default=os.environ.get("APNS_PROVIDER_DB") or None,
     )
 
 
 def _positive(text: str) -> float:
-    value = float(text)
+    """argparse prints an ArgumentTypeError's own words (a ValueError would read "invalid _positive value")."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
     if not value > 0:
-        raise ValueError(f"must be positive, got {text}")
+        raise argparse.ArgumentTypeError(_("must be a positive number of seconds, got {value}").format(value=text))
     return value
 
 
 def _add_sending(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--concurrency", type=int, default=100, help="sends in flight at once (default 100)")
+    p.add_argument("--concurrency", type=int, default=100, help=_("sends in flight at once (default 100)"))
     p.add_argument("--lease", type=_positive, default=30.0,
-                   help="seconds a claimed notification stays with this process before others may take it")
-    p.add_argument("--retry", type=_positive, default=1.0, help="seconds before resending after no answer")
+                   help=_("seconds a claimed notification stays with this process before others may take it"))
+    p.add_argument("--retry", type=_positive, default=1.0, help=_("seconds before resending after no answer"))
 
 
 def load_credentials(args: argparse.Namespace) -> Credentials:
     """Token credentials from ``--p8`` or certificate credentials from the other flags."""
     if args.p8:
         if args.cert or args.key or args.p12:
-            raise UsageError("use either --p8 (token) or --cert/--key/--p12 (certificate), not both")
+            raise UsageError(_("use either --p8 (token) or --cert/--key/--p12 (certificate), not both"))
         if not args.key_id or not args.team_id:
-            raise UsageError("--p8 needs --key-id and --team-id")
+            raise UsageError(_("--p8 needs --key-id and --team-id"))
         return load_p8(args.p8, args.key_id, args.team_id)
     if args.key_id or args.team_id:
-        raise UsageError("--key-id and --team-id go with --p8")
+        raise UsageError(_("--key-id and --team-id go with --p8"))
     if args.key and not args.cert:
-        raise UsageError("--key needs --cert")
+        raise UsageError(_("--key needs --cert"))
     if args.key and args.p12:
-        raise UsageError("give the private key once: --key or --p12")
+        raise UsageError(_("give the private key once: --key or --p12"))
     if not (args.cert or args.p12):
-        raise UsageError(
+        raise UsageError(_(
             "credentials required: --cert FILE [--key FILE | --p12 FILE --password PW], "
             "--p12 FILE --password PW, or --p8 FILE --key-id ID --team-id TEAM"
-        )
+        ))
     return load_certificate_credentials(
         cert_file=args.cert, key_file=args.key, p12_file=args.p12, password=args.password
     )
@@ -171,15 +182,15 @@ def _payload(args: argparse.Namespace) -> Any:
     try:
         payload = json.loads(args.payload)
     except ValueError as exc:
-        raise UsageError(f"--payload is not JSON: {exc}") from None
+        raise UsageError(_("--payload is not JSON: {error}").format(error=exc)) from None
     if not isinstance(payload, dict):
-        raise UsageError("--payload must be a JSON object")
+        raise UsageError(_("--payload must be a JSON object"))
     return payload
 
 
 def _notification(args: argparse.Namespace) -> Notification:
     if not args.topic:
-        raise UsageError("the following arguments are required: --topic")
+        raise UsageError(argparse_words.word("the following arguments are required: %s") % "--topic")
     payload = _payload(args)
     push_type = args.push_type or infer_push_type(payload)
     priority = args.priority
@@ -209,11 +220,10 @@ async def _send(args: argparse.Namespace, credentials: Credentials, notification
         try:
             result = await client.send(notification)
         except TransportError as exc:
-            print(
-                f"{PROG}: error: no answer from APNs at {client.host}:{client.port}: {exc}", file=sys.stderr
-            )
+            print(error_line(PROG, _("no answer from APNs at {address}: {error}").format(
+                address=f"{client.host}:{client.port}", error=exc)), file=sys.stderr)
             return 1
-    print(json.dumps(result.to_json()), flush=True)
+    print(json.dumps(result.to_json(), ensure_ascii=False), flush=True)
     return 0 if result.accepted else 1
 
 
@@ -291,17 +301,17 @@ def _prepare(
     """Everything that can be wrong with the input, checked before any I/O."""
     args = build_parser().parse_args(argv)
     if args.command != "send" and args.db is None:
-        raise UsageError("--db is required (or env APNS_PROVIDER_DB)")
+        raise UsageError(_("--db is required (or env APNS_PROVIDER_DB)"))
     if args.command == "migrate":
         return args, None, None
     if args.command != "send" and args.concurrency < 1:
-        raise UsageError("--concurrency must be at least 1")
+        raise UsageError(_("--concurrency must be at least 1"))
     credentials = load_credentials(args)
     notification = _notification(args) if args.command == "send" else None
     resolve_endpoint(args.environment, args.endpoint)
     credentials.ssl_context(args.ca)  # a missing or bad CA file is a usage error too
     if args.command == "send" and args.timeout <= 0:
-        raise UsageError("--timeout must be positive")
+        raise UsageError(_("--timeout must be positive"))
     return args, credentials, notification
 
 
@@ -334,13 +344,14 @@ def _db_errors() -> tuple[type[Exception], ...]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point; returns the exit code (0 ok, 1 refused or no answer, 2 bad input)."""
+    start(PROG, argv)  # before the parser: argparse's own words are looked up as it is built
     try:
         old_way = _legacy(argv)
         if old_way is not None:
             return asyncio.run(old_way)
         args, credentials, notification = _prepare(argv)
     except (UsageError, CredentialsError, legacy_cli.LegacyUsageError, ValueError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(error_line(PROG, str(exc)), file=sys.stderr)
         return 2
     expected: tuple[type[Exception], ...] = (OSError, SchemaOutOfDate, *_db_errors())
     try:
@@ -357,10 +368,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except expected as exc:  # a taken port, no db directory, an unreachable or unmigrated database
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(error_line(PROG, str(exc)), file=sys.stderr)
         return 2
     except Exception as exc:  # a bug: still one line, never a traceback with secrets in its locals
-        print(f"{PROG}: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"{PROG}: " + _("internal error: {kind}: {error}").format(kind=type(exc).__name__, error=exc),
+              file=sys.stderr)
         return 1
 
 

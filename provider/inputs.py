@@ -30,7 +30,7 @@ def fail(status: int, message: str, field: str | None = None) -> NoReturn:
     if field is not None:
         body["field"] = field
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    raise _ERRORS[status](text=json.dumps(body), content_type="application/json", headers=headers)
+    raise _ERRORS[status](text=json.dumps(body, ensure_ascii=False), content_type="application/json", headers=headers)
 
 
 def _reject_constant(name: str) -> NoReturn:

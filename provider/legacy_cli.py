@@ -16,8 +16,11 @@ import sys
 from provider import legacy
 from provider.apns.credentials import CertificateCredentials, Credentials
 from provider.apns.errors import ProviderError
+from pushsim_i18n import Domain
+from pushsim_i18n.cli import error_line
 
 PROG = "apns-provider"
+_ = Domain("provider").gettext
 
 
 class LegacyUsageError(ProviderError):
@@ -25,28 +28,31 @@ class LegacyUsageError(ProviderError):
 
 
 def add_send_options(send: argparse.ArgumentParser) -> None:
-    g = send.add_argument_group("the retired binary interface (docs/legacy-binary.md; the old way, for teaching)")
+    g = send.add_argument_group(_("the retired binary interface (docs/legacy-binary.md; the old way, for "
+                                  "teaching)"))
     g.add_argument("--legacy", action="store_true",
-                   help="send over Apple's binary interface instead of HTTP/2 (--endpoint is then host:port)")
+                   help=_("send over Apple's binary interface instead of HTTP/2 (--endpoint is then host:port)"))
     g.add_argument("--format", choices=sorted(legacy.FORMATS), default="frame",
-                   help="simple (command 0), enhanced (1) or frame (2, default)")
-    g.add_argument("--identifier", type=int, default=1, help="the notification's identifier (enhanced, frame)")
+                   help=_("simple (command 0), enhanced (1) or frame (2, default)"))
+    g.add_argument("--identifier", type=int, default=1, help=_("the notification's identifier (enhanced, frame)"))
     g.add_argument("--wait", type=float, default=1.0,
-                   help="seconds to listen for an error-response: silence is the only success")
+                   help=_("seconds to listen for an error-response: silence is the only success"))
 
 
 def add_feedback_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    feedback = sub.add_parser("feedback", help="read the retired feedback service once (the old way, for teaching)")
-    feedback.add_argument("--endpoint", help="host:port of the feedback service (default: Apple's retired host)")
-    feedback.add_argument("--ca", help="PEM file of the CA to trust for --endpoint (default: the system store)")
-    feedback.add_argument("--environment", choices=["sandbox", "production"], default="sandbox")
-    feedback.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the service to close")
+    feedback = sub.add_parser("feedback", help=_("read the retired feedback service once (the old way, for teaching)"))
+    feedback.add_argument("--endpoint", help=_("host:port of the feedback service (default: Apple's retired host)"))
+    feedback.add_argument("--ca", help=_("PEM file of the CA to trust for --endpoint (default: the system store)"))
+    feedback.add_argument("--environment", choices=["sandbox", "production"], default="sandbox",
+                          help=_("sandbox (development) or production"))
+    feedback.add_argument("--timeout", type=float, default=10.0, help=_("seconds to wait for the service to close"))
     return feedback
 
 
 def certificate_only(credentials: Credentials) -> CertificateCredentials:
     if not isinstance(credentials, CertificateCredentials):
-        raise LegacyUsageError("the binary interface knew only push certificates: use --cert/--key/--p12, not --p8")
+        raise LegacyUsageError(_("the binary interface knew only push certificates: use --cert/--key/--p12, not "
+                                 "--p8"))
     return credentials
 
 
@@ -60,12 +66,12 @@ def check(args: argparse.Namespace) -> tuple[str, int]:
         raise LegacyUsageError(str(exc)) from None
     if args.command == "send":
         if args.push_type or args.collapse_id or args.apns_id:
-            raise LegacyUsageError("--push-type, --collapse-id and --apns-id are HTTP/2 headers; the binary "
-                                   "interface has none of them")
+            raise LegacyUsageError(_("--push-type, --collapse-id and --apns-id are HTTP/2 headers; the binary "
+                                     "interface has none of them"))
         if args.priority not in (None, 5, 10) or args.wait <= 0 or not 0 <= args.identifier < 2**32:
-            raise LegacyUsageError("--priority must be 10 or 5, --wait positive, --identifier 0 to 2^32-1")
+            raise LegacyUsageError(_("--priority must be 10 or 5, --wait positive, --identifier 0 to 2^32-1"))
     elif args.timeout <= 0:
-        raise LegacyUsageError("--timeout must be positive")
+        raise LegacyUsageError(_("--timeout must be positive"))
     return address
 
 
@@ -77,9 +83,10 @@ async def send(args: argparse.Namespace, credentials: CertificateCredentials, pa
         report = await legacy.send(credentials, [note], host=host, port=port, ca_file=args.ca, fmt=args.format,
                                    wait=args.wait)
     except OSError as exc:
-        print(f"{PROG}: error: no connection to the binary gateway at {host}:{port}: {exc}", file=sys.stderr)
+        print(error_line(PROG, _("no connection to the binary gateway at {address}: {error}").format(
+            address=f"{host}:{port}", error=exc)), file=sys.stderr)
         return 1
-    print(json.dumps(report.to_json()), flush=True)
+    print(json.dumps(report.to_json(), ensure_ascii=False), flush=True)
     return 0 if report.silent_success else 1
 
 
@@ -89,7 +96,8 @@ async def feedback(args: argparse.Namespace, credentials: CertificateCredentials
         entries = await legacy.read_feedback(credentials, host=host, port=port, ca_file=args.ca,
                                              timeout=args.timeout)
     except (OSError, TimeoutError) as exc:
-        print(f"{PROG}: error: no answer from the feedback service at {host}:{port}: {exc}", file=sys.stderr)
+        print(error_line(PROG, _("no answer from the feedback service at {address}: {error}").format(
+            address=f"{host}:{port}", error=exc)), file=sys.stderr)
         return 1
     print(json.dumps({"feedback": [{"timestamp": e.timestamp, "token": e.token} for e in entries]}), flush=True)
     return 0

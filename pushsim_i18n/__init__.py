@@ -1,7 +1,8 @@
 """Two languages for everything a person reads: English (the source text) and Simplified Chinese.
 
 Messages are written in English in the code and marked for translation; Babel extracts them into one gettext
-catalog per program (a *domain*: ``apns_sim``, ``device_sim``, ``provider``, ``scenarios``, ``dashboard``), and
+catalog per program (a *domain*: ``apns_sim``, ``device_sim``, ``provider``, ``scenarios``, ``dashboard``; and
+``cli``, the words every command-line tool shares: argparse's own, ``--lang``), and
 the Chinese lives in ``pushsim_i18n/locale/zh/LC_MESSAGES/<domain>.po`` with its compiled ``.mo`` beside it
 (``scripts/i18n`` extracts, updates and compiles; docs/i18n.md says how to add a message). English needs no
 catalog: a message's English *is* its msgid.
@@ -35,7 +36,7 @@ from pathlib import Path
 LANGUAGES = ("en", "zh")
 DEFAULT = "en"
 ENV = "PUSHSIM_LANG"
-DOMAINS = ("apns_sim", "device_sim", "provider", "scenarios", "dashboard")
+DOMAINS = ("apns_sim", "device_sim", "provider", "scenarios", "dashboard", "cli")
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 
 _current: str | None = None

@@ -30,6 +30,7 @@ SOURCES: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {
     "device_sim": [("python", "device_sim/**/*.py", ())],
     "provider": [("python", "provider/**/*.py", ())],
     "scenarios": [("python", "scenarios/**/*.py", ())],
+    "cli": [("python", "pushsim_i18n/argparse_words.py", ()), ("python", "pushsim_i18n/cli.py", ())],
 }
 KEYWORDS = {"_": None, "N_": None, "gettext": None, "ngettext": (1, 2)}
 # The dashboard's script names its lookup t() (no clash there with a loop variable, unlike Python code).

@@ -12,6 +12,9 @@ from typing import Any
 
 from apns_sim import pki
 from apns_sim.errors import SimError
+from pushsim_i18n import Domain
+
+_ = Domain("apns_sim").gettext
 
 ENDPOINTS_FILE = "endpoints.json"  # the same name the simulator writes (apns_sim.simulator.ENDPOINTS_FILE)
 CREDENTIALS_FILE = "credentials.json"
@@ -27,12 +30,12 @@ def read_endpoints(data_dir: Path) -> dict[str, Any]:
     try:
         endpoints = json.loads(path.read_text())
     except FileNotFoundError:
-        raise DataDirError(f"{path} does not exist: start `apns-sim serve --data-dir {data_dir}` first "
-                           "(`apns-sim wait` waits for it)") from None
+        raise DataDirError(_("{path} does not exist: start `apns-sim serve --data-dir {data_dir}` first "
+                             "(`apns-sim wait` waits for it)").format(path=path, data_dir=data_dir)) from None
     except (OSError, ValueError) as exc:
-        raise DataDirError(f"cannot read {path}: {exc}") from None
+        raise DataDirError(_("cannot read {path}: {error}").format(path=path, error=exc)) from None
     if not isinstance(endpoints, dict):
-        raise DataDirError(f"{path} is not a JSON object")
+        raise DataDirError(_("{path} is not a JSON object").format(path=path))
     return endpoints
 
 

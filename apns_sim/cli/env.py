@@ -15,14 +15,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from apns_sim.cli.datadir import read_credentials, read_endpoints
+from pushsim_i18n import Domain
+
+_ = Domain("apns_sim").gettext
 
 
 def add_env_parser(sub: Any) -> None:
-    parser = sub.add_parser("env", help="print `export` lines for a test job: endpoints, CA, credentials")
-    parser.add_argument("--data-dir", type=Path, required=True, help="the data dir of `apns-sim serve`")
+    parser = sub.add_parser("env", help=_("print `export` lines for a test job: endpoints, CA, credentials"))
+    parser.add_argument("--data-dir", type=Path, required=True, help=_("the data dir of `apns-sim serve`"))
     parser.add_argument("--format", choices=("export", "dotenv"), default="export",
-                        help="export: `export NAME=value` lines to eval (default); dotenv: NAME=value lines, as "
-                             "$GITHUB_ENV and GitLab's dotenv reports take them")
+                        help=_("export: `export NAME=value` lines to eval (default); dotenv: NAME=value lines, "
+                               "as $GITHUB_ENV and GitLab's dotenv reports take them"))
 
 
 def variables(data_dir: Path, endpoints: dict[str, Any], credentials: dict[str, Any]) -> list[tuple[str, str]]:

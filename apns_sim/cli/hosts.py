@@ -16,6 +16,9 @@ from typing import Any
 
 from apns_sim.cli.datadir import DataDirError, read_endpoints
 from apns_sim.pki import apple_hosts
+from pushsim_i18n import Domain
+
+_ = Domain("apns_sim").gettext
 
 BEGIN = "# BEGIN pushsim: Apple's push hosts -> the simulator (NOT Apple); managed by `apns-sim hosts`"
 END = "# END pushsim"
@@ -23,12 +26,13 @@ BACKUP_SUFFIX = ".pushsim.bak"
 
 
 def add_hosts_parser(sub: Any) -> None:
-    hosts = sub.add_parser("hosts", help="print (or --apply) hosts-file lines sending Apple's push hosts here")
-    hosts.add_argument("--data-dir", type=Path, required=True, help="the data dir of `apns-sim serve`")
-    hosts.add_argument("--address", help="address to map the names to (default: where the simulator listens)")
+    hosts = sub.add_parser("hosts", help=_("print (or --apply) hosts-file lines sending Apple's push hosts here"))
+    hosts.add_argument("--data-dir", type=Path, required=True, help=_("the data dir of `apns-sim serve`"))
+    hosts.add_argument("--address", help=_("address to map the names to (default: where the simulator listens)"))
     hosts.add_argument("--apply", type=Path, metavar="FILE",
-                       help="write the lines into FILE (e.g. /etc/hosts) between marker comments, with a backup")
-    hosts.add_argument("--remove", action="store_true", help="with --apply: take the lines out of FILE again")
+                       help=_("write the lines into FILE (e.g. /etc/hosts) between marker comments, with a "
+                              "backup"))
+    hosts.add_argument("--remove", action="store_true", help=_("with --apply: take the lines out of FILE again"))
 
 
 def block(address: str) -> str:
@@ -75,8 +79,8 @@ def run_hosts(args: argparse.Namespace) -> int:
     except DataDirError:
         drop_in = None  # the lines do not depend on a running simulator: write them before starting it
     if not isinstance(drop_in, dict):
-        print(f"apns-sim hosts: note: no simulator with --apple-hosts runs on {args.data_dir} yet; nothing "
-              "answers for these names until one does", file=sys.stderr)
+        print("apns-sim hosts: " + _("note: no simulator with --apple-hosts runs on {path} yet; nothing answers "
+                                     "for these names until one does").format(path=args.data_dir), file=sys.stderr)
         drop_in = {}
     address = args.address or drop_in.get("address") or "127.0.0.1"
     text = block(address)
@@ -84,6 +88,9 @@ def run_hosts(args: argparse.Namespace) -> int:
         print(text, end="")
         return 0
     changed = apply(args.apply, "" if args.remove else text)
-    what = "removed from" if args.remove else "in"
-    print(f"Apple's push hosts {what} {args.apply}" + ("" if changed else " already; nothing changed"))
+    said = {(True, True): _("Apple's push hosts removed from {file}"),
+            (True, False): _("Apple's push hosts removed from {file} already; nothing changed"),
+            (False, True): _("Apple's push hosts in {file}"),
+            (False, False): _("Apple's push hosts in {file} already; nothing changed")}
+    print(said[(bool(args.remove), changed)].format(file=args.apply))
     return 0

@@ -26,6 +26,9 @@ from apns_sim.portal import formats as export_mod
 from apns_sim.portal.service import Listing, Portal, PortalError
 from apns_sim.portal.tables import listing_table
 from apns_sim.state import SimState
+from pushsim_i18n import N_, Domain
+
+_ = Domain("apns_sim").gettext
 
 ENV_CHOICES = ("sandbox", "production", "universal")
 
@@ -34,73 +37,77 @@ def add_portal_parser(sub: Any) -> None:
     common = argparse.ArgumentParser(add_help=False)
     # Accept --data-dir and --json both before and after the sub-command, as people type them either way.
     common.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS,
-                        help="the simulator's state directory (the same one `apns-sim serve` uses)")
+                        help=_("the simulator's state directory (the same one `apns-sim serve` uses)"))
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                        help="print a machine-readable JSON object")
+                        help=_("print a machine-readable JSON object"))
     # Without it a mistyped --data-dir would silently make a second CA the server never sees.
     common.add_argument("--create", action="store_true", default=argparse.SUPPRESS,
-                        help="start a new data dir (a new CA) if DIR holds none yet; `apns-sim serve` makes one too")
-    portal = sub.add_parser("portal", parents=[common], help="developer portal: App IDs, certificates, keys, CSR")
+                        help=_("start a new data dir (a new CA) if DIR holds none yet; `apns-sim serve` makes one "
+                                "too"))
+    portal = sub.add_parser("portal", parents=[common], help=_("developer portal: App IDs, certificates, keys, CSR"))
     things = portal.add_subparsers(dest="thing", required=True, metavar="{app-id,cert,key,csr,export}")
 
-    app_id = things.add_parser("app-id", help="App IDs (Identifiers)").add_subparsers(
+    app_id = things.add_parser("app-id", help=_("App IDs (Identifiers)")).add_subparsers(
         dest="action", required=True, metavar="ACTION")
-    create = app_id.add_parser("create", parents=[common], help="create an explicit or wildcard App ID")
-    create.add_argument("bundle_id")
-    create.add_argument("--team-id", required=True)
-    app_id.add_parser("list", parents=[common], help="list App IDs")
+    create = app_id.add_parser("create", parents=[common], help=_("create an explicit or wildcard App ID"))
+    create.add_argument("bundle_id", help=_("the bundle id, e.g. com.example.pushchat; ending in .* makes a "
+                                             "wildcard App ID, which cannot use push"))
+    create.add_argument("--team-id", required=True, help=_("the ten-character Team ID"))
+    app_id.add_parser("list", parents=[common], help=_("list App IDs"))
 
-    cert = things.add_parser("cert", help="push certificates").add_subparsers(
+    cert = things.add_parser("cert", help=_("push certificates")).add_subparsers(
         dest="action", required=True, metavar="ACTION")
-    issue = cert.add_parser("issue", parents=[common], help="turn a CSR into a push certificate (.cer, DER)")
-    issue.add_argument("--app-id", required=True, dest="bundle_id")
-    issue.add_argument("--csr", required=True, type=Path)
-    issue.add_argument("--environment", required=True, choices=ENV_CHOICES)
-    issue.add_argument("--out", required=True, type=Path, help="where to write the .cer")
-    cert_list = cert.add_parser("list", parents=[common], help="list push certificates")
-    cert_list.add_argument("--app-id", dest="bundle_id")
-    revoke = cert.add_parser("revoke", parents=[common], help="revoke a push certificate")
-    revoke.add_argument("serial", type=int)
+    issue = cert.add_parser("issue", parents=[common], help=_("turn a CSR into a push certificate (.cer, DER)"))
+    issue.add_argument("--app-id", required=True, dest="bundle_id", help=_("the explicit App ID (bundle id)"))
+    issue.add_argument("--csr", required=True, type=Path, help=_("the CSR file, e.g. Push.certSigningRequest"))
+    issue.add_argument("--environment", required=True, choices=ENV_CHOICES,
+                       help=_("which APNs the certificate opens: sandbox, production or both (universal)"))
+    issue.add_argument("--out", required=True, type=Path, help=_("where to write the .cer"))
+    cert_list = cert.add_parser("list", parents=[common], help=_("list push certificates"))
+    cert_list.add_argument("--app-id", dest="bundle_id", help=_("only this App ID's certificates"))
+    revoke = cert.add_parser("revoke", parents=[common], help=_("revoke a push certificate"))
+    revoke.add_argument("serial", type=int, help=_("the serial number `cert list` shows"))
 
-    key = things.add_parser("key", help="token signing keys (.p8)").add_subparsers(
+    key = things.add_parser("key", help=_("token signing keys (.p8)")).add_subparsers(
         dest="action", required=True, metavar="ACTION")
-    kcreate = key.add_parser("create", parents=[common], help="create an APNs auth key and write AuthKey_<ID>.p8")
-    kcreate.add_argument("--team-id", required=True)
-    kcreate.add_argument("--out-dir", required=True, type=Path)
+    kcreate = key.add_parser("create", parents=[common], help=_("create an APNs auth key and write AuthKey_<ID>.p8"))
+    kcreate.add_argument("--team-id", required=True, help=_("the ten-character Team ID"))
+    kcreate.add_argument("--out-dir", required=True, type=Path, help=_("where to write AuthKey_<ID>.p8"))
     kcreate.add_argument("--environment", choices=("sandbox", "production"),
-                         help="restrict the key to one environment (default: both, like legacy keys)")
-    klist = key.add_parser("list", parents=[common], help="list auth keys")
-    klist.add_argument("--team-id")
-    krevoke = key.add_parser("revoke", parents=[common], help="revoke an auth key")
-    krevoke.add_argument("key_id")
+                         help=_("restrict the key to one environment (default: both, like legacy keys)"))
+    klist = key.add_parser("list", parents=[common], help=_("list auth keys"))
+    klist.add_argument("--team-id", help=_("only this team's keys"))
+    krevoke = key.add_parser("revoke", parents=[common], help=_("revoke an auth key"))
+    krevoke.add_argument("key_id", help=_("the Key ID `key list` shows"))
 
     csr = things.add_parser("csr", parents=[common],
-                            help="what Keychain Access does: a key pair, Push.certSigningRequest and Push.p12")
-    csr.add_argument("--email", required=True)
-    csr.add_argument("--common-name", required=True)
-    csr.add_argument("--password", required=True, help="password protecting the exported Push.p12")
-    csr.add_argument("--out-dir", required=True, type=Path)
+                            help=_("what Keychain Access does: a key pair, Push.certSigningRequest and Push.p12"))
+    csr.add_argument("--email", required=True, help=_("your e-mail address, as Keychain Access asks for it"))
+    csr.add_argument("--common-name", required=True, help=_("a name for the key, e.g. \"Push Demo\""))
+    csr.add_argument("--password", required=True, help=_("password protecting the exported Push.p12"))
+    csr.add_argument("--out-dir", required=True, type=Path, help=_("where to write the two files"))
 
     export = things.add_parser(
         "export", parents=[common],
-        help="convert .cer + Push.p12 (or a combined .p12) to PEM or one .p12, as the openssl commands do")
-    export.add_argument("--cer", type=Path, help="the portal's certificate (DER .cer, or PEM)")
-    export.add_argument("--p12", type=Path, help="Push.p12 from Keychain Access, or a .p12 with cert and key")
-    export.add_argument("--key", type=Path, help="a PEM private key instead of --p12")
-    export.add_argument("--password", help="password of the .p12 (or of an encrypted --key)")
+        help=_("convert .cer + Push.p12 (or a combined .p12) to PEM or one .p12, as the openssl commands do"))
+    export.add_argument("--cer", type=Path, help=_("the portal's certificate (DER .cer, or PEM)"))
+    export.add_argument("--p12", type=Path, help=_("Push.p12 from Keychain Access, or a .p12 with cert and key"))
+    export.add_argument("--key", type=Path, help=_("a PEM private key instead of --p12"))
+    export.add_argument("--password", help=_("password of the .p12 (or of an encrypted --key)"))
     export.add_argument("--format", required=True, choices=export_mod.FORMATS,
-                        help="pem: cert.pem, key.pem and ck.pem; p12: one ck.p12 (needs --out-password)")
-    export.add_argument("--out-password", help="password protecting the new ck.p12 (--format p12)")
-    export.add_argument("--out-dir", required=True, type=Path)
+                        help=_("pem: cert.pem, key.pem and ck.pem; p12: one ck.p12 (needs --out-password)"))
+    export.add_argument("--out-password", help=_("password protecting the new ck.p12 (--format p12)"))
+    export.add_argument("--out-dir", required=True, type=Path, help=_("where to write the converted files"))
 
 
 def _read(path: Path, what: str) -> bytes:
+    """``what`` names the file for the reader: a message marked with N_, translated here."""
     try:
         return path.read_bytes()
     except FileNotFoundError:
-        raise PortalError(f"{what} {path} does not exist") from None
+        raise PortalError(_("{what} {path} does not exist").format(what=_(what), path=path)) from None
     except IsADirectoryError:
-        raise PortalError(f"{what} {path} is a directory, not a file") from None
+        raise PortalError(_("{what} {path} is a directory, not a file").format(what=_(what), path=path)) from None
 
 
 def _emit(args: argparse.Namespace, result: Any, extra: dict[str, Any] | None = None) -> None:
@@ -128,7 +135,7 @@ def _dispatch(args: argparse.Namespace, portal: Portal, now: datetime) -> None:
     elif thing == "app-id":
         _emit_listing(args, portal.list_app_ids(), now)
     elif thing == "cert" and action == "issue":
-        result = portal.issue_certificate(args.bundle_id, _read(args.csr, "CSR file"), args.environment)
+        result = portal.issue_certificate(args.bundle_id, _read(args.csr, N_("CSR file")), args.environment)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         pki.write_public(args.out, result.der)
         _emit(args, result.saved(args.out.name), {"path": str(args.out)})  # names the tutorial's file, if used
@@ -144,7 +151,7 @@ def _dispatch(args: argparse.Namespace, portal: Portal, now: datetime) -> None:
         pki.write_private(path, created.p8)
         note(key_id=created.key_id, team_id=args.team_id, p8=str(path.resolve()))
         # Contract 2: `key create` always prints {"key_id", "path"}; the lesson goes to stderr.
-        print(json.dumps({"key_id": created.key_id, "path": str(path), "team_id": args.team_id}))
+        print(json.dumps({"key_id": created.key_id, "path": str(path), "team_id": args.team_id}, ensure_ascii=False))
         if not getattr(args, "json", False):
             print(created.summary, file=sys.stderr)
     elif thing == "key" and action == "list":
@@ -169,11 +176,11 @@ _EXPORTED = {export_mod.CERT_PEM: "cert_pem", export_mod.KEY_PEM: "key_pem", exp
 def _export(args: argparse.Namespace) -> None:
     """``portal export``: files only, no portal state (docs/device-side.md §5 step 5)."""
     inputs = export_mod.Inputs(
-        cer=_read(args.cer, "certificate file") if args.cer else None,
+        cer=_read(args.cer, N_("certificate file")) if args.cer else None,
         cer_name=args.cer.name if args.cer else "aps_development.cer",
-        p12=_read(args.p12, ".p12 file") if args.p12 else None,
+        p12=_read(args.p12, N_(".p12 file")) if args.p12 else None,
         p12_name=args.p12.name if args.p12 else "Push.p12",
-        key=_read(args.key, "key file") if args.key else None,
+        key=_read(args.key, N_("key file")) if args.key else None,
         key_name=args.key.name if args.key else "key.pem",
         password=args.password,
     )
@@ -188,7 +195,7 @@ def _export(args: argparse.Namespace) -> None:
         note_credentials(args.data_dir, **{key: str(Path(paths[name]).resolve()) for name, key in _EXPORTED.items()
                                            if name in paths})
     if getattr(args, "json", False):
-        print(json.dumps(result.as_json(paths)))
+        print(json.dumps(result.as_json(paths), ensure_ascii=False))
     else:
         print(result.summary)
 
@@ -203,12 +210,12 @@ def run_portal(args: argparse.Namespace) -> int:
         return 0
     data_dir = getattr(args, "data_dir", None)
     if data_dir is None:
-        print("apns-sim portal: --data-dir is required (the directory `apns-sim serve --data-dir` uses)",
+        print("apns-sim portal: " + _("--data-dir is required (the directory `apns-sim serve --data-dir` uses)"),
               file=sys.stderr)
         return 2
     if not authority_files(data_dir).ca.exists() and not getattr(args, "create", False):
-        print(f"apns-sim portal: {data_dir} is not a simulator data dir (no ca.pem): check the path, or add "
-              "--create to start a new one", file=sys.stderr)
+        print("apns-sim portal: " + _("{path} is not a simulator data dir (no ca.pem): check the path, or add "
+                                      "--create to start a new one").format(path=data_dir), file=sys.stderr)
         return 2
     state = SimState(Path(data_dir))
     try:

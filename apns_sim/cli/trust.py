@@ -17,15 +17,18 @@ from typing import Any
 from apns_sim import pki
 from apns_sim.cli.datadir import DataDirError
 from apns_sim.pki import trust
+from pushsim_i18n import Domain
+
+_ = Domain("apns_sim").gettext
 
 TRUST_DIR = "trust"
 
 
 def add_trust_parser(sub: Any) -> None:
-    parser = sub.add_parser("trust", help="print how Python, Node, Go, Java, curl, Ruby and PHP trust the CA")
-    parser.add_argument("--data-dir", type=Path, required=True, help="the data dir of `apns-sim serve`")
+    parser = sub.add_parser("trust", help=_("print how Python, Node, Go, Java, curl, Ruby and PHP trust the CA"))
+    parser.add_argument("--data-dir", type=Path, required=True, help=_("the data dir of `apns-sim serve`"))
     parser.add_argument("--format", choices=("text", "env"), default="text",
-                        help="text: per ecosystem, with comments (default); env: only `export` lines to eval")
+                        help=_("text: per ecosystem, with comments (default); env: only `export` lines to eval"))
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,8 @@ def write_trust_files(data_dir: Path) -> TrustFiles:
     try:
         ca_pem = ca.read_bytes()
     except FileNotFoundError:
-        raise DataDirError(f"{ca} does not exist: start `apns-sim serve --data-dir {data_dir}` first") from None
+        raise DataDirError(_("{path} does not exist: start `apns-sim serve --data-dir {data_dir}` first").format(
+            path=ca, data_dir=data_dir)) from None
     directory = Path(data_dir) / TRUST_DIR
     files = TrustFiles(ca, directory / "bundle.pem", directory / "truststore.p12", directory / "php")
     files.php_dir.mkdir(parents=True, exist_ok=True)
@@ -79,10 +83,18 @@ def exports(files: TrustFiles) -> list[tuple[str, str]]:
 
 
 def _text(files: TrustFiles) -> str:
+    """The recipe: commands and ecosystem names as they are; the sentences in the chosen language."""
     b, ca = shlex.quote(str(files.bundle)), shlex.quote(str(files.ca))
+    head = _("Trust the simulator's CA ({ca}) in one process or job, not in the system store.").format(ca=files.ca)
+    bundle = _("{bundle} = the system's CAs + the simulator's root (other HTTPS keeps working).").format(
+        bundle=files.bundle)
+    java = _("a PKCS#12 truststore was written to {path}").format(path=files.truststore)
+    every_jvm = _("or, for every JVM of the job:")
+    curl = _("Apple's documented commands unchanged")
+    php = _("adds {path} to PHP's ini files").format(path=f"{files.php_dir}/pushsim.ini")
     return f"""\
-# Trust the simulator's CA ({files.ca}) in one process or job, not in the system store.
-# {files.bundle} = the system's CAs + the simulator's root (other HTTPS keeps working).
+# {head}
+# {bundle}
 
 # Python (ssl, aioapns, httpx, aiohttp; requests and pip read REQUESTS_CA_BUNDLE)
 export SSL_CERT_FILE={b}
@@ -94,18 +106,18 @@ export NODE_EXTRA_CA_CERTS={ca}
 # Go (sideshow/apns2, net/http on Linux)
 export SSL_CERT_FILE={b}
 
-# Java (pushy, JDK HttpClient): a PKCS#12 truststore was written to {files.truststore}
+# Java (pushy, JDK HttpClient): {java}
 java {files.java_flags()} ...
-# or, for every JVM of the job:
+# {every_jvm}
 export JAVA_TOOL_OPTIONS={shlex.quote(files.java_flags())}
 
-# curl (Apple's documented commands unchanged)
+# curl ({curl})
 export CURL_CA_BUNDLE={b}          # or: curl --cacert {ca} ...
 
 # Ruby (Net::HTTP, net-http2, apnotic)
 export SSL_CERT_FILE={b}
 
-# PHP (curl extension, openssl streams): adds {files.php_dir}/pushsim.ini to PHP's ini files
+# PHP (curl extension, openssl streams): {php}
 export PHP_INI_SCAN_DIR={shlex.quote(':' + str(files.php_dir))}
 """
 

@@ -22,14 +22,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from apns_sim.cli.datadir import TOKEN_ENV, DataDirError, read_endpoints
+from pushsim_i18n import Domain
+
+_ = Domain("apns_sim").gettext
 
 POLL = 0.2  # seconds between attempts
 
 
 def add_wait_parser(sub: Any) -> None:
-    parser = sub.add_parser("wait", help="wait until `apns-sim serve` on this data dir is ready (exit 1 if not)")
-    parser.add_argument("--data-dir", type=Path, required=True, help="the data dir of `apns-sim serve`")
-    parser.add_argument("--timeout", type=float, default=60.0, metavar="S", help="give up after S seconds (60)")
+    parser = sub.add_parser("wait", help=_("wait until `apns-sim serve` on this data dir is ready (exit 1 if not)"))
+    parser.add_argument("--data-dir", type=Path, required=True, help=_("the data dir of `apns-sim serve`"))
+    parser.add_argument("--timeout", type=float, default=60.0, metavar="S", help=_("give up after S seconds (60)"))
 
 
 def _addresses(endpoints: dict[str, Any]) -> list[tuple[str, int]]:
@@ -62,15 +65,17 @@ def check(data_dir: Path, timeout: float = 2.0) -> str | None:
             json.loads(response.read())
     except urllib.error.HTTPError as exc:
         if exc.code != 401:
-            return f"the admin server {admin} answers GET /_sim/health with HTTP {exc.code}"
+            return _("the admin server {admin} answers GET /_sim/health with HTTP {status}").format(admin=admin,
+                                                                                                  status=exc.code)
         # it answers, but wants the token: up all the same; a test job that needs its data sets the variable
     except (OSError, ValueError) as exc:
-        return f"the admin server {admin} does not answer GET /_sim/health ({exc})"
+        return _("the admin server {admin} does not answer GET /_sim/health ({error})").format(admin=admin, error=exc)
     for host, port in _addresses(endpoints):
         try:
             socket.create_connection((host, port), timeout=timeout).close()
         except OSError as exc:
-            return f"nothing accepts connections on {host}:{port} ({exc.strerror or exc})"
+            return _("nothing accepts connections on {address} ({error})").format(address=f"{host}:{port}",
+                                                                                 error=exc.strerror or exc)
     return None
 
 
@@ -79,9 +84,10 @@ def run_wait(args: argparse.Namespace) -> int:
     while True:
         reason = check(args.data_dir)
         if reason is None:
-            print(f"apns-sim wait: the simulator on {args.data_dir} is ready")
+            print("apns-sim wait: " + _("the simulator on {path} is ready").format(path=args.data_dir))
             return 0
         if time.monotonic() >= deadline:
-            print(f"apns-sim wait: not ready after {args.timeout:g} s: {reason}", file=sys.stderr)
+            print("apns-sim wait: " + _("not ready after {seconds} s: {reason}").format(seconds=f"{args.timeout:g}",
+                                                                                       reason=reason), file=sys.stderr)
             return 1
         time.sleep(POLL)

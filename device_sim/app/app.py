@@ -46,7 +46,9 @@ from device_sim.rules.presentation import (
     missing_entitlement_error,
     simulator_error,
 )
+from pushsim_i18n import Domain
 
+_ = Domain("device_sim").gettext
 HISTORY = 100  # notifications kept per app (memory stays bounded for fleets)
 
 
@@ -277,7 +279,8 @@ def check_types(types: Sequence[str]) -> tuple[str, ...]:
     """The registered notification types, checked and de-duplicated."""
     bad = [t for t in types if t not in NOTIFICATION_TYPES]
     if bad:
-        raise ValueError(f"unknown notification type(s) {', '.join(bad)}: choose from alert, sound, badge")
+        raise ValueError(_("unknown notification type(s) {types}: choose from alert, sound, badge").format(
+            types=", ".join(bad)))
     return tuple(dict.fromkeys(types))
 
 

@@ -22,19 +22,24 @@ from typing import Any
 
 from apns_sim import courier
 from device_sim.fleet.fleet import Fleet, FleetPhone, FleetProgress
+from pushsim_i18n import Domain
+
+_ = Domain("device_sim").gettext
 
 
 def add_parser(sub: Any) -> None:
-    fleet = sub.add_parser("fleet", help="many phones in one process: connect N, print progress and a summary")
-    fleet.add_argument("--endpoints", required=True, help="endpoints.json written by `apns-sim serve`")
-    fleet.add_argument("--count", type=int, required=True, help="how many phones")
-    fleet.add_argument("--app", required=True, help="bundle id every phone registers, or several separated by commas")
+    fleet = sub.add_parser("fleet", help=_("many phones in one process: connect N, print progress and a summary"))
+    fleet.add_argument("--endpoints", required=True, help=_("endpoints.json written by `apns-sim serve`"))
+    fleet.add_argument("--count", type=int, required=True, help=_("how many phones"))
+    fleet.add_argument("--app", required=True,
+                       help=_("bundle id every phone registers, or several separated by commas"))
     fleet.add_argument("--environment", default="sandbox", choices=["production", "sandbox"])
-    fleet.add_argument("--state-dir", help="keep the phones' identities here, so the next run is the same phones")
-    fleet.add_argument("--concurrency", type=int, default=100, help="connections (and activations) at once")
-    fleet.add_argument("--duration", type=float, help="stay online this many seconds (default: until Ctrl-C)")
-    fleet.add_argument("--tokens-out", help="write the first app's tokens here, one hex token a line")
-    fleet.add_argument("--keepalive", type=float, default=60.0, help="keep-alive interval in seconds")
+    fleet.add_argument("--state-dir",
+                       help=_("keep the phones' identities here, so the next run is the same phones"))
+    fleet.add_argument("--concurrency", type=int, default=100, help=_("connections (and activations) at once"))
+    fleet.add_argument("--duration", type=float, help=_("stay online this many seconds (default: until Ctrl-C)"))
+    fleet.add_argument("--tokens-out", help=_("write the first app's tokens here, one hex token a line"))
+    fleet.add_argument("--keepalive", type=float, default=60.0, help=_("keep-alive interval in seconds"))
 
 
 def rss_kib() -> int:
@@ -47,7 +52,7 @@ def rss_kib() -> int:
 
 
 def _print(event: dict[str, Any]) -> None:
-    print(json.dumps(event), flush=True)
+    print(json.dumps(event, ensure_ascii=False), flush=True)
 
 
 def _progress(progress: FleetProgress) -> None:
@@ -64,7 +69,7 @@ async def cmd_fleet(args: argparse.Namespace, bundles: list[str]) -> int:
     """Exit 0 when every phone connected; 1 when some failed (see ``failed`` and ``errors``); 130 when
     interrupted before the fleet was up (a cold start of 10,000 phones takes minutes: Ctrl-C must work)."""
     if args.count < 1 or args.concurrency < 1:
-        raise ValueError("--count and --concurrency must be at least 1")
+        raise ValueError(_("--count and --concurrency must be at least 1"))
     stop = asyncio.Event()
     setup: asyncio.Task[Any] | None = asyncio.current_task()
 

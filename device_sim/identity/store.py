@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from device_sim.errors import DeviceSimError
+from pushsim_i18n import Domain
 
 KEY_SIZE = 1024  # pypush's activation key size (§1.5); it only signs the Connect nonce
 COURIER_SERVER_NAMES = {"sandbox": "courier.sandbox.push.apple.com", "production": "courier.push.apple.com"}
@@ -44,6 +45,7 @@ _BUNDLE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]*$")
 # it is repaired to 0 on load, so a hand-edited or older device.json cannot wedge the phone (issue 14 item 2).
 MAX_SAVED_COUNT = 2**31 - 1
 log = logging.getLogger("device_sim.identity")
+_ = Domain("device_sim").gettext
 
 
 def exclusive_lock(path: Path, busy: str) -> int:
@@ -69,7 +71,8 @@ def check_bundle_id(bundle_id: str) -> str:
 
     Shared by the phone's apps and the fleet's, and by the CLI before either starts."""
     if not _BUNDLE_ID.match(bundle_id):
-        raise ValueError(f"{bundle_id!r} is not a bundle id (letters, digits, dots and hyphens)")
+        raise ValueError(_("{bundle_id} is not a bundle id (letters, digits, dots and hyphens)").format(
+            bundle_id=repr(bundle_id)))
     return bundle_id
 
 
@@ -95,18 +98,21 @@ class Endpoints:
             try:
                 data = json.loads(path.read_text(encoding="utf-8"))
             except OSError as exc:
-                raise InputError(f"cannot read the endpoints file {path}: {exc.strerror or exc}") from exc
+                raise InputError(_("cannot read the endpoints file {path}: {error}").format(
+                    path=path, error=exc.strerror or exc)) from exc
             except ValueError as exc:
-                raise InputError(f"the endpoints file {path} is not JSON ({exc})") from exc
+                raise InputError(_("the endpoints file {path} is not JSON ({error})").format(
+                    path=path, error=exc)) from exc
         if not isinstance(data, dict):
-            raise InputError("the endpoints must be a JSON object as written by `apns-sim serve`")
+            raise InputError(_("the endpoints must be a JSON object as written by `apns-sim serve`"))
         missing = [k for k in ("gateway", "admin", "ca_file") if not isinstance(data.get(k), str)]
         if missing:
-            raise InputError(
-                f"the endpoints lack {', '.join(missing)} (use the endpoints.json of `apns-sim serve`)")
+            raise InputError(_("the endpoints lack {keys} (use the endpoints.json of `apns-sim serve`)").format(
+                keys=", ".join(missing)))
         host, sep, port = str(data["gateway"]).rpartition(":")
         if not sep or not host or not port.isdigit():
-            raise InputError(f"the endpoints' gateway must be HOST:PORT, got {data['gateway']!r}")
+            raise InputError(_("the endpoints' gateway must be HOST:PORT, got {value}").format(
+                value=repr(data["gateway"])))
         ca_file = Path(data["ca_file"])
         if not ca_file.is_absolute() and path is not None:
             ca_file = path.parent / ca_file
@@ -202,8 +208,8 @@ def read_private(path: Path) -> bytes:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError as exc:
         if path.is_symlink():
-            raise DeviceSimError(f"{path} is a symlink; refusing to read it (remove it or use another "
-                                 "--state-dir)") from exc
+            raise DeviceSimError(_("{path} is a symlink; refusing to read it (remove it or use another "
+                                   "--state-dir)").format(path=path)) from exc
         raise
     with os.fdopen(fd, "rb") as f:
         return f.read()
@@ -217,10 +223,11 @@ def check_ca_file(path: Path) -> Path:
     except OSError:
         return path  # courier_ssl_context says it cannot be read, with the reason
     if info.st_uid not in (os.getuid(), 0):
-        raise InputError(f"the CA file {path} belongs to uid {info.st_uid}, not to this user; refusing to trust it")
+        raise InputError(_("the CA file {path} belongs to uid {uid}, not to this user; refusing to trust "
+                           "it").format(path=path, uid=info.st_uid))
     if info.st_mode & 0o022:
-        raise InputError(f"the CA file {path} is writable by others (mode {info.st_mode & 0o777:o}); refusing "
-                         "to trust it")
+        raise InputError(_("the CA file {path} is writable by others (mode {mode}); refusing to trust it").format(
+            path=path, mode=f"{info.st_mode & 0o777:o}"))
     return path
 
 
@@ -273,9 +280,11 @@ class DeviceStore:
                 log.warning("%s was mode %o: others could read the phone's key; now 0700", self.dir, mode)
                 self.dir.chmod(0o700)
         except OSError as exc:
-            raise DeviceSimError(f"cannot create the state dir {self.dir}: {exc.strerror or exc}") from exc
-        self._lock_fd = exclusive_lock(self.dir / "phone.lock", f"another device-sim process is using the phone "
-                                       f"in {self.dir}; stop it first or pass a different --state-dir")
+            raise DeviceSimError(_("cannot create the state dir {path}: {error}").format(
+                path=self.dir, error=exc.strerror or exc)) from exc
+        self._lock_fd = exclusive_lock(self.dir / "phone.lock", _(
+            "another device-sim process is using the phone in {path}; stop it first or pass a different "
+            "--state-dir").format(path=self.dir))
 
     def unlock(self) -> None:
         if self._lock_fd is not None:
@@ -289,8 +298,8 @@ class DeviceStore:
             try:
                 self.state = DeviceState.from_json(json.loads(read_private(self.state_path).decode("utf-8")))
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                raise DeviceSimError(f"{self.state_path} is damaged ({exc}); delete the state dir to start "
-                                     "a new phone") from exc
+                raise DeviceSimError(_("{path} is damaged ({error}); delete the state dir to start a new "
+                                       "phone").format(path=self.state_path, error=exc)) from exc
         else:
             self.state = DeviceState(device_id=str(uuid.uuid4()).upper(), name=name)
             self.save()
@@ -306,7 +315,8 @@ class DeviceStore:
         if self.key_path.exists() or self.key_path.is_symlink():
             key = serialization.load_pem_private_key(read_private(self.key_path), None)
             if not isinstance(key, rsa.RSAPrivateKey):
-                raise DeviceSimError(f"{self.key_path} is not an RSA key; delete the state dir to start a new phone")
+                raise DeviceSimError(_("{path} is not an RSA key; delete the state dir to start a new phone").format(
+                    path=self.key_path))
             return key
         key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_SIZE)
         write_file(self.key_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,

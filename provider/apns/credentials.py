@@ -32,6 +32,9 @@ from cryptography.x509.oid import NameOID
 
 from provider.apns.errors import ProviderError
 from provider.apns.tokens import DEFAULT_REFRESH, TokenIssuer
+from pushsim_i18n import Domain
+
+_ = Domain("provider").gettext
 
 PathLike = str | os.PathLike[str]
 
@@ -46,13 +49,14 @@ def client_ssl_context(ca_file: PathLike | None = None) -> ssl.SSLContext:
     ``ca_file`` replaces the system trust store (for the simulator); ``None`` trusts the system store (Apple).
     """
     if ca_file is not None and not Path(ca_file).is_file():
-        raise CredentialsError(f"CA file not found: {ca_file}")
+        raise CredentialsError(_("CA file not found: {path}").format(path=ca_file))
     try:
         ctx = ssl.create_default_context(
             ssl.Purpose.SERVER_AUTH, cafile=None if ca_file is None else str(ca_file)
         )
     except ssl.SSLError as exc:
-        raise CredentialsError(f"CA file {ca_file} holds no usable PEM certificate: {exc}") from exc
+        raise CredentialsError(_("CA file {path} holds no usable PEM certificate: {error}").format(
+            path=ca_file, error=exc)) from exc
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.set_alpn_protocols(["h2"])
     return ctx
@@ -68,10 +72,10 @@ class CertificateCredentials:
 
     def __post_init__(self) -> None:
         if _public_bytes(self.certificate.public_key()) != _public_bytes(self.private_key.public_key()):
-            raise CredentialsError(
+            raise CredentialsError(_(
                 "the private key does not match the certificate (was the .p12 exported from "
                 "the same Keychain entry that made the CSR?)"
-            )
+            ))
 
     @property
     def bundle_id(self) -> str | None:
@@ -100,7 +104,7 @@ class CertificateCredentials:
                 fh.write(pem)
             ctx.load_cert_chain(name)
         except ssl.SSLError as exc:
-            raise CredentialsError(f"OpenSSL refused the certificate/key pair: {exc}") from exc
+            raise CredentialsError(_("OpenSSL refused the certificate/key pair: {error}").format(error=exc)) from exc
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(name)
@@ -161,7 +165,7 @@ def load_cer_and_p12(cert_file: PathLike, p12_file: PathLike, password: str | No
     certs = _read_certificates(cert_file)
     key, _cert, _extra = _read_p12(p12_file, password)
     if key is None:
-        raise CredentialsError(f"{p12_file} holds no private key")
+        raise CredentialsError(_("{path} holds no private key").format(path=p12_file))
     return _pair(certs, key, cert_file, p12_file)
 
 
@@ -169,10 +173,10 @@ def load_p12(p12_file: PathLike, password: str | None) -> CertificateCredentials
     """A ``.p12`` holding both the certificate and its private key."""
     key, cert, extra = _read_p12(p12_file, password)
     if key is None:
-        raise CredentialsError(f"{p12_file} holds no private key")
+        raise CredentialsError(_("{path} holds no private key").format(path=p12_file))
     if cert is None:
         raise CredentialsError(
-            f"{p12_file} holds only a private key; give the certificate too (--cert FILE.cer)"
+            _("{path} holds only a private key; give the certificate too (--cert FILE.cer)").format(path=p12_file)
         )
     return _pair([cert, *extra], key, p12_file, p12_file)
 
@@ -193,7 +197,8 @@ def load_certificate_credentials(
         return load_p12(p12_file, password)
     if cert_file is not None:
         return load_pem(cert_file, password)
-    raise CredentialsError("no certificate credentials given: use --cert with --key or --p12, or --p12 alone")
+    raise CredentialsError(_("no certificate credentials given: use --cert with --key or --p12, or --p12 "
+                                 "alone"))
 
 
 def load_p8(p8_file: PathLike, key_id: str, team_id: str) -> TokenCredentials:
@@ -202,9 +207,11 @@ def load_p8(p8_file: PathLike, key_id: str, team_id: str) -> TokenCredentials:
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
-        raise CredentialsError(f"{p8_file} is not an unencrypted PEM private key (.p8): {exc}") from exc
+        raise CredentialsError(_("{path} is not an unencrypted PEM private key (.p8): {error}").format(
+            path=p8_file, error=exc)) from exc
     if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
-        raise CredentialsError(f"{p8_file} is not an EC P-256 key; APNs signs provider tokens with ES256")
+        raise CredentialsError(_("{path} is not an EC P-256 key; APNs signs provider tokens with ES256").format(
+            path=p8_file))
     creds = TokenCredentials(private_key=key, key_id=key_id, team_id=team_id)
     creds.issuer()  # validates key_id and team_id now, not at the first send
     return creds
@@ -217,9 +224,9 @@ def _read(path: PathLike) -> bytes:
     try:
         return Path(path).read_bytes()
     except FileNotFoundError:
-        raise CredentialsError(f"file not found: {path}") from None
+        raise CredentialsError(_("file not found: {path}").format(path=path)) from None
     except OSError as exc:
-        raise CredentialsError(f"cannot read {path}: {exc.strerror}") from None
+        raise CredentialsError(_("cannot read {path}: {error}").format(path=path, error=exc.strerror)) from None
 
 
 def _read_certificates(path: PathLike) -> list[x509.Certificate]:
@@ -229,19 +236,20 @@ def _read_certificates(path: PathLike) -> list[x509.Certificate]:
             return x509.load_pem_x509_certificates(data)
         return [x509.load_der_x509_certificate(data)]
     except ValueError:
-        raise CredentialsError(f"{path} is not a certificate (expected PEM or DER .cer)") from None
+        raise CredentialsError(_("{path} is not a certificate (expected PEM or DER .cer)").format(path=path)) from None
 
 
 def _read_pem_key(path: PathLike, password: str | None) -> PrivateKeyTypes:
     data = _read(path)
     if b"PRIVATE KEY-----" not in data:
-        raise CredentialsError(f"{path} holds no PEM private key")
+        raise CredentialsError(_("{path} holds no PEM private key").format(path=path))
     try:
         return serialization.load_pem_private_key(data, password=password.encode() if password else None)
     except TypeError:
-        raise CredentialsError(f"{path}: the private key is encrypted; give its password") from None
+        raise CredentialsError(_("{path}: the private key is encrypted; give its password").format(path=path)) from None
     except ValueError:
-        raise CredentialsError(f"{path}: cannot decrypt or parse the private key (wrong password?)") from None
+        raise CredentialsError(_("{path}: cannot decrypt or parse the private key (wrong password?)").format(
+            path=path)) from None
 
 
 def _read_p12(
@@ -250,7 +258,7 @@ def _read_p12(
     """Open a PKCS#12; without a password try none and the empty one (exporters differ)."""
     data = _read(path)
     if not _looks_like_pfx(data):
-        raise CredentialsError(f"{path} is not a PKCS#12 (.p12) file")
+        raise CredentialsError(_("{path} is not a PKCS#12 (.p12) file").format(path=path))
     for attempt in [password.encode()] if password else [None, b""]:
         try:
             key, cert, extra = pkcs12.load_key_and_certificates(data, attempt)
@@ -258,8 +266,8 @@ def _read_p12(
             continue
         return key, cert, list(extra)
     if password:
-        raise CredentialsError(f"cannot open {path}: wrong password for this .p12")
-    raise CredentialsError(f"cannot open {path}: it is password-protected; give --password")
+        raise CredentialsError(_("cannot open {path}: wrong password for this .p12").format(path=path))
+    raise CredentialsError(_("cannot open {path}: it is password-protected; give --password").format(path=path))
 
 
 def _looks_like_pfx(data: bytes) -> bool:
@@ -278,7 +286,8 @@ def _pair(
     for i, cert in enumerate(certs):
         if _public_bytes(cert.public_key()) == wanted:
             return CertificateCredentials(cert, key, tuple(certs[:i] + certs[i + 1 :]))
-    raise CredentialsError(f"the private key in {key_src} does not match the certificate in {cert_src}")
+    raise CredentialsError(_("the private key in {key} does not match the certificate in {cert}").format(
+        key=key_src, cert=cert_src))
 
 
 def _public_bytes(public_key: object) -> bytes:
