@@ -126,7 +126,7 @@ async function loadPhones() {
         text: t('Send a test push to {app}', {app: a.bundle_id})}) : null;
       if (send) send.addEventListener('click', () => chooseTarget(a.token, true));
       apps.append(el('li', {'data-token': a.token, 'data-live': String(live), class: live ? 'live' : 'dead'},
-        el('h4', {}, document.createTextNode(a.bundle_id),
+        el('h4', {}, el('span', {text: a.bundle_id, translate: 'no'}),
           live ? null : el('span', {class: 'dead-mark', text: deadText(a.token_state)})),
         el('dl', {},
           el('dt', {text: t('Token')}), el('dd', {class: 'mono token', text: a.token}),
@@ -143,7 +143,7 @@ async function loadPhones() {
     }
     const where = envs.length ? t('Online ({environments})', {environments: envs.join(t(', '))}) : t('Offline');
     list.append(el('li', {class: 'card', 'data-device-id': p.device_id},
-      el('h3', {text: p.name}),
+      el('h3', {text: p.name, translate: 'no'}),  // the phone's own name, data
       el('p', {}, el('span', {class: envs.length ? 'online' : 'offline', text: where}),
         document.createTextNode(' · ' + t('device {id}', {id: short(p.device_id, 12)}))),
       p.apps.length ? apps : el('p', {class: 'empty', text: t('No apps registered for push.')})));

@@ -39,7 +39,7 @@ export function el(tag, props, ...children) {
     if (key === 'class') node.className = value;
     else if (key === 'text') node.textContent = value;
     else if (key.startsWith('data-') || key.startsWith('aria-') || key === 'role' || key === 'href'
-             || key === 'download' || key === 'id' || key === 'datetime' || key === 'scope') node.setAttribute(key, value);
+             || key === 'download' || key === 'id' || key === 'datetime' || key === 'scope' || key === 'translate') node.setAttribute(key, value);
     else node[key] = value;
   }
   for (const child of children) if (child !== null && child !== undefined) node.append(child);
@@ -161,7 +161,8 @@ export function renderJourney(n, fresh) {
   }
   const meta = el('p', {class: 'journey-meta'},
     el('span', {}, el('span', {text: 'apns-id '}), el('span', {class: 'mono', text: n.apns_id})),
-    el('span', {}, el('span', {text: t('token') + ' '}), el('span', {class: 'mono', text: short(n.token, 16), title: n.token})),
+    el('span', {}, el('span', {text: t('token') + ' '}),
+      el('span', {class: 'mono', text: short(n.token, 16), title: n.token})),
     el('span', {text: [n.environment, n.push_type, n.priority ? t('priority {n}', {n: n.priority}) : null]
       .filter(Boolean).join(t(', '))}),
     n.interface ? el('span', {class: 'interface', text: interfaceText(n.interface)}) : null,
@@ -175,7 +176,7 @@ export function renderJourney(n, fresh) {
   const article = el('article', {'aria-labelledby': headingId},
     el('div', {class: 'journey-head'},
       el('h3', {class: 'journey-title', id: headingId},
-        el('span', {text: title(n) + ' → ' + (n.topic || t('no topic'))}),
+        el('span', {text: title(n) + ' → ' + (n.topic || t('no topic')), translate: 'no'}),  // provider data
         el('span', {class: 'status-pill ' + (ok ? 'ok' : 'bad'),
           text: ok ? t('200 accepted') : n.status + ' ' + (n.reason || t('not accepted'))})),
       meta),
