@@ -34,7 +34,7 @@ class Advice:
     retry: str
 
     def as_json(self, reason: Reason, language: str = "en") -> dict[str, Any]:
-        """The reason's advice in ``language`` (docs/admin-api.md "Languages"); the reason word never changes."""
+        """The reason's advice in ``language`` (docs/admin-api.md §2); the reason word never changes."""
         return {"reason": reason.wire, "status": reason.status, "meaning": say(language, self.meaning),
                 "action": say(language, self.action), "retry": say(language, self.retry)}
 

@@ -10,7 +10,7 @@
 - ``POST /_sim/console/push``: send a test push through Apple's rules (:mod:`apns_sim.admin.console`); answers
   ``{"apns_id", "status", "reason"}`` (plus ``"timestamp"`` on 410), or 400 ``{"error"}`` for a bad form.
 - ``GET /_sim/i18n/{lang}.json``: the page's catalog, every translated message of the ``dashboard`` domain
-  (``{"lang", "messages": {English: text}}``); open like the assets (docs/admin-api.md "Languages").
+  (``{"lang", "messages": {English: text}}``); open like the assets (docs/admin-api.md §2).
 - ``?lang=zh|en`` on the routes above that carry sentences (phones, reasons, console): those sentences in the
   reader's language (:mod:`apns_sim.admin.words`); a language we do not have is 400.
 - ``GET /static/{name}``: the page's CSS, JavaScript and icon, shipped in the package (no CDN: works offline);

@@ -78,7 +78,7 @@ def _status(seen: dict[str, Any] | None, status: ReportedApp | None, language: s
 
 def _newest_live_first(record: TokenRecord) -> tuple[bool, float]:
     """Live tokens before dead ones, each newest first: after an uninstall and a reinstall the new token is
-    the one to push to, the old one answers 410 (docs/dashboard.md "Live tokens")."""
+    the one to push to, the old one answers 410 (docs/dashboard.md §4)."""
     return (record.state != ACTIVE, -record.issued_at.timestamp())
 
 

@@ -1,4 +1,4 @@
-"""The dashboard's server-side words in the reader's language (docs/admin-api.md "Languages").
+"""The dashboard's server-side words in the reader's language (docs/admin-api.md §2).
 
 One admin server answers many readers, each in the language its page chose, so the texts the server writes
 (rejection advice, console form errors, the phones' hints) are translated per request by ``?lang=zh|en``,

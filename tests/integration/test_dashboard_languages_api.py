@@ -1,4 +1,4 @@
-"""The admin routes the page reads in its language: the catalog and ``?lang=`` (docs/admin-api.md "Languages").
+"""The admin routes the page reads in its language: the catalog and ``?lang=`` (docs/admin-api.md §2).
 
 A real simulator on 127.0.0.1 with an admin token, read with aiohttp: the catalog is open like the page's
 assets, sentences come in the reader's language, and what a program reads (field names, reason words,
@@ -28,7 +28,7 @@ async def sim(tmp_path: Path) -> AsyncIterator[RunningSimulator]:
 
 
 async def test_the_catalog_is_open_utf8_and_holds_the_chinese_of_every_marked_text(sim: RunningSimulator) -> None:
-    """docs/admin-api.md "Languages": GET /_sim/i18n/{lang}.json needs no token (it holds no data)."""
+    """docs/admin-api.md §2: GET /_sim/i18n/{lang}.json needs no token (it holds no data)."""
     async with aiohttp.ClientSession() as http:
         async with http.get(sim.admin_url + "/_sim/i18n/zh.json") as response:
             assert response.status == 200 and response.content_type == "application/json"
@@ -46,7 +46,7 @@ async def test_the_catalog_is_open_utf8_and_holds_the_chinese_of_every_marked_te
 
 
 async def test_sentences_follow_lang_and_what_programs_read_does_not(sim: RunningSimulator) -> None:
-    """docs/admin-api.md "Languages": ?lang=zh translates meaning, action, retry and console errors; the
+    """docs/admin-api.md §2: ?lang=zh translates meaning, action, retry and console errors; the
     reason words and field names stay; an unknown language is 400."""
     async with aiohttp.ClientSession(headers=AUTH) as http:
         async with http.get(sim.admin_url + "/_sim/reasons") as response:

@@ -1,5 +1,5 @@
 """The dashboard in Chinese and English, its stage numbers and colours, live tokens and the 1280x800 fit, in a real
-browser (docs/dashboard.md "Languages", "Stage numbers and colours", "Live tokens", "Layout").
+browser (docs/dashboard.md §2 to §5).
 
 Playwright drives Debian's chromium against a running simulator with real phones (``device_sim`` over the
 courier's TLS) and the real provider client over HTTP/2. Every test saves screenshots under its tmp dir and
@@ -149,7 +149,7 @@ def contrast(foreground: str, background: str) -> float:
 async def test_the_page_in_chinese_draws_cjk_glyphs_translates_every_label_and_advises_in_chinese(
         dashboard: Opener, sim: RunningSimulator, phone_app: tuple[Phone, App, str], client: APNsClient,  # noqa: F811
         iphones: IPhoneFactory, tmp_path: Path) -> None:  # noqa: F811
-    """docs/dashboard.md "Languages" and "Stage numbers and colours"; docs/i18n.md "Chinese for a learner";
+    """docs/dashboard.md §2 and §3; docs/i18n.md "Chinese for a learner";
     docs/apns-protocol.md §4.3-§4.4 (the advice, here in Chinese)."""
     _, _, token = phone_app
     sim.create_auth_key()
@@ -193,7 +193,7 @@ async def test_the_page_in_chinese_draws_cjk_glyphs_translates_every_label_and_a
 
 async def test_lang_en_wins_over_a_chinese_browser_and_navigator_languages_decide_without_it(
         dashboard: Opener, tmp_path: Path) -> None:
-    """docs/dashboard.md "Languages": ?lang= first, then the switch's choice, then navigator.languages."""
+    """docs/dashboard.md §2: ?lang= first, then the switch's choice, then navigator.languages."""
     english = await dashboard("?lang=en", locale="zh-CN")
     assert await english.evaluate("document.documentElement.lang") == "en"
     await expect(english.locator("#notifications-heading")).to_have_text("Notifications, stage by stage")
@@ -213,7 +213,7 @@ async def test_lang_en_wins_over_a_chinese_browser_and_navigator_languages_decid
 
 async def test_the_switch_changes_the_language_and_is_remembered_in_this_browser(
         dashboard: Opener, sim: RunningSimulator, tmp_path: Path) -> None:  # noqa: F811
-    """docs/dashboard.md "Languages": the switch reloads in the chosen language and localStorage keeps it."""
+    """docs/dashboard.md §2: the switch reloads in the chosen language and localStorage keeps it."""
     page = await dashboard(locale="en-US")
     await expect(page.get_by_role("button", name="English")).to_have_attribute("aria-pressed", "true")
     await page.get_by_role("button", name="中文").click()
@@ -232,7 +232,7 @@ async def test_the_switch_changes_the_language_and_is_remembered_in_this_browser
 
 async def test_after_uninstall_and_reinstall_only_the_live_token_is_offered_and_the_dead_one_is_marked(
         dashboard: Opener, sim: RunningSimulator, phone_app: tuple[Phone, App, str], tmp_path: Path) -> None:  # noqa: F811
-    """docs/dashboard.md "Live tokens"; docs/device-side.md §3 (a reinstalled app registers a new token; the
+    """docs/dashboard.md §4; docs/device-side.md §3 (a reinstalled app registers a new token; the
     old one answers 410 Unregistered)."""
     phone, _, old = phone_app
     await phone.uninstall(BUNDLE)
@@ -264,7 +264,7 @@ async def test_after_uninstall_and_reinstall_only_the_live_token_is_offered_and_
 async def test_three_notifications_fit_the_first_screen_at_1280_by_800(
         lang: str, dashboard: Opener, phone_app: tuple[Phone, App, str], client: APNsClient,  # noqa: F811
         tmp_path: Path) -> None:
-    """docs/dashboard.md "Layout": with the notifications heading at the top of a 1280x800 window, the three
+    """docs/dashboard.md §5: with the notifications heading at the top of a 1280x800 window, the three
     newest rows (one a rejection with its advice) are inside the window, each with its stages, times and status."""
     _, _, token = phone_app
     sent = [await send(client, token, payload=alert(f"Order {n} shipped", title="Shop", badge=n)) for n in (1, 2)]
@@ -289,7 +289,7 @@ async def test_three_notifications_fit_the_first_screen_at_1280_by_800(
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 async def test_one_colour_per_stage_readable_in_both_schemes(dashboard: Opener, scheme: str, tmp_path: Path) -> None:
-    """docs/dashboard.md "Stage numbers and colours": provider blue, APNs magenta, device and app green, the
+    """docs/dashboard.md §3: provider blue, APNs magenta, device and app green, the
     portal yellow, as in the terminal; WCAG AA (4.5:1) against the panel in light and dark."""
     palette = {"light": ["rgb(31, 95, 191)", "rgb(160, 48, 143)", "rgb(19, 115, 51)", "rgb(19, 115, 51)"],
                "dark": ["rgb(140, 184, 255)", "rgb(241, 154, 228)", "rgb(127, 214, 143)", "rgb(127, 214, 143)"]}

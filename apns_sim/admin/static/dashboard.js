@@ -114,7 +114,7 @@ async function loadPhones() {
   for (const p of data.phones) {
     const envs = Object.entries(p.online).filter(([, on]) => on).map(([env]) => word(env));
     const apps = el('ul', {class: 'app-list', 'aria-label': t('Apps on {phone}', {phone: p.name})});
-    // The server lists live tokens first, newest first (docs/dashboard.md "Live tokens"); a dead token is
+    // The server lists live tokens first, newest first (docs/dashboard.md §4); a dead token is
     // marked and offers no test push: APNs would only refuse it.
     for (const a of p.apps) {
       const live = a.live !== false && a.token_state === 'active';

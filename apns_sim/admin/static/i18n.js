@@ -1,4 +1,4 @@
-// pushsim dashboard, the language (docs/dashboard.md "Languages"): English or Simplified Chinese, chosen per tab
+// pushsim dashboard, the language (docs/dashboard.md §2): English or Simplified Chinese, chosen per tab
 // by ?lang=zh|en, else the switch's last choice (localStorage), else navigator.languages, else English. The
 // Chinese comes from the admin server's catalog (GET /_sim/i18n/zh.json, the "dashboard" gettext domain), keyed
 // by the English text, which is also what the page shows when a text has no translation.
@@ -87,7 +87,7 @@ function switchTo(chosen) {
   location.replace(url.pathname + url.search);
 }
 
-// ?lang= for the admin routes that write sentences (docs/admin-api.md "Languages").
+// ?lang= for the admin routes that write sentences (docs/admin-api.md §2).
 export function withLanguage(url) {
   if (current === 'en') return url;
   return url + (url.includes('?') ? '&' : '?') + 'lang=' + current;

@@ -172,7 +172,7 @@ export function renderJourney(n, fresh) {
       class: 'export', 'aria-label': t('Export notification {id} as an .apns file', {id: n.apns_id}),
       text: t('Export .apns')}));
   }
-  // Title and facts share one line when they fit: at 1280x800 three notifications must fit (docs/dashboard.md).
+  // Title and facts share one line when they fit: at 1280x800 three notifications must fit (docs/dashboard.md §5).
   const article = el('article', {'aria-labelledby': headingId},
     el('div', {class: 'journey-head'},
       el('h3', {class: 'journey-title', id: headingId},
@@ -202,7 +202,7 @@ export function adviceBox(reason) {
     box.append(el('p', {text: t('{reason}: see Apple’s “Handling notification responses from APNs”.', {reason})}));
     return box;
   }
-  // meaning, action and retry come translated from GET /_sim/reasons?lang= (docs/admin-api.md "Languages").
+  // meaning, action and retry come translated from GET /_sim/reasons?lang= (docs/admin-api.md §2).
   box.append(el('p', {}, el('strong', {text: reason + ' (' + a.status + '): '}), document.createTextNode(a.meaning)),
     el('p', {}, el('strong', {text: t('What to do:') + ' '}), document.createTextNode(a.action)),
     el('p', {}, el('strong', {text: t('Retry:') + ' '}), document.createTextNode(a.retry)));

@@ -42,7 +42,7 @@ def test_lookup_by_wire_string_and_table() -> None:
 
 
 def test_advice_in_chinese_keeps_the_reason_words_and_statuses() -> None:
-    """docs/admin-api.md "Languages": GET /_sim/reasons?lang=zh, every reason translated, nothing else changed."""
+    """docs/admin-api.md §2: GET /_sim/reasons?lang=zh, every reason translated, nothing else changed."""
     english, chinese = advice_table(), advice_table("zh")
     assert [(r["reason"], r["status"]) for r in english] == [(r["reason"], r["status"]) for r in chinese]
     for en, zh in zip(english, chinese, strict=True):

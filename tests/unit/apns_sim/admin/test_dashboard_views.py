@@ -158,7 +158,7 @@ def test_console_form_becomes_the_request_a_provider_would_send() -> None:
 
 
 def test_phone_view_lists_live_tokens_first_newest_first_and_marks_the_dead() -> None:
-    """docs/dashboard.md "Live tokens": after an uninstall and a reinstall the new token comes first, marked
+    """docs/dashboard.md §4: after an uninstall and a reinstall the new token comes first, marked
     live; the old one (410 Unregistered) follows, marked dead, whatever order the registry returns."""
     registry, journeys, delivery = one_phone()
     first = registry.app_token("DEV-1", "com.example.app", "sandbox", NOW).token
@@ -172,7 +172,7 @@ def test_phone_view_lists_live_tokens_first_newest_first_and_marks_the_dead() ->
 
 
 def test_phone_view_hints_in_the_readers_language_and_states_as_words_a_program_reads() -> None:
-    """docs/admin-api.md "Languages": sentences follow ``language``; token_state and app_state do not."""
+    """docs/admin-api.md §2: sentences follow ``language``; token_state and app_state do not."""
     registry, journeys, delivery = one_phone()
     token = registry.app_token("DEV-1", "com.example.app", "sandbox", NOW).token
     journeys.begin(Journey(apns_id="a", token=token, topic="com.example.app", environment="sandbox", status=200),
@@ -187,7 +187,7 @@ def test_phone_view_hints_in_the_readers_language_and_states_as_words_a_program_
 
 
 def test_console_errors_carry_their_msgid_and_read_in_either_language() -> None:
-    """docs/admin-api.md "Languages": str() is English (logs, old clients); the page asks in its language."""
+    """docs/admin-api.md §2: str() is English (logs, old clients); the page asks in its language."""
     with pytest.raises(ConsoleError) as caught:
         parse_console_push({"device_token": "ab", "colour": "red"})
     assert str(caught.value).startswith("unknown key(s) colour: use environment, device_token")
