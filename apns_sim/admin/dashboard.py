@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -48,6 +49,12 @@ def _json(data: Any, status: int = 200) -> web.Response:
 def _utf8(data: Any) -> str:
     """Chinese stays readable in the JSON (docs/i18n.md): "你好", never "\\u4f60\\u597d"."""
     return json.dumps(data, ensure_ascii=False)
+
+
+@cache
+def _catalog_json(language: str) -> str:
+    """The page's catalog as JSON, built once per language: the compiled .mo does not change while we run."""
+    return _utf8({"lang": language, "messages": {} if language == DEFAULT else DOMAIN.messages(language)})
 
 
 def _language(request: web.Request) -> str:
@@ -81,9 +88,8 @@ def dashboard_routes(state: SimState) -> web.RouteTableDef:
         language = normalize(name.removesuffix(".json")) if name.endswith(".json") else None
         if language is None or name != f"{language}.json":
             raise web.HTTPNotFound(text="no such catalog: ask for en.json or zh.json")
-        messages = {} if language == DEFAULT else DOMAIN.messages(language)
-        return web.json_response({"lang": language, "messages": messages}, dumps=_utf8,
-                                 headers={"Cache-Control": "no-cache"})
+        return web.Response(text=_catalog_json(language), content_type="application/json",
+                            headers={"Cache-Control": "no-cache"})
 
     @routes.post("/_sim/console/push")
     async def console_push(request: web.Request) -> web.Response:
