@@ -283,6 +283,8 @@ async def test_three_notifications_fit_the_first_screen_at_1280_by_800(
     first = row(page, sent[2].apns_id)  # the newest: the rejection, advice included
     await expect(first.get_by_role("note")).to_contain_text("BadDeviceToken (400)")
     await expect(first.locator(".status-pill")).to_have_text("400 BadDeviceToken")
+    interface = {"en": "HTTP/2 provider API", "zh": "HTTP/2 Provider 接口"}[lang]  # which door it came in by
+    await expect(first.locator(".interface")).to_have_text(interface)
     for result in sent[:2]:
         await expect(row(page, result.apns_id).locator(".step time")).to_have_count(7)  # every step with its time
 
