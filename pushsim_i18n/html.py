@@ -46,11 +46,13 @@ class _Marked(HTMLParser):
                 self.found.append((line, text))
 
 
-def extract(fileobj: IO[bytes], keywords: Any, comment_tags: Any, options: Any) -> Iterator[tuple[int, str, str,
+def extract(fileobj: IO[bytes], keywords: Any, comment_tags: Any, options: Any) -> Iterator[tuple[int, None, str,
                                                                                                   list[str]]]:
-    """Babel's extractor interface: (line, function name, message, comments) per marked text."""
+    """Babel's extractor interface: (line, function name, message, comments) per marked text. The function name
+    is None: Babel looks a name up in the extraction keywords (``data-i18n`` is not one) and takes None as a
+    plain single message."""
     parser = _Marked()
     parser.feed(fileobj.read().decode(options.get("encoding", "utf-8") if options else "utf-8"))
     parser.close()
     for line, text in sorted(parser.found):
-        yield line, "data-i18n", text, []
+        yield line, None, text, []

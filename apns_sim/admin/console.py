@@ -22,6 +22,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from apns_sim.admin.words import say
 from apns_sim.errors import SimError
 from apns_sim.model import journeys
 from apns_sim.provider_api.intake import admit, policy_for, request_journey
@@ -29,6 +30,7 @@ from apns_sim.push.auth import CertificateIdentity
 from apns_sim.push.request import Accepted, Outcome, PushRequest
 from apns_sim.push.validation import TOPIC_SUFFIXES, check_request, check_route
 from apns_sim.state import SimState
+from pushsim_i18n import N_
 
 SOURCE = "console"
 ENVIRONMENTS = ("sandbox", "production")
@@ -37,7 +39,18 @@ _SUFFIXES = sorted((s for s in TOPIC_SUFFIXES.values() if s), key=len, reverse=T
 
 
 class ConsoleError(SimError, ValueError):
-    """The form itself is wrong (not JSON, unknown environment...): 400, not one of Apple's reasons."""
+    """The form itself is wrong (not JSON, unknown environment...): 400, not one of Apple's reasons.
+
+    Carries its English msgid and values, so the page reads it in its own language (:meth:`in_language`);
+    ``str()`` is the English."""
+
+    def __init__(self, message: str, **values: Any) -> None:
+        super().__init__(message.format(**values))
+        self.message = message
+        self.values = values
+
+    def in_language(self, language: str) -> str:
+        return say(language, self.message, **self.values)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,28 +98,31 @@ def _header(body: dict[str, Any], key: str) -> str | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise ConsoleError(f'"{key}" must be a string or a whole number, got {json.dumps(value)}')
+        raise ConsoleError(N_('"{key}" must be a string or a whole number, got {value}'), key=key,
+                           value=json.dumps(value))
     return str(value)
 
 
 def parse_console_push(body: Any) -> ConsolePush:
     """Read the form. The payload may be a JSON object (sent compact) or a string (sent as typed)."""
     if not isinstance(body, dict):
-        raise ConsoleError('send a JSON object such as {"environment": "sandbox", "device_token": ..., '
-                           '"topic": ..., "payload": {"aps": {"alert": "Hello"}}}')
+        raise ConsoleError(N_("send a JSON object such as {example}"),
+                           example='{"environment": "sandbox", "device_token": ..., "topic": ..., '
+                                   '"payload": {"aps": {"alert": "Hello"}}}')
     try:  # JSON allows a lone surrogate ("\ud800"), which no header or UTF-8 payload can carry
         json.dumps(body, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
-        raise ConsoleError("the form holds text that is not valid Unicode (a lone surrogate such as \\ud800)") from None
+        raise ConsoleError(N_("the form holds text that is not valid Unicode (a lone surrogate such as {example})"),
+                           example="\\ud800") from None
     unknown = sorted(set(body) - set(KEYS))
     if unknown:
-        raise ConsoleError(f"unknown key(s) {', '.join(unknown)}: use {', '.join(KEYS)}")
+        raise ConsoleError(N_("unknown key(s) {unknown}: use {keys}"), unknown=", ".join(unknown), keys=", ".join(KEYS))
     environment = body.get("environment", "sandbox")
     if environment not in ENVIRONMENTS:
-        raise ConsoleError('"environment" must be "sandbox" or "production"')
+        raise ConsoleError(N_('"environment" must be "sandbox" or "production"'))
     token = body.get("device_token")
     if not isinstance(token, str):
-        raise ConsoleError('"device_token" must be the device token as a hex string')
+        raise ConsoleError(N_('"device_token" must be the device token as a hex string'))
     payload = body.get("payload")
     if isinstance(payload, dict):
         raw = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
@@ -115,7 +131,7 @@ def parse_console_push(body: Any) -> ConsolePush:
     elif payload is None:
         raw = b""  # Apple's answer: PayloadEmpty
     else:
-        raise ConsoleError('"payload" must be a JSON object or a string')
+        raise ConsoleError(N_('"payload" must be a JSON object or a string'))
     return ConsolePush(environment=environment, device_token=token.strip(), topic=_header(body, "topic"),
                        push_type=_header(body, "push_type"), priority=_header(body, "priority"),
                        expiration=_header(body, "expiration"), collapse_id=_header(body, "collapse_id"),

@@ -9,6 +9,10 @@
   (:mod:`apns_sim.admin.advice`).
 - ``POST /_sim/console/push``: send a test push through Apple's rules (:mod:`apns_sim.admin.console`); answers
   ``{"apns_id", "status", "reason"}`` (plus ``"timestamp"`` on 410), or 400 ``{"error"}`` for a bad form.
+- ``GET /_sim/i18n/{lang}.json``: the page's catalog, every translated message of the ``dashboard`` domain
+  (``{"lang", "messages": {English: text}}``); open like the assets (docs/admin-api.md §2).
+- ``?lang=zh|en`` on the routes above that carry sentences (phones, reasons, console): those sentences in the
+  reader's language (:mod:`apns_sim.admin.words`); a language we do not have is 400.
 - ``GET /static/{name}``: the page's CSS, JavaScript and icon, shipped in the package (no CDN: works offline);
   ``GET /favicon.ico`` answers with the same icon (``favicon.svg``) for whoever asks by the old name.
 
@@ -17,7 +21,9 @@ Thin aiohttp glue in the shape of :mod:`apns_sim.admin.faults_api`; it decides n
 
 from __future__ import annotations
 
+import json
 import re
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -28,14 +34,35 @@ from apns_sim.admin.console import ConsoleError, parse_console_push, send_consol
 from apns_sim.admin.guard import read_json
 from apns_sim.admin.phone_view import phones_view
 from apns_sim.admin.portal_view import portal_view
+from apns_sim.admin.words import DOMAIN, reader_language
 from apns_sim.state import SimState
+from pushsim_i18n import DEFAULT, LanguageError, normalize
 
 _ASSET = re.compile(r"[a-z][a-z0-9_-]*\.(css|js|svg)")  # one flat folder: no path may climb out of it
 _TYPES = {"css": "text/css", "js": "text/javascript", "svg": "image/svg+xml"}
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status)
+    return web.json_response(data, status=status, dumps=_utf8)
+
+
+def _utf8(data: Any) -> str:
+    """Chinese stays readable in the JSON (docs/i18n.md): "你好", never "\\u4f60\\u597d"."""
+    return json.dumps(data, ensure_ascii=False)
+
+
+@cache
+def _catalog_json(language: str) -> str:
+    """The page's catalog as JSON, built once per language: the compiled .mo does not change while we run."""
+    return _utf8({"lang": language, "messages": {} if language == DEFAULT else DOMAIN.messages(language)})
+
+
+def _language(request: web.Request) -> str:
+    """The reader's ``?lang=``; a language we do not have is a 400 like any other bad query."""
+    try:
+        return reader_language(request.rel_url.query)
+    except LanguageError as exc:
+        raise web.HTTPBadRequest(text=_utf8({"error": str(exc)}), content_type="application/json") from None
 
 
 def dashboard_routes(state: SimState) -> web.RouteTableDef:
@@ -44,7 +71,8 @@ def dashboard_routes(state: SimState) -> web.RouteTableDef:
 
     @routes.get("/_sim/phones")
     async def phones(request: web.Request) -> web.Response:
-        return _json(phones_view(state.registry, state.delivery, state.journeys, state.app_reports))
+        language = _language(request)
+        return _json(phones_view(state.registry, state.delivery, state.journeys, state.app_reports, language))
 
     @routes.get("/_sim/portal")
     async def portal(request: web.Request) -> web.Response:
@@ -52,15 +80,25 @@ def dashboard_routes(state: SimState) -> web.RouteTableDef:
 
     @routes.get("/_sim/reasons")
     async def reasons(request: web.Request) -> web.Response:
-        return _json({"reasons": advice_table()})
+        return _json({"reasons": advice_table(_language(request))})
+
+    @routes.get("/_sim/i18n/{name}")
+    async def catalog(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        language = normalize(name.removesuffix(".json")) if name.endswith(".json") else None
+        if language is None or name != f"{language}.json":
+            raise web.HTTPNotFound(text="no such catalog: ask for en.json or zh.json")
+        return web.Response(text=_catalog_json(language), content_type="application/json",
+                            headers={"Cache-Control": "no-cache"})
 
     @routes.post("/_sim/console/push")
     async def console_push(request: web.Request) -> web.Response:
+        language = _language(request)
         body = await read_json(request, "the body must be JSON")
         try:
             push = parse_console_push(body)
         except ConsoleError as exc:
-            return _json({"error": str(exc)}, status=400)
+            return _json({"error": exc.in_language(language)}, status=400)
         return _json(send_console_push(state, push).as_json())
 
     @routes.get("/favicon.ico")

@@ -41,7 +41,9 @@ ACTIVATION = "/deviceservices/deviceActivation"  # the phones' route: its own bo
 ERASE = "/deviceservices/deviceErase"  # the phones' too: signed by the device's key, never by an admin token
 PHONE_PATHS = frozenset({ACTIVATION, ERASE})
 FAVICON = "/favicon.ico"  # an asset by another name: no data, so open like /static/
-OPEN_PATHS = frozenset({"/", FAVICON, *PHONE_PATHS})  # no token needed (module docstring, step 3)
+# The page's language catalogs: no data either, and the page needs them to ask for the token in Chinese.
+CATALOGS = frozenset({"/_sim/i18n/en.json", "/_sim/i18n/zh.json"})
+OPEN_PATHS = frozenset({"/", FAVICON, *CATALOGS, *PHONE_PATHS})  # no token needed (module docstring, step 3)
 OPEN_PREFIX = "/static/"
 JSON = "application/json"
 REALM = 'Bearer realm="pushsim admin"'

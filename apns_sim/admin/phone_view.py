@@ -16,13 +16,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from apns_sim.admin.words import say
 from apns_sim.delivery.store_and_forward import Delivery
 from apns_sim.model import journeys as events
 from apns_sim.model.app_status import AppReports, ReportedApp
 from apns_sim.model.journeys import JourneyLog
 from apns_sim.model.registry import ACTIVE, Registry, TokenRecord
+from pushsim_i18n import N_
 
-UNKNOWN = "unknown"
+UNKNOWN = N_("unknown")
+PRESENTED_HINT = N_("allows at least some notifications (a push was presented)")
+NOTHING_PRESENTED = N_("unknown (nothing presented yet: {why})")
+NO_REASON = N_("no reason reported")
+REPORTED_NOTE = N_("reported by the phone")
+LAST_PUSH_NOTE = N_("last number a push set")
 
 
 def _reported(journeys: JourneyLog) -> dict[str, dict[str, Any]]:
@@ -46,30 +53,39 @@ def _reported(journeys: JourneyLog) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _permission(seen: dict[str, Any] | None) -> str:
+def _permission(seen: dict[str, Any] | None, language: str) -> str:
     """Only a hint, from what the phone reported; APNs is never told the permission itself."""
     if seen is None or not (seen["presented"] or seen["not_presented"]):
-        return UNKNOWN
+        return say(language, UNKNOWN)
     if seen["presented"]:
-        return "allows at least some notifications (a push was presented)"
-    return f"{UNKNOWN} (nothing presented yet: {seen['why_not'] or 'no reason reported'})"
+        return say(language, PRESENTED_HINT)
+    return say(language, NOTHING_PRESENTED, why=seen["why_not"] or say(language, NO_REASON))
 
 
-def _status(seen: dict[str, Any] | None, status: ReportedApp | None) -> dict[str, Any]:
-    """Permission, badge and app state: as the phone reported them ([sim]), else APNs' own hints."""
+def _status(seen: dict[str, Any] | None, status: ReportedApp | None, language: str) -> dict[str, Any]:
+    """Permission, badge and app state: as the phone reported them ([sim]), else APNs' own hints. The
+    reported permission and the app state are words a program reads (the page translates them); the hints
+    and notes are sentences, in the reader's ``language``."""
     if status is not None:
-        return {"badge": status.badge, "badge_note": "reported by the phone", "permission": status.permission,
+        return {"badge": status.badge, "badge_note": say(language, REPORTED_NOTE), "permission": status.permission,
                 "permission_options": list(status.options), "app_state": status.state, "reported": True,
                 "reported_at": status.at}
     return {"badge": None if seen is None else seen["badge"],
-            "badge_note": "last number a push set" if seen and seen["badge"] is not None else UNKNOWN,
-            "permission": _permission(seen), "permission_options": None, "app_state": UNKNOWN, "reported": False,
-            "reported_at": None}
+            "badge_note": say(language, LAST_PUSH_NOTE if seen and seen["badge"] is not None else UNKNOWN),
+            "permission": _permission(seen, language), "permission_options": None, "app_state": UNKNOWN,
+            "reported": False, "reported_at": None}
+
+
+def _newest_live_first(record: TokenRecord) -> tuple[bool, float]:
+    """Live tokens before dead ones, each newest first: after an uninstall and a reinstall the new token is
+    the one to push to, the old one answers 410 (docs/dashboard.md §4)."""
+    return (record.state != ACTIVE, -record.issued_at.timestamp())
 
 
 def phones_view(registry: Registry, delivery: Delivery, journeys: JourneyLog,
-                app_reports: AppReports | None = None) -> dict[str, Any]:
-    """``GET /_sim/phones``: each phone with its online state per environment and its apps."""
+                app_reports: AppReports | None = None, language: str = "en") -> dict[str, Any]:
+    """``GET /_sim/phones[?lang=]``: each phone with its online state per environment and its apps, live
+    tokens first and newest first, each marked ``"live"``."""
     online = set(delivery.online())
     reported = _reported(journeys)
     tokens: dict[str, list[TokenRecord]] = {}
@@ -78,17 +94,17 @@ def phones_view(registry: Registry, delivery: Delivery, journeys: JourneyLog,
     phones = []
     for device in registry.list_devices():
         apps = []
-        for t in tokens.get(device.device_id, ()):
+        for t in sorted(tokens.get(device.device_id, ()), key=_newest_live_first):
             seen = reported.get(t.token.lower())
             # A report describes the app installed now: an old token (deleted or replaced app) keeps the hints.
             status = (app_reports.get(device.device_id, t.bundle_id, t.environment)
                       if app_reports is not None and t.state == ACTIVE else None)
             apps.append({
                 "bundle_id": t.bundle_id, "kind": t.kind, "environment": t.environment, "token": t.token,
-                "token_state": t.state,
+                "token_state": t.state, "live": t.state == ACTIVE,
                 "issued_at": t.issued_at.isoformat(),
                 "unregistered_at": None if t.unregistered_at is None else t.unregistered_at.isoformat(),
-                **_status(seen, status),
+                **_status(seen, status, language),
                 "last_notification": None if seen is None else seen["last"],
             })
         phones.append({

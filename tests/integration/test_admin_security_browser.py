@@ -63,7 +63,8 @@ async def contexts(browser: Browser) -> AsyncIterator[list[BrowserContext]]:  # 
 
 async def new_page(browser: Browser, contexts: list[BrowserContext]) -> tuple[Page, list[str]]:  # noqa: F811
     """A page in a fresh context, and the console messages it logs (a CSP violation would show there)."""
-    context = await browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
+    context = await browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True,
+                                        locale="en-US")  # the page follows navigator.languages
     contexts.append(context)
     page = await context.new_page()
     messages: list[str] = []

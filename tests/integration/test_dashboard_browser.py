@@ -88,6 +88,7 @@ async def dashboard(browser: Browser, sim: RunningSimulator) -> AsyncIterator[Op
     opened: list[BrowserContext] = []
 
     async def open_page(*, events_down: bool = False, **options: Any) -> Page:
+        options.setdefault("locale", "en-US")  # the page follows navigator.languages: not this machine's locale
         context = await browser.new_context(viewport={"width": 1600, "height": 1000}, accept_downloads=True,
                                             **options)
         opened.append(context)
@@ -126,8 +127,8 @@ async def test_a_push_is_drawn_lane_by_lane_live_and_a_rejection_says_what_to_do
     """DESIGN "One notification, end to end"; docs/apns-protocol.md §4.3-§4.4 (reason and advice); device-side §2."""
     phone, _, token = phone_app
     page = await dashboard()
-    heads = page.locator(".lane-headings span")
-    await expect(heads).to_have_text(["Provider", "APNs", "Device", "App"])
+    heads = page.locator(".lane-headings b")  # the tutorial's stages (docs/dashboard.md §3)
+    await expect(heads).to_have_text(["Stage 1 · Provider", "Stage 2 · APNs", "Stage 3 · Device", "Stage 3 · App"])
     await expect(page.get_by_text("No notifications yet")).to_be_visible()
     card = page.locator(f'li.card[data-device-id="{phone.device_id}"]')
     await expect(card.get_by_role("heading", name="Demo iPhone")).to_be_visible(timeout=TIMEOUT)

@@ -1,5 +1,7 @@
 // pushsim dashboard: the journey log kept live by server-sent events (/_sim/events), phones, portal and the
-// test-push console. Vanilla JS modules, no build step, no CDN.
+// test-push console. Vanilla JS modules, no build step, no CDN. Every text a person reads goes through t()
+// (docs/i18n.md); the page's language is chosen once per load (/static/i18n.js).
+import {N_, startLanguage, t, withLanguage} from '/static/i18n.js';
 import {FINAL, adviceBox, advice, el, renderJourney, short, stepText, timeText} from '/static/lanes.js';
 import {AuthNeeded, api, download, getJSON, hasToken, readEvents, setToken, takeTokenFromUrl} from '/static/live.js';
 
@@ -9,6 +11,18 @@ const TOPIC_SUFFIX = {
   widgets: '.push-type.widgets', controls: '.push-type.controls',
 };
 const MAX_ROWS = 200;
+// Words the admin JSON carries as values a program reads (states, environments, stages): the page says them
+// in its language, the JSON keeps them as they are. word() looks them up with "_" as a space.
+export const WORDS = [
+  N_('sandbox'), N_('production'), N_('sandbox and production'), N_('active'), N_('uninstalled'),
+  N_('replaced'), N_('valid'), N_('expired'), N_('not yet valid'), N_('revoked'), N_('unknown'),
+  N_('not running'), N_('background'), N_('foreground'), N_('force quit'), N_('authorized'), N_('denied'),
+  N_('not determined'), N_('provisional'), N_('ephemeral'), N_('alert'), N_('sound'), N_('badge'),
+  N_('accepted'), N_('rejected'), N_('stored'), N_('discarded'), N_('delivered'), N_('acknowledged'),
+  N_('refused'), N_('handed to app'), N_('presented'), N_('not presented'), N_('batched'), N_('restored'),
+  N_('fault'),
+];
+function word(value) { return t(String(value).replace(/_/g, ' ')); }
 
 const journeys = new Map();   // apns_id -> notification JSON with its "journey" stages
 const phoneTargets = new Map(); // token -> {bundle_id, environment, name}
@@ -55,11 +69,11 @@ function renderAll() {
 
 // The log could not be read: say so where the list is, and never "live" over a list that may be stale.
 function showLogError(error) {
-  setConnection('not live: the notification log could not be read', 'down');
+  setConnection(t('not live: the notification log could not be read'), 'down');
   $('no-notifications').hidden = true;
   const box = $('notifications-error');
-  box.textContent = 'Could not read the notification log (' + error.message + '). The list below may be '
-    + 'out of date; retrying every few seconds.';
+  box.textContent = t('Could not read the notification log ({error}). The list below may be out of date; '
+    + 'retrying every few seconds.', {error: error.message});
   box.hidden = false;
 }
 
@@ -80,7 +94,7 @@ function onStage(data) {
   journeys.set(id, n);
   renderRow(id, isNew);
   if (isNew || FINAL.has(entry.stage)) {
-    announce('Notification to ' + (n.topic || 'no topic') + ': ' + stepText(entry));
+    announce(t('Notification to {topic}: {step}', {topic: n.topic || t('no topic'), step: stepText(entry)}));
   }
   schedulePhones(400);
 }
@@ -93,36 +107,46 @@ function schedulePhones(delay) {
 }
 async function loadPhones() {
   let data;
-  try { data = await getJSON('/_sim/phones'); } catch (e) { if (e instanceof AuthNeeded) askForToken(); return; }
+  try { data = await getJSON(withLanguage('/_sim/phones')); } catch (e) { if (e instanceof AuthNeeded) askForToken(); return; }
   const list = $('phones');
   list.replaceChildren();
   phoneTargets.clear();
   for (const p of data.phones) {
-    const envs = Object.entries(p.online).filter(([, on]) => on).map(([env]) => env);
-    const apps = el('ul', {class: 'app-list', 'aria-label': 'Apps on ' + p.name});
+    const envs = Object.entries(p.online).filter(([, on]) => on).map(([env]) => word(env));
+    const apps = el('ul', {class: 'app-list', 'aria-label': t('Apps on {phone}', {phone: p.name})});
+    // The server lists live tokens first, newest first (docs/dashboard.md §4); a dead token is
+    // marked and offers no test push: APNs would only refuse it.
     for (const a of p.apps) {
-      phoneTargets.set(a.token, {bundle_id: a.bundle_id, environment: a.environment, name: p.name});
-      const send = el('button', {type: 'button', class: 'link-button', text: 'Send a test push to ' + a.bundle_id});
-      send.addEventListener('click', () => chooseTarget(a.token, true));
-      apps.append(el('li', {'data-token': a.token},
-        el('h4', {text: a.bundle_id}),
+      const live = a.live !== false && a.token_state === 'active';
+      if (live) {
+        phoneTargets.set(a.token, {bundle_id: a.bundle_id, environment: a.environment, name: p.name,
+          issued_at: a.issued_at});
+      }
+      const send = live ? el('button', {type: 'button', class: 'link-button',
+        text: t('Send a test push to {app}', {app: a.bundle_id})}) : null;
+      if (send) send.addEventListener('click', () => chooseTarget(a.token, true));
+      apps.append(el('li', {'data-token': a.token, 'data-live': String(live), class: live ? 'live' : 'dead'},
+        el('h4', {}, el('span', {text: a.bundle_id, translate: 'no'}),
+          live ? null : el('span', {class: 'dead-mark', text: deadText(a.token_state)})),
         el('dl', {},
-          el('dt', {text: 'Token'}), el('dd', {class: 'mono token', text: a.token}),
-          el('dt', {text: 'Environment'}), el('dd', {text: a.environment}),
-          el('dt', {text: 'Token state'}), el('dd', {text: a.token_state}),
-          el('dt', {text: 'Badge'}), el('dd', {class: 'badge', text: a.badge === null ? 'unknown' : a.badge + ' (' + a.badge_note + ')'}),
-          el('dt', {text: 'Permission'}), el('dd', {class: 'permission', text: permissionText(a)}),
-          el('dt', {text: 'App state'}), el('dd', {class: 'app-state', text: a.app_state.replace(/_/g, ' ')}),
-          el('dt', {text: 'Last push'}), el('dd', {text: a.last_notification
-            ? a.last_notification.stage.replace(/_/g, ' ') + ' at ' + timeText(a.last_notification.at) : 'none yet'})),
+          el('dt', {text: t('Token')}), el('dd', {class: 'mono token', text: a.token}),
+          el('dt', {text: t('Environment')}), el('dd', {text: word(a.environment)}),
+          el('dt', {text: t('Token state')}), el('dd', {class: 'token-state', text: word(a.token_state)}),
+          el('dt', {text: t('Badge')}), el('dd', {class: 'badge', text: a.badge === null ? t('unknown')
+            : t('{n} ({note})', {n: a.badge, note: a.badge_note})}),
+          el('dt', {text: t('Permission')}), el('dd', {class: 'permission', text: permissionText(a)}),
+          el('dt', {text: t('App state')}), el('dd', {class: 'app-state', text: word(a.app_state)}),
+          el('dt', {text: t('Last push')}), el('dd', {text: a.last_notification
+            ? t('{stage} at {time}', {stage: word(a.last_notification.stage), time: timeText(a.last_notification.at)})
+            : t('none yet')})),
         send));
     }
+    const where = envs.length ? t('Online ({environments})', {environments: envs.join(t(', '))}) : t('Offline');
     list.append(el('li', {class: 'card', 'data-device-id': p.device_id},
-      el('h3', {text: p.name}),
-      el('p', {}, el('span', {class: envs.length ? 'online' : 'offline', text: envs.length ? 'Online' : 'Offline'}),
-        document.createTextNode(envs.length ? ' (' + envs.join(', ') + ')' : ''),
-        document.createTextNode(' · device ' + short(p.device_id, 12))),
-      p.apps.length ? apps : el('p', {class: 'empty', text: 'No apps registered for push.'})));
+      el('h3', {text: p.name, translate: 'no'}),  // the phone's own name, data
+      el('p', {}, el('span', {class: envs.length ? 'online' : 'offline', text: where}),
+        document.createTextNode(' · ' + t('device {id}', {id: short(p.device_id, 12)}))),
+      p.apps.length ? apps : el('p', {class: 'empty', text: t('No apps registered for push.')})));
   }
   $('no-phones').hidden = data.phones.length > 0;
   fillTargets();
@@ -130,28 +154,40 @@ async function loadPhones() {
 
 // [sim] Our phones report the permission itself ("reported": true); otherwise it is APNs' own hint, as text.
 function permissionText(a) {
-  if (!a.reported) return a.permission;
-  const options = a.permission_options && a.permission_options.length ? ' (' + a.permission_options.join(', ') + ')' : '';
-  return a.permission.replace(/_/g, ' ') + options + ', reported by the phone';
+  if (!a.reported) return a.permission;  // a sentence, already in the page's language (?lang=)
+  const options = a.permission_options && a.permission_options.length
+    ? a.permission_options.map(word).join(t(', ')) : '';
+  return options ? t('{permission} ({options}), reported by the phone', {permission: word(a.permission), options})
+    : t('{permission}, reported by the phone', {permission: word(a.permission)});
 }
 
+function deadText(state) {
+  if (state === 'uninstalled') return t('uninstalled: APNs answers 410 Unregistered');
+  if (state === 'replaced') return t('replaced by a newer token: APNs refuses it');
+  return t('not live: {state}', {state: word(state)});
+}
+
+// The console's list: live tokens only, newest first, each told apart by phone, app, environment and the
+// token's first digits (two installs of one app on one phone differ in their tokens).
 function fillTargets() {
   const select = $('push-target');
   const chosen = select.value;
-  select.replaceChildren(el('option', {value: '', text: 'Choose a phone’s app, or type a token below'}));
-  for (const [token, t] of phoneTargets) {
-    select.append(el('option', {value: token, text: t.name + ': ' + t.bundle_id + ' (' + t.environment + ')'}));
+  select.replaceChildren(el('option', {value: '', text: t('Choose a phone’s app, or type a token below')}));
+  const newest = [...phoneTargets].sort(([, a], [, b]) => String(b.issued_at).localeCompare(String(a.issued_at)));
+  for (const [token, target] of newest) {
+    select.append(el('option', {value: token, text: t('{phone}: {app} ({environment}), token {prefix}', {
+      phone: target.name, app: target.bundle_id, environment: word(target.environment), prefix: short(token, 8)})}));
   }
   if (phoneTargets.has(chosen)) select.value = chosen;
 }
 
 function chooseTarget(token, focus) {
-  const t = phoneTargets.get(token);
-  if (!t) return;
+  const target = phoneTargets.get(token);
+  if (!target) return;
   $('push-target').value = token;
   $('push-token').value = token;
-  $('push-environment').value = t.environment;
-  $('push-topic').value = t.bundle_id + (TOPIC_SUFFIX[$('push-type').value] || '');
+  $('push-environment').value = target.environment;
+  $('push-topic').value = target.bundle_id + (TOPIC_SUFFIX[$('push-type').value] || '');
   if (focus) { $('console-heading').scrollIntoView(); $('push-payload').focus(); }
 }
 
@@ -159,22 +195,25 @@ function cell(text, cls) { return el('td', {text: text, class: cls}); }
 async function loadPortal() {
   let data;
   try { data = await getJSON('/_sim/portal'); } catch (e) { if (e instanceof AuthNeeded) askForToken(); return; }
-  const none = cols => el('tr', {}, el('td', {colSpan: cols, class: 'empty', text: 'None yet.'}));
+  const none = cols => el('tr', {}, el('td', {colSpan: cols, class: 'empty', text: t('None yet.')}));
   $('app-ids').replaceChildren(...(data.app_ids.length ? data.app_ids.map(a => el('tr', {},
-    cell(a.bundle_id), cell(a.team_id), cell(a.wildcard ? 'no (wildcard App ID)' : a.push_enabled ? 'enabled' : 'disabled'),
+    cell(a.bundle_id), cell(a.team_id),
+    cell(a.wildcard ? t('no (wildcard App ID)') : a.push_enabled ? t('enabled') : t('disabled')),
     cell(String(a.certificates))))
     : [none(4)]));
   $('certificates').replaceChildren(...(data.certificates.length ? data.certificates.map(c => el('tr', {},
-    cell(c.serial, 'mono'), cell(c.bundle_id), cell(c.environment), cell(c.topics.join(', ')),
-    cell(c.not_after.slice(0, 10)), cell(c.status, c.status === 'valid' ? 'ok' : 'bad'))) : [none(6)]));
+    cell(c.serial, 'mono'), cell(c.bundle_id), cell(word(c.environment)), cell(c.topics.join(', ')),
+    cell(c.not_after.slice(0, 10)), cell(word(c.status), c.status === 'valid' ? 'ok' : 'bad'))) : [none(6)]));
   $('auth-keys').replaceChildren(...(data.auth_keys.length ? data.auth_keys.map(k => el('tr', {},
-    cell(k.key_id, 'mono'), cell(k.team_id), cell(k.environment), cell(k.status))) : [none(4)]));
+    cell(k.key_id, 'mono'), cell(k.team_id), cell(word(k.environment)), cell(word(k.status))))
+    : [none(4)]));
 }
 
 async function loadClock() {
   try {
     const c = await getJSON('/_sim/clock');
-    $('clock').textContent = c.iso.replace('T', ' ').slice(0, 19) + (c.frozen ? ' (frozen)' : '');
+    const at = c.iso.replace('T', ' ').slice(0, 19);
+    $('clock').textContent = c.frozen ? t('{time} (frozen)', {time: at}) : at;
   } catch (e) { /* the simulator may be restarting */ }
 }
 
@@ -208,7 +247,7 @@ function onEvent(name, data) {
   if (name === 'ready') {
     // A reconnect may have missed stages: read the whole log again, then keep applying events. "live" only
     // once the log was read: a failed read is an error state, not an empty list.
-    loadJourneys().then(() => setConnection('live', 'live'), error => {
+    loadJourneys().then(() => setConnection(t('live'), 'live'), error => {
       if (error instanceof AuthNeeded) { askForToken(); return; }
       showLogError(error);
       reconnect(5000);
@@ -229,7 +268,7 @@ function connect() {
   readEvents('/_sim/events', controller.signal, onEvent).then(() => 'ended', error => error).then(outcome => {
     if (stream !== controller) return;  // replaced by a newer connection: that one reports
     if (outcome instanceof AuthNeeded) { askForToken(); return; }
-    if ($('notifications-error').hidden) setConnection('reconnecting…', 'down');  // else the error stays said
+    if ($('notifications-error').hidden) setConnection(t('reconnecting…'), 'down');  // else the error stays said
     reconnect(2000);
   });
 }
@@ -240,7 +279,7 @@ function askForToken() {
   if (!$('token-form').hidden) return;  // already asking: do not steal the focus again
   if (stream) { stream.abort(); stream = null; }
   clearTimeout(retryTimer);
-  setConnection('waiting for the admin token', 'down');
+  setConnection(t('waiting for the admin token'), 'down');
   $('token-form').hidden = false;
   $('token-input').focus();
 }
@@ -271,7 +310,8 @@ function startTokenForm() {
 function checkPayload() {
   const area = $('push-payload');
   const error = $('payload-error');
-  $('payload-size').textContent = String(new TextEncoder().encode(area.value).length);
+  $('payload-help').textContent = t('{n} bytes; APNs allows 4096 (5120 for VoIP).',
+    {n: new TextEncoder().encode(area.value).length});
   try {
     const value = JSON.parse(area.value);
     area.removeAttribute('aria-invalid');
@@ -281,7 +321,7 @@ function checkPayload() {
   } catch (e) {
     area.setAttribute('aria-invalid', 'true');
     error.hidden = false;
-    error.textContent = 'The payload is not valid JSON: ' + e.message;
+    error.textContent = t('The payload is not valid JSON: {error}', {error: e.message});
     return {ok: false};
   }
 }
@@ -294,7 +334,7 @@ async function sendPush(event) {
   const token = $('push-token').value.trim();
   if (!token) {
     $('push-token').setAttribute('aria-invalid', 'true');
-    result.replaceChildren(el('p', {class: 'bad', text: 'Choose a phone’s app or type a device token.'}));
+    result.replaceChildren(el('p', {class: 'bad', text: t('Choose a phone’s app or type a device token.')}));
     $('push-token').focus();
     return;
   }
@@ -306,26 +346,27 @@ async function sendPush(event) {
     payload: payload.value && typeof payload.value === 'object' && !Array.isArray(payload.value)
       ? payload.value : $('push-payload').value,
   };
-  result.replaceChildren(el('p', {text: 'Sending…'}));
+  result.replaceChildren(el('p', {text: t('Sending…')}));
   let answer;
   try {
-    const response = await api('/_sim/console/push', {method: 'POST', headers: {'Content-Type': 'application/json'},
+    const response = await api(withLanguage('/_sim/console/push'), {method: 'POST', headers: {'Content-Type': 'application/json'},
       body: JSON.stringify(body)});
     answer = await response.json();
     if (!response.ok && answer.error) {
-      result.replaceChildren(el('p', {class: 'bad', text: 'Not sent: ' + answer.error}));
+      result.replaceChildren(el('p', {class: 'bad', text: t('Not sent: {error}', {error: answer.error})}));
       return;
     }
   } catch (e) {
     if (e instanceof AuthNeeded) askForToken();
-    result.replaceChildren(el('p', {class: 'bad', text: 'Could not reach the simulator: ' + e.message}));
+    result.replaceChildren(el('p', {class: 'bad', text: t('Could not reach the simulator: {error}', {error: e.message})}));
     return;
   }
   if (answer.status === 200) {
-    result.replaceChildren(el('p', {class: 'ok', 'data-status': '200', text: 'Accepted (200). apns-id ' + answer.apns_id}));
+    result.replaceChildren(el('p', {class: 'ok', 'data-status': '200',
+      text: t('Accepted (200). apns-id {apns_id}', {apns_id: answer.apns_id})}));
   } else {
     result.replaceChildren(el('p', {class: 'bad', 'data-status': String(answer.status),
-      text: 'Rejected: ' + answer.status + ' ' + answer.reason}), adviceBox(answer.reason));
+      text: t('Rejected: {status} {reason}', {status: answer.status, reason: answer.reason})}), adviceBox(answer.reason));
   }
 }
 
@@ -339,15 +380,15 @@ function startForm() {
   });
   $('push-target').addEventListener('change', () => chooseTarget($('push-target').value, false));
   $('push-type').addEventListener('change', () => {
-    const t = phoneTargets.get($('push-token').value.trim());
-    if (t) $('push-topic').value = t.bundle_id + (TOPIC_SUFFIX[$('push-type').value] || '');
+    const target = phoneTargets.get($('push-token').value.trim());
+    if (target) $('push-topic').value = target.bundle_id + (TOPIC_SUFFIX[$('push-type').value] || '');
   });
   checkPayload();
 }
 
 async function start() {
   try {
-    for (const r of (await getJSON('/_sim/reasons')).reasons) advice.set(r.reason, r);
+    for (const r of (await getJSON(withLanguage('/_sim/reasons'))).reasons) advice.set(r.reason, r);
   } catch (e) {
     if (e instanceof AuthNeeded) { askForToken(); return; }
     /* advice is a help, not a requirement */
@@ -356,8 +397,9 @@ async function start() {
   loadClock();
 }
 
-document.addEventListener('DOMContentLoaded', () => {
+document.addEventListener('DOMContentLoaded', async () => {
   takeTokenFromUrl();
+  await startLanguage(getJSON);
   startForm();
   startTokenForm();
   start();

@@ -1,9 +1,11 @@
-// pushsim dashboard, the lanes: one notification drawn as four lanes (provider | APNs | device | app).
-// Pure rendering from the journey JSON of /_sim/notifications; data from the provider (payloads, topics)
-// is only ever set as text, never as HTML.
+// pushsim dashboard, the lanes: one notification drawn as four lanes (provider | APNs | device | app), which
+// are the tutorial's three stages: (1) provider -> APNs, (2) APNs -> iPhone, (3) iPhone -> app (device and
+// app). Pure rendering from the journey JSON of /_sim/notifications; data from the provider (payloads, topics)
+// is only ever set as text, never as HTML. Every text a person reads goes through t() (docs/i18n.md).
+import {N_, t} from '/static/i18n.js';
 
 export const LANES = [
-  ['provider', 'Provider'], ['apns', 'APNs'], ['device', 'Device'], ['app', 'App'],
+  ['provider', N_('Provider')], ['apns', N_('APNs')], ['device', N_('Device')], ['app', N_('App')],
 ];
 export const STAGE_LANE = {
   accepted: 'apns', rejected: 'apns', stored: 'apns', replaced: 'apns', discarded: 'apns', expired: 'apns',
@@ -16,9 +18,18 @@ export const FINAL = new Set(['rejected', 'refused', 'expired', 'discarded', 're
 // The steps of a push that goes all the way, shown grey until they happen.
 export const HAPPY = [['apns', 'delivered'], ['device', 'acknowledged'], ['app', 'handed_to_app'], ['app', 'presented']];
 export const PENDING_TEXT = {
-  accepted: 'Accepted by APNs', delivered: 'Delivered to the phone', acknowledged: 'Acknowledged by the phone',
-  handed_to_app: 'Handed to the app', presented: 'Presented to the user',
+  accepted: N_('Accepted by APNs'), delivered: N_('Delivered to the phone'),
+  acknowledged: N_('Acknowledged by the phone'), handed_to_app: N_('Handed to the app'),
+  presented: N_('Presented to the user'),
 };
+// The simulator's own fixed details (apns_sim's journey stages), so the page can say them in its language;
+// a detail not listed here is shown as the simulator wrote it.
+export const DETAILS = [
+  N_('expired while the phone was offline'), N_('the app is not installed on the phone'),
+  N_('expired while held for a burst'), N_('read back from the data dir after a simulator restart'),
+  N_('APNs keeps one notification per app for an offline phone'), N_('held for the next burst'),
+  N_('apns-expiration 0 and the phone is offline: one attempt, never stored'),
+];
 export const advice = new Map();     // reason -> {meaning, action, retry, status}, from /_sim/reasons
 
 export function el(tag, props, ...children) {
@@ -28,7 +39,7 @@ export function el(tag, props, ...children) {
     if (key === 'class') node.className = value;
     else if (key === 'text') node.textContent = value;
     else if (key.startsWith('data-') || key.startsWith('aria-') || key === 'role' || key === 'href'
-             || key === 'download' || key === 'id' || key === 'datetime' || key === 'scope') node.setAttribute(key, value);
+             || key === 'download' || key === 'id' || key === 'datetime' || key === 'scope' || key === 'translate') node.setAttribute(key, value);
     else node[key] = value;
   }
   for (const child of children) if (child !== null && child !== undefined) node.append(child);
@@ -49,36 +60,51 @@ export function alertText(alert) {
 export function presentedText(s) {
   const parts = [];
   if (s.alert !== null && s.alert !== undefined) {
-    parts.push('alert “' + alertText(s.alert) + '”' + (s.where === 'lock_screen' ? ' on the Lock Screen' : ''));
+    parts.push(s.where === 'lock_screen' ? t('alert “{text}” on the Lock Screen', {text: alertText(s.alert)})
+      : t('alert “{text}”', {text: alertText(s.alert)}));
   }
-  if (s.sound !== null && s.sound !== undefined) parts.push('sound ' + (typeof s.sound === 'string' ? s.sound : 'critical'));
-  if (s.badge !== null && s.badge !== undefined) parts.push('badge ' + s.badge);
-  return parts.length ? parts.join(', ') : 'nothing visible';
+  if (s.sound !== null && s.sound !== undefined) {
+    const critical = t('critical');  // a critical alert's sound is a dictionary, not a name
+    parts.push(t('sound {name}', {name: typeof s.sound === 'string' ? s.sound : critical}));
+  }
+  if (s.badge !== null && s.badge !== undefined) parts.push(t('badge {n}', {n: s.badge}));
+  return parts.length ? parts.join(t(', ')) : t('nothing visible');
 }
+// What a stage says when the simulator gave no detail (marked here: Babel does not see a mark nested in a call).
+const NO_DETAIL = {
+  stored: N_('the phone is offline'), discarded: N_('not stored'), expired: N_('too old to deliver'),
+  refused: N_('the app is not installed'), batched: N_('held for the next burst'),
+  restored: N_('read back after a restart'),
+};
+function detail(s) { return t(s.detail || NO_DETAIL[s.stage] || s.stage); }
 export function stepText(s) {
   switch (s.stage) {
-    case 'accepted': return 'Accepted by APNs';
-    case 'rejected': return 'Rejected: ' + s.reason + (s.status ? ' (' + s.status + ')' : '');
-    case 'stored': return 'Stored: ' + (s.detail || 'the phone is offline');
-    case 'replaced': return 'Replaced by a newer notification' + (s.by ? ' ' + short(s.by, 8) : '');
-    case 'discarded': return 'Discarded: ' + (s.detail || 'not stored');
-    case 'expired': return 'Expired: ' + (s.detail || 'too old to deliver');
-    case 'delivered': return 'Delivered to the phone' + (s.from_storage ? ' (from storage)' : '');
-    case 'acknowledged': return 'Acknowledged by the phone';
-    case 'refused': return 'Refused by the phone: ' + (s.detail || 'the app is not installed');
-    case 'handed_to_app': return 'Handed to the app';
-    case 'presented': return 'Presented: ' + presentedText(s)
-        + (s.replaces ? ' (replaced ' + short(s.replaces, 8) + ', same collapse id)' : '');
-    case 'not_presented': return 'Not presented: ' + (s.why || 'no reason given');
-    case 'fault': return 'Fault injected: ' + (s.detail || s.kind);
-    case 'batched': return 'Batched (priority ' + s.priority + '): ' + (s.detail || 'held for the next burst');
-    case 'restored': return 'Restored: ' + (s.detail || 'read back after a restart');
+    case 'accepted': return t('Accepted by APNs');
+    case 'rejected': return s.status ? t('Rejected: {reason} ({status})', {reason: s.reason, status: s.status})
+      : t('Rejected: {reason}', {reason: s.reason});
+    case 'stored': return t('Stored: {detail}', {detail: detail(s)});
+    case 'replaced': return s.by ? t('Replaced by a newer notification {id}', {id: short(s.by, 8)})
+      : t('Replaced by a newer notification');
+    case 'discarded': return t('Discarded: {detail}', {detail: detail(s)});
+    case 'expired': return t('Expired: {detail}', {detail: detail(s)});
+    case 'delivered': return s.from_storage ? t('Delivered to the phone (from storage)') : t('Delivered to the phone');
+    case 'acknowledged': return t('Acknowledged by the phone');
+    case 'refused': return t('Refused by the phone: {detail}', {detail: detail(s)});
+    case 'handed_to_app': return t('Handed to the app');
+    case 'presented': return s.replaces
+      ? t('Presented: {what} (replaced {id}, same collapse id)', {what: presentedText(s), id: short(s.replaces, 8)})
+      : t('Presented: {what}', {what: presentedText(s)});
+    case 'not_presented': return t('Not presented: {why}', {why: s.why ? t(s.why) : t('no reason given')});
+    case 'fault': return t('Fault injected: {detail}', {detail: s.detail ? t(s.detail) : s.kind});
+    case 'batched': return t('Batched (priority {priority}): {detail}',
+      {priority: s.priority, detail: detail(s)});
+    case 'restored': return t('Restored: {detail}', {detail: detail(s)});
     default: return s.stage.replace(/_/g, ' ');
   }
 }
 export function step(text, state, at, stage) {
   const marks = {done: '✓', failed: '✗', info: '•', pending: '…'};
-  const words = {done: '', failed: '', info: '', pending: ' (not yet)'};
+  const words = {done: '', failed: '', info: '', pending: ' ' + t('(not yet)')};
   return el('li', {class: 'step ' + state, 'data-stage': stage, 'data-state': state},
     el('span', {class: 'mark', 'aria-hidden': 'true', text: marks[state]}),
     el('span', {class: 'step-text', text: text}),
@@ -92,7 +118,7 @@ export function title(n) {
   const payload = n.payload;
   const aps = payload && typeof payload === 'object' ? payload.aps : null;
   const text = aps ? alertText(aps.alert) : '';
-  return text ? '“' + short(text, 60) + '”' : (n.push_type || 'push') + ' notification';
+  return text ? '“' + short(text, 60) + '”' : t('{type} notification', {type: n.push_type || 'push'});
 }
 export function exportable(n) {
   return n.status === 200 && n.payload && typeof n.payload === 'object' && !Array.isArray(n.payload)
@@ -108,11 +134,12 @@ export function renderJourney(n, fresh) {
   const ok = n.status === 200;
   const lanes = {};
   for (const [key, name] of LANES) {
-    lanes[key] = el('ol', {class: 'steps', 'aria-label': name + ' steps'});
+    lanes[key] = el('ol', {class: 'steps', 'aria-label': t('{lane} steps', {lane: t(name)})});
   }
-  lanes.provider.append(step(from === 'console' ? 'Sent from the console' : 'Sent by the provider', 'done', first.at, 'sent'));
+  lanes.provider.append(step(from === 'console' ? t('Sent from the console') : t('Sent by the provider'), 'done',
+    first.at, 'sent'));
   if (n.status) {
-    const answer = ok ? 'Answered 200 OK' : 'Answered ' + n.status + ' ' + (n.reason || '');
+    const answer = ok ? t('Answered 200 OK') : t('Answered {status} {reason}', {status: n.status, reason: n.reason || ''});
     lanes.provider.append(step(answer, ok ? 'done' : 'failed', first.at, 'answer'));
   }
   for (const s of stages) {
@@ -123,38 +150,46 @@ export function renderJourney(n, fresh) {
   if (ok && !finished) {
     const seen = new Set(stages.map(s => s.stage));
     for (const [lane, stage] of HAPPY) {
-      if (!seen.has(stage)) lanes[lane].append(step(PENDING_TEXT[stage], 'pending', null, stage));
+      if (!seen.has(stage)) lanes[lane].append(step(t(PENDING_TEXT[stage]), 'pending', null, stage));
     }
   }
   const laneBox = el('div', {class: 'lanes'});
   for (const [key, name] of LANES) {
     // A group, not a section: four landmarks per row would drown the page's real landmarks.
-    laneBox.append(el('div', {class: 'lane lane-' + key, role: 'group', 'aria-label': name},
-      el('p', {class: 'lane-title', 'aria-hidden': 'true', text: name}), lanes[key]));
+    // A group, labelled by its lane; the stage numbers head the columns (the sticky lane headings).
+    laneBox.append(el('div', {class: 'lane lane-' + key, role: 'group', 'aria-label': t(name)}, lanes[key]));
   }
   const meta = el('p', {class: 'journey-meta'},
-    el('span', {text: 'apns-id '}, el('span', {class: 'mono', text: n.apns_id})),
-    el('span', {text: 'token '}, el('span', {class: 'mono', text: short(n.token, 16), title: n.token})),
-    el('span', {text: n.environment + (n.push_type ? ', ' + n.push_type : '') + (n.priority ? ', priority ' + n.priority : '')}),
-    el('span', {text: 'from the ' + from}));
+    el('span', {}, el('span', {text: 'apns-id '}), el('span', {class: 'mono', text: n.apns_id})),
+    el('span', {}, el('span', {text: t('token') + ' '}),
+      el('span', {class: 'mono', text: short(n.token, 16), title: n.token})),
+    el('span', {text: [n.environment, n.push_type, n.priority ? t('priority {n}', {n: n.priority}) : null]
+      .filter(Boolean).join(t(', '))}),
+    n.interface ? el('span', {class: 'interface', text: interfaceText(n.interface)}) : null,
+    el('span', {text: from === 'console' ? t('from the console') : t('from the provider')}));
   if (exportable(n)) {
     meta.append(el('a', {href: '/_sim/notifications/' + encodeURIComponent(n.apns_id) + '/apns', download: '',
-      class: 'export', 'aria-label': 'Export notification ' + n.apns_id + ' as an .apns file',
-      text: 'Export .apns'}));
+      class: 'export', 'aria-label': t('Export notification {id} as an .apns file', {id: n.apns_id}),
+      text: t('Export .apns')}));
   }
+  // Title and facts share one line when they fit: at 1280x800 three notifications must fit (docs/dashboard.md §5).
   const article = el('article', {'aria-labelledby': headingId},
-    el('h3', {class: 'journey-title', id: headingId},
-      el('span', {text: title(n) + ' → ' + (n.topic || 'no topic')}),
-      el('span', {class: 'status-pill ' + (ok ? 'ok' : 'bad'), text: ok ? '200 accepted' : n.status + ' ' + (n.reason || 'not accepted')})),
-    meta, laneBox);
+    el('div', {class: 'journey-head'},
+      el('h3', {class: 'journey-title', id: headingId},
+        el('span', {text: title(n) + ' → ' + (n.topic || t('no topic')), translate: 'no'}),  // provider data
+        el('span', {class: 'status-pill ' + (ok ? 'ok' : 'bad'),
+          text: ok ? t('200 accepted') : n.status + ' ' + (n.reason || t('not accepted'))})),
+      meta),
+    laneBox);
   if (n.payload_note) {  // a payload too deep to render as JSON comes as its text (docs/dashboard.md §1)
-    article.append(el('p', {class: 'payload-note', role: 'note', text: 'Payload ' + n.payload_note + '.'}));
+    article.append(el('p', {class: 'payload-note', role: 'note', text: payloadNote(n.payload_note)}));
   }
   if (!ok && n.reason) article.append(adviceBox(n.reason));
   const notShown = stages.find(s => s.stage === 'not_presented');
   if (notShown) {
     article.append(el('div', {class: 'advice why-not', role: 'note'},
-      el('p', {}, el('strong', {text: 'Why it was not presented: '}), document.createTextNode(notShown.why || 'no reason given'))));
+      el('p', {}, el('strong', {text: t('Why it was not presented:') + ' '}),
+        document.createTextNode(notShown.why ? t(notShown.why) : t('no reason given')))));
   }
   return el('li', {class: 'journey' + (fresh ? ' fresh' : ''), 'data-apns-id': n.apns_id,
     'data-status': String(n.status)}, article);
@@ -164,11 +199,23 @@ export function adviceBox(reason) {
   const a = advice.get(reason);
   const box = el('div', {class: 'advice', role: 'note', 'data-reason': reason});
   if (!a) {
-    box.append(el('p', {text: reason + ': see Apple’s “Handling notification responses from APNs”.'}));
+    box.append(el('p', {text: t('{reason}: see Apple’s “Handling notification responses from APNs”.', {reason})}));
     return box;
   }
+  // meaning, action and retry come translated from GET /_sim/reasons?lang= (docs/admin-api.md §2).
   box.append(el('p', {}, el('strong', {text: reason + ' (' + a.status + '): '}), document.createTextNode(a.meaning)),
-    el('p', {}, el('strong', {text: 'What to do: '}), document.createTextNode(a.action)),
-    el('p', {}, el('strong', {text: 'Retry: '}), document.createTextNode(a.retry)));
+    el('p', {}, el('strong', {text: t('What to do:') + ' '}), document.createTextNode(a.action)),
+    el('p', {}, el('strong', {text: t('Retry:') + ' '}), document.createTextNode(a.retry)));
   return box;
+}
+
+// "nested 150 levels deep (more than 100): shown as the text that was sent" (apns_sim/admin/render.py).
+export function payloadNote(note) {
+  const m = /^nested (\d+) levels deep \(more than (\d+)\)/.exec(note);
+  return m ? t('Payload nested {depth} levels deep (more than {limit}): shown as the text that was sent.',
+    {depth: m[1], limit: m[2]}) : t('Payload {note}.', {note});
+}
+
+export function interfaceText(name) {
+  return name === 'binary' ? t('legacy binary interface') : name === 'http2' ? t('HTTP/2 provider API') : name;
 }

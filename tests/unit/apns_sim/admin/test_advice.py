@@ -39,3 +39,12 @@ def test_lookup_by_wire_string_and_table() -> None:
     assert [row["reason"] for row in table] == [r.wire for r in Reason]
     row = next(r for r in table if r["reason"] == "BadDeviceToken")
     assert row["status"] == 400 and "other environment" in row["meaning"]
+
+
+def test_advice_in_chinese_keeps_the_reason_words_and_statuses() -> None:
+    """docs/admin-api.md §2: GET /_sim/reasons?lang=zh, every reason translated, nothing else changed."""
+    english, chinese = advice_table(), advice_table("zh")
+    assert [(r["reason"], r["status"]) for r in english] == [(r["reason"], r["status"]) for r in chinese]
+    for en, zh in zip(english, chinese, strict=True):
+        for key in ("meaning", "action", "retry"):
+            assert zh[key] != en[key] and any("\u4e00" <= c <= "\u9fff" for c in zh[key]), (en["reason"], key)

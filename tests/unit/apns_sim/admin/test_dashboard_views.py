@@ -46,14 +46,19 @@ def test_key_status() -> None:
     assert key_status(AuthKeyRecord(**{**key.__dict__, "revoked_at": NOW}), NOW) == "revoked"
 
 
-def test_phone_view_reports_badge_and_permission_only_from_what_the_phone_said() -> None:
-    """docs/device-side.md §2: the badge is absolute (a number sets it, absent leaves it); APNs is told no
-    permission."""
+def one_phone() -> tuple[Registry, JourneyLog, Delivery]:
+    """A registry in memory with one activated phone, DEV-1, and the journey log and delivery beside it."""
     registry = Registry(None)
     clock = Clock()
     journeys = JourneyLog(clock.time)
-    delivery = Delivery(registry, journeys, clock)
     registry.activate_device("DEV-1", "Test iPhone", NOW)
+    return registry, journeys, Delivery(registry, journeys, clock)
+
+
+def test_phone_view_reports_badge_and_permission_only_from_what_the_phone_said() -> None:
+    """docs/device-side.md §2: the badge is absolute (a number sets it, absent leaves it); APNs is told no
+    permission."""
+    registry, journeys, delivery = one_phone()
     token = registry.app_token("DEV-1", "com.example.app", "sandbox", NOW).token
     [phone] = phones_view(registry, delivery, journeys)["phones"]
     assert phone["online"] == {"sandbox": False, "production": False}
@@ -83,12 +88,8 @@ def test_phone_view_reports_badge_and_permission_only_from_what_the_phone_said()
 def test_phone_view_shows_what_the_phone_reported_and_marks_it_simulator_only() -> None:
     """[sim] AppStatus (0x32): the reported permission, options, badge and state replace APNs' hints, for the
     app's live token only; another app, or a deleted copy's token, keeps the hints (docs/device-side.md §2.6)."""
-    registry = Registry(None)
-    clock = Clock()
-    journeys = JourneyLog(clock.time)
-    delivery = Delivery(registry, journeys, clock)
+    registry, journeys, delivery = one_phone()
     reports = AppReports()
-    registry.activate_device("DEV-1", "Test iPhone", NOW)
     registry.app_token("DEV-1", "com.example.app", "sandbox", NOW)
     registry.app_token("DEV-1", "com.example.other", "sandbox", NOW)
     reports.record("DEV-1", AppStatus(bundle_id="com.example.app", environment="sandbox", permission="authorized",
@@ -154,3 +155,41 @@ def test_console_form_becomes_the_request_a_provider_would_send() -> None:
                                                               '{"aps":{"alert":"é"}}'.encode())
     assert dict(request.headers) == {"apns-topic": "com.example.app", "apns-priority": "5", "apns-expiration": "0"}
     assert parse_console_push({"device_token": "ab", "payload": "not json"}).payload == b"not json"
+
+
+def test_phone_view_lists_live_tokens_first_newest_first_and_marks_the_dead() -> None:
+    """docs/dashboard.md §4: after an uninstall and a reinstall the new token comes first, marked
+    live; the old one (410 Unregistered) follows, marked dead, whatever order the registry returns."""
+    registry, journeys, delivery = one_phone()
+    first = registry.app_token("DEV-1", "com.example.app", "sandbox", NOW).token
+    other = registry.app_token("DEV-1", "com.example.other", "sandbox", NOW + timedelta(seconds=1)).token
+    registry.mark_uninstalled(first, NOW + timedelta(seconds=2), NOW + timedelta(seconds=2))
+    again = registry.app_token("DEV-1", "com.example.app", "sandbox", NOW + timedelta(seconds=3)).token
+    apps = phones_view(registry, delivery, journeys)["phones"][0]["apps"]
+    assert [(a["token"], a["live"], a["token_state"]) for a in apps] == [
+        (again, True, "active"), (other, True, "active"), (first, False, "uninstalled")]
+    registry.close()
+
+
+def test_phone_view_hints_in_the_readers_language_and_states_as_words_a_program_reads() -> None:
+    """docs/admin-api.md §2: sentences follow ``language``; token_state and app_state do not."""
+    registry, journeys, delivery = one_phone()
+    token = registry.app_token("DEV-1", "com.example.app", "sandbox", NOW).token
+    journeys.begin(Journey(apns_id="a", token=token, topic="com.example.app", environment="sandbox", status=200),
+                   "accepted")
+    journeys.add("a", "presented", alert="x", sound=None, badge=2)
+    [english] = phones_view(registry, delivery, journeys)["phones"][0]["apps"]
+    [chinese] = phones_view(registry, delivery, journeys, language="zh")["phones"][0]["apps"]
+    assert english["badge_note"] == "last number a push set" and chinese["badge_note"] == "最近一条推送设置的数字"
+    assert chinese["permission"] == "至少允许部分通知（已有推送被展示）"
+    assert (chinese["token_state"], chinese["app_state"], chinese["badge"]) == ("active", "unknown", 2)
+    registry.close()
+
+
+def test_console_errors_carry_their_msgid_and_read_in_either_language() -> None:
+    """docs/admin-api.md §2: str() is English (logs, old clients); the page asks in its language."""
+    with pytest.raises(ConsoleError) as caught:
+        parse_console_push({"device_token": "ab", "colour": "red"})
+    assert str(caught.value).startswith("unknown key(s) colour: use environment, device_token")
+    assert caught.value.in_language("en") == str(caught.value)
+    assert caught.value.in_language("zh").startswith("未知的字段 colour：可用的字段是 environment, device_token")
