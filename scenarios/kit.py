@@ -23,6 +23,9 @@ from apns_sim.state import SimConfig
 from provider.apns import APNsClient, CertificateCredentials, Notification, load_cer_and_p12
 from provider.apns.credentials import Credentials
 from provider.web import ServiceConfig, create_app
+from pushsim_i18n import Domain
+
+_ = Domain("scenarios").gettext
 
 TEAM_ID = "ABCDE12345"
 PASSWORD = "pushchat"  # the tutorial's .p12 password; a demo secret, never a real one
@@ -182,7 +185,8 @@ async def world(story: Any, config: SimConfig | None = None) -> AsyncIterator[Wo
         work = Path(tmp)
         async with Simulator(work / "apns", config) as sim:
             endpoints = sim.endpoints
-            await story.stage("Setup: the simulated Apple is running")
-            story.step(f"provider API: sandbox {endpoints['sandbox']}, production {endpoints['production']}; "
-                       f"device gateway {endpoints['gateway']}; admin {endpoints['admin']}", endpoints=endpoints)
+            await story.stage(_("Setup: the simulated Apple is running"))
+            story.step(_("provider API: sandbox {sandbox}, production {production}; device gateway {gateway}; "
+                         "admin {admin}").format(**endpoints), endpoints=endpoints)
             yield World(work, sim, endpoints, portal_of(sim), Admin(endpoints["admin"]))
+            await story.linger(endpoints["admin"])  # --hold, or the end of --step: keep the dashboard up

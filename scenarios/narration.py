@@ -13,22 +13,24 @@ import json
 from collections.abc import Sequence
 from typing import Any, Protocol, TextIO
 
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-# One colour per party of Apple's three stages, so a reader sees at a glance who acts.
-ACTOR_STYLES = {
-    "provider": "bold blue",
-    "apns": "bold magenta",
-    "device": "bold green",
-    "app": "bold cyan",
-    "portal": "bold yellow",
-    "story": "dim",
-}
+from pushsim_i18n import Domain
+
+_ = Domain("scenarios").gettext
+
+# One colour per stage of Apple's three, the same on the dashboard (docs/scenarios.md "Colours"): the
+# certificates before the stages yellow, stage 1 (provider to APNs) blue, stage 2 (APNs to the iPhone) magenta,
+# stage 3 (the iPhone to the app) green, for the device and the app alike.
+STAGE_STYLES = {0: "bold yellow", 1: "bold blue", 2: "bold magenta", 3: "bold green"}
+ACTOR_STAGES = {"portal": 0, "provider": 1, "apns": 2, "device": 3, "app": 3}
+ACTOR_STYLES = {**{actor: STAGE_STYLES[number] for actor, number in ACTOR_STAGES.items()}, "story": "dim"}
 ACTOR_WIDTH = max(len(a) for a in ACTOR_STYLES)
+NARROW = 32  # fewer columns than this left beside a step's time and actor: the text goes below them
 
 
 class Bar(Protocol):
@@ -36,7 +38,8 @@ class Bar(Protocol):
 
 
 class Narrator(Protocol):
-    def stage(self, title: str, actor: str) -> None: ...
+    def stage(self, title: str, actor: str, number: int | None = None) -> None:
+        """``number``: which of Apple's three stages (1-3) this part of the story tells, if one."""
 
     def step(self, record: dict[str, Any]) -> None:
         """``record``: stage, actor, text, at (seconds since the start), plus any details."""
@@ -71,28 +74,29 @@ class _RichBar:
 class RichNarrator:
     """Readable narration; colours and live bars only on a terminal."""
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextIO, *, width: int | None = None) -> None:
         terminal = out.isatty()
         # Off a terminal rich assumes 80 columns; CI logs are wider, and a wrapped table reads badly.
-        self.console = Console(file=out, highlight=False, width=None if terminal else 110)
+        self.console = Console(file=out, highlight=False, width=width or (None if terminal else 110))
         self._progress: Progress | None = None
 
-    def stage(self, title: str, actor: str) -> None:
+    def stage(self, title: str, actor: str, number: int | None = None) -> None:
         self.console.print()
-        style = ACTOR_STYLES.get(actor, "bold")
+        style = STAGE_STYLES.get(number, ACTOR_STYLES.get(actor, "bold")) if number is not None \
+            else ACTOR_STYLES.get(actor, "bold")
         label = Text.assemble((f"{actor.upper()} ", style), ("▸ ", "dim"), (title, "bold")) if actor != "story" \
             else Text(title, style="bold")
-        self.console.rule(label, align="left")
+        self.console.rule(label, align="left", style=style if actor != "story" else "dim")
 
     def step(self, record: dict[str, Any]) -> None:
         actor = record["actor"]
-        line = Text.assemble((f"  {record['at']:6.2f}s ", "dim"),
-                             (f"{actor:<{ACTOR_WIDTH}} ", ACTOR_STYLES.get(actor, "")), record["text"])
-        self.console.print(line, soft_wrap=True)
+        self.console.print(_Hanging(Text.assemble((f"  {record['at']:6.2f}s ", "dim"),
+                                                  (f"{actor:<{ACTOR_WIDTH}} ", ACTOR_STYLES.get(actor, ""))),
+                                    Text(record["text"])))
 
     def check(self, claim: str, ok: bool) -> None:
-        mark = ("  ✓ ", "bold green") if ok else ("  ✗ ", "bold red")
-        self.console.print(Text.assemble(mark, (claim, "" if ok else "red")), soft_wrap=True)
+        mark = Text("  ✓ ", "bold green") if ok else Text("  ✗ ", "bold red")
+        self.console.print(_Hanging(mark, Text(claim, "" if ok else "red")))
 
     def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         table = Table(title=Text(title, style="bold"), title_justify="left", header_style="bold")
@@ -114,7 +118,9 @@ class RichNarrator:
         if self._progress is not None:
             self._progress.stop()  # transient: the live bar goes; one settled line stays, also in CI logs
             self._progress = None
-        self.console.print(Text.assemble(("  ▮ ", "bold"), f"{description}: {completed}/{total} in {seconds:.2f}s"))
+        line = _("{description}: {completed}/{total} in {seconds}s").format(
+            description=description, completed=completed, total=total, seconds=f"{seconds:.2f}")
+        self.console.print(_Hanging(Text("  ▮ ", "bold"), Text(line)))
 
     def prompt(self, text: str) -> None:
         self.console.print(Text(f"  ⏸  {text}", style="bold yellow"), end="")
@@ -123,11 +129,35 @@ class RichNarrator:
     def verdict(self, name: str, ok: bool, error: str | None, seconds: float, checks: int, steps: int) -> None:
         self.console.print()
         if ok:
-            body = Text(f"✓ {name}: the story holds ({checks} checks, {steps} steps, {seconds:.2f}s)",
-                        style="bold green")
+            body = Text("✓ " + _("{name}: the story holds ({checks} checks, {steps} steps, {seconds}s)").format(
+                name=name, checks=checks, steps=steps, seconds=f"{seconds:.2f}"), style="bold green")
         else:
-            body = Text(f"✗ {name}: FAILED after {seconds:.2f}s\n  {error}", style="bold red")
+            body = Text("✗ " + _("{name}: FAILED after {seconds}s").format(name=name, seconds=f"{seconds:.2f}")
+                        + f"\n  {error}", style="bold red")
         self.console.print(Panel(body, expand=False, border_style="green" if ok else "red"))
+
+
+class _Hanging:
+    """``prefix`` then ``body``, the body wrapped at word boundaries (by cell width, so Chinese too) with its
+    continuation lines indented under its first. Rich's soft wrap broke words wherever the terminal's edge
+    fell (``password-pr`` / ``otected``); a word longer than the room left (a URL) is folded, never cut."""
+
+    def __init__(self, prefix: Text, body: Text) -> None:
+        self.prefix = prefix
+        self.body = body
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        indent = self.prefix.cell_len
+        prefix: Text | None = self.prefix
+        if options.max_width - indent < NARROW:  # a narrow terminal: the prefix on a line of its own
+            alone = self.prefix.copy()
+            alone.rstrip()
+            yield alone
+            prefix, indent = None, min(indent, 4)
+        lines = self.body.wrap(console, max(1, options.max_width - indent), overflow="fold")
+        for number, line in enumerate(lines):
+            line.rstrip()
+            yield Text.assemble(prefix if number == 0 and prefix is not None else " " * indent, line)
 
 
 class JsonNarrator:
@@ -141,10 +171,14 @@ class JsonNarrator:
         self.prompts = prompts
 
     def _emit(self, record: dict[str, Any]) -> None:
-        print(json.dumps(record, default=str), file=self.out, flush=True)
+        # ensure_ascii=False: Chinese narration stays readable UTF-8 in a CI log (docs/i18n.md)
+        print(json.dumps(record, default=str, ensure_ascii=False), file=self.out, flush=True)
 
-    def stage(self, title: str, actor: str) -> None:
-        self._emit({"type": "stage", "title": title, "actor": actor})
+    def stage(self, title: str, actor: str, number: int | None = None) -> None:
+        record: dict[str, Any] = {"type": "stage", "title": title, "actor": actor}
+        if number is not None:
+            record["number"] = number
+        self._emit(record)
 
     def step(self, record: dict[str, Any]) -> None:
         self._emit({"type": "step", **record})
