@@ -10,6 +10,7 @@ can parse stdout without stripping markup.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from typing import Any, Protocol, TextIO
 
@@ -75,9 +76,10 @@ class RichNarrator:
     """Readable narration; colours and live bars only on a terminal."""
 
     def __init__(self, out: TextIO, *, width: int | None = None) -> None:
-        terminal = out.isatty()
-        # Off a terminal rich assumes 80 columns; CI logs are wider, and a wrapped table reads badly.
-        self.console = Console(file=out, highlight=False, width=width or (None if terminal else 110))
+        # Off a terminal rich assumes 80 columns; CI logs are wider, and a wrapped table reads badly. $COLUMNS,
+        # when set, still wins (rich reads it when no width is given).
+        default = None if out.isatty() or os.environ.get("COLUMNS", "").isdigit() else 110
+        self.console = Console(file=out, highlight=False, width=width or default)
         self._progress: Progress | None = None
 
     def stage(self, title: str, actor: str, number: int | None = None) -> None:
@@ -100,10 +102,15 @@ class RichNarrator:
 
     def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         table = Table(title=Text(title, style="bold"), title_justify="left", header_style="bold")
-        for column in columns:
-            table.add_column(column, overflow="fold")
-        for row in rows:
-            table.add_row(*(Text("" if cell is None else str(cell)) for cell in row))
+        cells = [["" if cell is None else str(cell) for cell in row] for row in rows]
+        for index, column in enumerate(columns):
+            # As wide as the column's longest word (up to a UUID's 36), so that words wrap whole: rich
+            # otherwise squeezes a narrow column until ``ServiceUnavailable`` folds mid-word.
+            words = [word for text in [column, *(r[index] for r in cells if index < len(r))] for word in text.split()]
+            longest = max((Text(word).cell_len for word in words), default=1)
+            table.add_column(column, overflow="fold", min_width=min(longest, 36))
+        for row in cells:
+            table.add_row(*(Text(cell) for cell in row))
         self.console.print(table)
 
     def progress_start(self, description: str, total: int) -> Bar:

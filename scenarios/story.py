@@ -182,6 +182,7 @@ class Tracker:
         self.completed = 0
         self._bar: Bar | None = narrator.progress_start(description, total)
         self._started = time.monotonic()
+        self.seconds: float | None = None  # the time the settled line printed, once closed
 
     def advance(self, amount: int = 1) -> None:
         self.completed += amount
@@ -193,11 +194,13 @@ class Tracker:
         if done > self.completed:
             self.advance(done - self.completed)
 
-    def close(self) -> None:
+    def close(self, seconds: float | None = None) -> None:
+        """Settle the bar; ``seconds``: the time to print when the caller measured the work itself (so one
+        clock gives every figure a story prints), else the time since the bar started."""
         if self._bar is not None:
             self._bar = None
-            self._narrator.progress_end(self.description, self.completed, self.total,
-                                        time.monotonic() - self._started)
+            self.seconds = time.monotonic() - self._started if seconds is None else seconds
+            self._narrator.progress_end(self.description, self.completed, self.total, self.seconds)
 
 
 def _check_actor(actor: str) -> str:
