@@ -66,8 +66,8 @@ async def run(story: Story) -> None:
                         (_("fault"), "apns-id", _("failures"), _("attempts"), _("final"),
                          _("delivered")), rows)
 
-            await story.stage(_("A burst of {count} pushes while 30% of requests fail with 503").format(count=BURST),
-                              "provider", number=1)
+            await story.stage(_("A burst of {count} pushes while {share} of requests fail with 503").format(
+                count=BURST, share="30%"), "provider", number=1)
             await w.admin.add_faults({"kind": "reason", "status": 503, "probability": 0.3, "topic": BUNDLE_ID},
                                      seed=8)
             story.step(_("POST /_sim/faults {rule}, seed 8 (reproducible)").format(

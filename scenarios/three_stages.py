@@ -99,13 +99,13 @@ async def run(story: Story) -> None:
                     story.check(status in (200, 201),
                                 _("the app sent its token to the provider (HTTP {status})").format(status=status))
 
-                    await story.stage(_("Stage 1: the provider sends the notification to APNs (HTTP/2, mutual TLS)"),
-                                      "provider", number=1)
+                    await story.stage(_("Stage 1: the provider packs the message with the target iPhone's device "
+                                        "token and sends it to APNs"), "provider", number=1)
                     if story.teaching:  # hold stage 2 and 3 back until the presenter reaches them
                         sim.hold_delivery()
                         phone.hold_presentation()
-                    story.step(_("the provider packs the message with the target iPhone's device token {token}… "
-                                 "and sends it to APNs").format(token=token[:16]))
+                    story.step(_("POST /v1/notifications to the provider service; it sends to APNs over HTTP/2 "
+                                 "with mutual TLS, for device token {token}…").format(token=token[:16]))
                     payload = {"aps": {"alert": {"title": "PushChat", "body": _("Hello from your provider")},
                                        "sound": "default", "badge": 1}}
                     status, body = await post_json(f"{provider_url}/v1/notifications",

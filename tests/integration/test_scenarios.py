@@ -85,7 +85,8 @@ def test_quickstart_narration_is_fast_and_plain_off_a_terminal() -> None:
     elapsed = time.monotonic() - started
     assert out.returncode == 0, out.stdout + out.stderr
     assert "\x1b[" not in out.stdout
-    assert "Stage 1: the provider sends the notification to APNs" in out.stdout
+    assert "Stage 1: the provider packs the message with the target iPhone's device token and sends it to APNs" \
+        in out.stdout
     assert "✓ the same apns-id end to end" in out.stdout
     assert "✓ APNs accepted the notification (HTTP 200)" in out.stdout  # once printed as "([200])" (issue 16)
     assert "([" not in out.stdout
@@ -99,7 +100,7 @@ def test_step_mode_waits_for_enter_between_stages() -> None:
     assert out.returncode == 0, out.stdout + out.stderr
     stages = [r for r in _json_lines(out.stdout) if r["type"] == "stage"]
     assert out.stderr.count("(press Enter)") == len(stages) - 1 >= 3
-    assert "next: Stage 1: the provider sends the notification" in out.stderr
+    assert "next: Stage 1: the provider packs the message" in out.stderr
 
 
 def test_ctrl_c_at_a_step_prompt_ends_the_run_at_once() -> None:
