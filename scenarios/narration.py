@@ -86,8 +86,9 @@ class RichNarrator:
 
     def stage(self, title: str, actor: str, number: int | None = None) -> None:
         self.console.print()
-        style = STAGE_STYLES.get(number, ACTOR_STYLES.get(actor, "bold")) if number is not None \
-            else ACTOR_STYLES.get(actor, "bold")
+        # The stage's colour when it tells one of the three (a fault on the provider's request is stage 1
+        # even though APNs acts), else its actor's.
+        style = STAGE_STYLES[number] if number in (1, 2, 3) else ACTOR_STYLES.get(actor, "bold")
         label = Text.assemble((f"{actor.upper()} ", style), ("▸ ", "dim"), (title, "bold")) if actor != "story" \
             else Text(title, style="bold")
         line_style = style if actor != "story" else "dim"
@@ -154,7 +155,7 @@ class RichNarrator:
 class _Hanging:
     """``prefix`` then ``body``, the body wrapped at word boundaries (by cell width, so Chinese too) with its
     continuation lines indented under its first. Rich's soft wrap broke words wherever the terminal's edge
-    fell (``password-pr`` / ``otected``); a word longer than the room left (a URL) is folded, never cut."""
+    fell (``password-pr`` / ``otected``); only a word longer than a whole line (a URL) is split."""
 
     def __init__(self, prefix: Text, body: Text) -> None:
         self.prefix = prefix

@@ -7,9 +7,10 @@ import io
 import json
 
 import pytest
+from rich.cells import cell_len
 from rich.console import Console
 
-from scenarios.narration import ACTOR_STYLES, STAGE_STYLES, JsonNarrator, RichNarrator
+from scenarios.narration import ACTOR_STYLES, STAGE_STYLES, JsonNarrator, RichNarrator, wrap
 
 LONG = ("Keychain Access: new key pair, Push.certSigningRequest, private key exported as Push.p12 "
         "(password-protected), then the portal turns the request into aps_developer_identity.cer for "
@@ -72,3 +73,14 @@ def test_json_lines_keep_chinese_readable_and_carry_the_stage_number() -> None:
     first, second, _ = (json.loads(line) for line in text.splitlines())
     assert first == {"type": "stage", "title": "阶段 1：Provider 把通知发给 APNs", "actor": "provider", "number": 1}
     assert "number" not in second
+
+
+@pytest.mark.parametrize("width", range(12, 40))
+def test_chinese_lines_never_start_with_closing_punctuation(width: int) -> None:
+    """docs/scenarios.md "Narration": a break may fall between any two Chinese characters, but "，" and "）"
+    stay with what they close; every character is kept, in order."""
+    text = "应用 com.example.pushchat 已安装；它注册了提示（alert）、声音（sound）和角标（badge）。"
+    lines = [text[a:b] for a, b in wrap(text, width)]
+    assert all(cell_len(line) <= width for line in lines)
+    assert not [line for line in lines if line[:1] in "，。：；、）"]
+    assert "".join(lines).replace(" ", "") == text.replace(" ", "")
