@@ -92,7 +92,7 @@ class RichNarrator:
         label = Text.assemble((f"{actor.upper()} ", style), ("▸ ", "dim"), (title, "bold")) if actor != "story" \
             else Text(title, style="bold")
         line_style = style if actor != "story" else "dim"
-        if label.cell_len + 6 > self.console.width:  # rich would cut the title short with "…": wrap it instead
+        if label.cell_len + 2 > self.console.width:  # rich would cut the title short with "…": wrap it instead
             self.console.print(_Hanging(Text(), label))
             self.console.rule(style=line_style)
         else:

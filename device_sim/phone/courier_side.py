@@ -100,7 +100,8 @@ class CourierSide:
     def hold_presentation(self) -> None:
         """The teacher's hold (docs/scenarios.md "Teacher mode"): the phone still receives and acknowledges
         each push (APNs records it delivered) but hands it to its app only on :meth:`release_presentation`,
-        so a presenter can show stage 2 done and stage 3 not yet begun. Not something an iPhone does."""
+        so a presenter can show stage 2 done and stage 3 not yet begun. Not something an iPhone does; what is
+        still held when the phone closes goes with its apps (APNs has it as acknowledged)."""
         if self._held_pushes is None:
             self._held_pushes = []
 
