@@ -12,6 +12,7 @@ import dataclasses
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -235,3 +236,39 @@ def test_three_stages_numbers_its_stages_in_the_tutorials_words(capsys: pytest.C
     stages = [r for r in _json_lines(capsys.readouterr().out) if r["type"] == "stage"]
     numbered = [(r["number"], r["title"].split("：")[0], r["actor"]) for r in stages if "number" in r]
     assert numbered == [(1, "阶段 1", "provider"), (2, "阶段 2", "apns"), (3, "阶段 3", "app")]
+
+
+def test_odd_lines_of_issue_16_read_right(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 16's odd lines: no HTTP 200 just before uninstall-410's 410 table; no section number in
+    bad-requests-tour's table title; load-fleet's bars, step and table give the same times."""
+    monkeypatch.setenv("PUSHSIM_FLEET", "5")
+    monkeypatch.setenv("PUSHSIM_LANG", "en")
+    monkeypatch.setattr(pushsim_i18n, "_current", pushsim_i18n._current)
+    assert main(["uninstall-410", "--json"]) == 0
+    records = _json_lines(capsys.readouterr().out)
+    table = next(i for i, r in enumerate(records) if r["type"] == "table")
+    assert records[table]["rows"][0][1:3] == [410, "Unregistered"]
+    assert not [r for r in records[table - 3:table] if "HTTP 200" in json.dumps(r)], records[table - 3:table]
+
+    assert main(["bad-requests-tour", "--json"]) == 0
+    titles = [r["title"] for r in _json_lines(capsys.readouterr().out) if r["type"] == "table"]
+    assert titles == ["Bad requests and Apple's answers"]
+
+    assert main(["load-fleet", "--json"]) == 0
+    records = _json_lines(capsys.readouterr().out)
+    bars = {r["description"].split(" (")[0]: r["seconds"] for r in records if r["type"] == "progress"}
+    timings = next(r["timings"] for r in records if r["type"] == "step" and "timings" in r)
+    assert (bars["identities"], bars["connecting"]) == (timings["identities_s"], timings["connect_s"])
+    row = dict(zip(*(next((r["columns"], r["rows"][0]) for r in records if r["type"] == "table")), strict=True))
+    assert row["connections and tokens"] == f"{timings['connect_s']:.2f}s"
+    assert row["all acknowledged, from the first send"] == f"{bars['pushes acknowledged']:.2f}s"
+
+
+def test_no_apns_id_wraps_at_80_columns() -> None:
+    """Issue 16: provider-retries wrapped apns-ids; at 80 columns every UUID it prints is whole on a line."""
+    out = _run(["provider-retries"], env={**os.environ, "COLUMNS": "80", "PUSHSIM_LANG": "en"})
+    assert out.returncode == 0, out.stdout + out.stderr
+    starts = re.findall(r"\b[0-9a-f]{8}-[0-9a-f]{4}", out.stdout)
+    whole = re.findall(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", out.stdout)
+    assert len(whole) >= 4 and len(starts) == len(whole)
+    assert max(len(line) for line in out.stdout.splitlines()) <= 80
