@@ -177,6 +177,15 @@ class Simulator:
                         tb: TracebackType | None) -> None:
         await self.stop()
 
+    def hold_delivery(self, held: bool = True) -> int:
+        """The teacher's hold (docs/scenarios.md "Teacher mode"): with ``held``, accepted pushes to connected
+        phones wait at APNs until ``hold_delivery(False)``, which sends them on and returns how many."""
+        assert self.state is not None, "the simulator is not running"
+        if held:
+            self.state.delivery.hold()
+            return 0
+        return self.state.delivery.release()
+
     @property
     def endpoints(self) -> dict[str, Any]:
         """Where everything listens: docs/architecture.md contract 1."""

@@ -18,9 +18,12 @@ from device_sim import Phone
 from provider.apns import TransportError
 from provider.apns.connection import Connection
 from provider.apns.credentials import CertificateCredentials
+from pushsim_i18n import N_, Domain
 from scenarios.kit import push_certificate, world
 from scenarios.runner import Scenario
 from scenarios.story import Story
+
+_ = Domain("scenarios").gettext
 
 BUNDLE_ID = "com.example.tour"
 Headers = list[tuple[str, str]]
@@ -34,7 +37,7 @@ class Request:
 
 @dataclass(frozen=True)
 class Case:
-    broken: str  # what this request gets wrong
+    broken: str  # what this request gets wrong (marked N_, translated where it is shown)
     change: Callable[[Request], Request]
     status: int  # Apple's answer (§4.3)
     reason: str | None
@@ -61,26 +64,27 @@ def _body(body: bytes) -> Callable[[Request], Request]:
 
 
 CASES: list[Case] = [
-    Case("nothing: the valid request", lambda r: r, 200, None),
-    Case(":method GET instead of POST", lambda r: _body(b"")(_set(":method", "GET")(r)), 405, "MethodNotAllowed"),
-    Case(":path /3/push/… (not /3/device/)", lambda r: _set(":path", r.headers[3][1].replace("device", "push"))(r),
-         404, "BadPath"),
-    Case(":path without a device token", _set(":path", "/3/device/"), 400, "MissingDeviceToken"),
-    Case("device token is not hex", _set(":path", "/3/device/not-a-token"), 400, "BadDeviceToken"),
-    Case("device token no phone ever had", _set(":path", "/3/device/" + "ab" * 32), 400, "BadDeviceToken"),
-    Case("apns-topic of an app the certificate is not for", _set("apns-topic", "com.example.other"), 400,
+    Case(N_("nothing: the valid request"), lambda r: r, 200, None),
+    Case(N_(":method GET instead of POST"), lambda r: _body(b"")(_set(":method", "GET")(r)), 405,
+         "MethodNotAllowed"),
+    Case(N_(":path /3/push/… (not /3/device/)"),
+         lambda r: _set(":path", r.headers[3][1].replace("device", "push"))(r), 404, "BadPath"),
+    Case(N_(":path without a device token"), _set(":path", "/3/device/"), 400, "MissingDeviceToken"),
+    Case(N_("device token is not hex"), _set(":path", "/3/device/not-a-token"), 400, "BadDeviceToken"),
+    Case(N_("device token no phone ever had"), _set(":path", "/3/device/" + "ab" * 32), 400, "BadDeviceToken"),
+    Case(N_("apns-topic of an app the certificate is not for"), _set("apns-topic", "com.example.other"), 400,
          "TopicDisallowed"),
-    Case("apns-push-type fax", _set("apns-push-type", "fax"), 400, "InvalidPushType"),
-    Case("apns-priority 7", _set("apns-priority", "7"), 400, "BadPriority"),
-    Case("apns-id not a UUID", _set("apns-id", "not-a-uuid"), 400, "BadMessageId"),
-    Case("apns-expiration tomorrow", _set("apns-expiration", "tomorrow"), 400, "BadExpirationDate"),
-    Case("apns-collapse-id of 65 bytes", _set("apns-collapse-id", "x" * 65), 400, "BadCollapseId"),
-    Case("apns-topic twice", _add("apns-topic", BUNDLE_ID), 400, "DuplicateHeaders"),
-    Case("empty payload", _body(b""), 400, "PayloadEmpty"),
-    Case("payload of 4097 bytes (limit 4096)",
+    Case(N_("apns-push-type fax"), _set("apns-push-type", "fax"), 400, "InvalidPushType"),
+    Case(N_("apns-priority 7"), _set("apns-priority", "7"), 400, "BadPriority"),
+    Case(N_("apns-id not a UUID"), _set("apns-id", "not-a-uuid"), 400, "BadMessageId"),
+    Case(N_("apns-expiration tomorrow"), _set("apns-expiration", "tomorrow"), 400, "BadExpirationDate"),
+    Case(N_("apns-collapse-id of 65 bytes"), _set("apns-collapse-id", "x" * 65), 400, "BadCollapseId"),
+    Case(N_("apns-topic twice"), _add("apns-topic", BUNDLE_ID), 400, "DuplicateHeaders"),
+    Case(N_("empty payload"), _body(b""), 400, "PayloadEmpty"),
+    Case(N_("payload of 4097 bytes (limit 4096)"),
          _body(json.dumps({"aps": {"alert": "x" * 4075}}).encode()), 413, "PayloadTooLarge"),
-    Case("no client certificate and no JWT", lambda r: r, 403, "MissingProviderToken", certificate=False),
-    Case("a JWT that is not one", _add("authorization", "bearer not.a.jwt"), 403, "InvalidProviderToken",
+    Case(N_("no client certificate and no JWT"), lambda r: r, 403, "MissingProviderToken", certificate=False),
+    Case(N_("a JWT that is not one"), _add("authorization", "bearer not.a.jwt"), 403, "InvalidProviderToken",
          certificate=False),
 ]
 
@@ -94,26 +98,28 @@ def _plain_tls(ca_file: str) -> ssl.SSLContext:
 
 async def run(story: Story) -> None:
     async with world(story) as w:
-        await story.stage("A valid push to start from", "provider")
+        await story.stage(_("A valid push to start from"), "provider", number=1)
         credentials = push_certificate(w.portal, w.work, BUNDLE_ID)
         assert isinstance(credentials, CertificateCredentials)
         host, port = w.endpoints["sandbox"].removeprefix("https://").rsplit(":", 1)
         async with Phone.open(w.endpoints, state_dir=w.work / "iphone", name="Tour iPhone") as phone:
             token = await phone.install_app(BUNDLE_ID).register()
-            story.step(f"{BUNDLE_ID} on an iPhone, token {token[:16]}…", actor="app")
+            story.step(_("{bundle} on an iPhone, token {token}…").format(bundle=BUNDLE_ID, token=token[:16]),
+                       actor="app")
             valid = Request([(":method", "POST"), (":scheme", "https"), (":authority", f"{host}:{port}"),
                              (":path", f"/3/device/{token}"), ("apns-topic", BUNDLE_ID), ("apns-push-type", "alert"),
                              ("apns-priority", "10"), ("content-type", "application/json")],
                             json.dumps({"aps": {"alert": "Hello"}}).encode())
-            story.step("POST /3/device/<token>, apns-topic, apns-push-type alert, apns-priority 10, "
-                       "{\"aps\":{\"alert\":\"Hello\"}}; one thing broken per request below")
+            story.step(_("{request}; one thing broken per request below").format(
+                request="POST /3/device/<token>, apns-topic, apns-push-type alert, apns-priority 10, "
+                        '{"aps":{"alert":"Hello"}}'))
             mtls = await Connection.open(host, int(port), credentials.ssl_context(w.endpoints["ca_file"]))
             bare = await Connection.open(host, int(port), _plain_tls(w.endpoints["ca_file"]))
             rows: list[tuple[str, str, str, str]] = []
             verdicts: list[tuple[bool, str]] = []
-            await story.stage("The tour: one thing broken per request", "apns")
+            await story.stage(_("The tour: one thing broken per request"), "apns", number=1)
             try:
-                with story.progress("requests", len(CASES)) as bar:
+                with story.progress(_("requests"), len(CASES)) as bar:
                     for case in CASES:
                         request = case.change(valid)
                         apns_id = str(uuid.uuid4())
@@ -127,22 +133,25 @@ async def run(story: Story) -> None:
                             said = f"{response.status} {reason or ''}".strip()
                             ok = (response.status, reason) == (case.status, case.reason)
                         except TransportError as exc:  # no answer at all: a failed row, not a crash
-                            said, ok = f"no answer: {exc}", False
+                            said, ok = _("no answer: {error}").format(error=exc), False
                         expected = f"{case.status} {case.reason or ''}".strip()
-                        rows.append((case.broken, expected, said, "✓" if ok else "✗"))
-                        verdicts.append((ok, f"{case.broken}: {expected}" + ("" if ok else
-                                                                             f" expected, got {said}")))
+                        broken = _(case.broken)
+                        rows.append((broken, expected, said, "✓" if ok else "✗"))
+                        verdicts.append((ok, f"{broken}: {expected}" if ok else _(
+                            "{broken}: {expected} expected, got {said}").format(broken=broken, expected=expected,
+                                                                              said=said)))
                         bar.advance()
             finally:
                 await mtls.close()
                 await bare.close()
-            story.table("Bad requests and Apple's answers (§4.3)", ("broken", "Apple says", "simulator said", ""),
+            # No section number in the title (issue 16): a reader has no use for the docs' numbering here.
+            story.table(_("Bad requests and Apple's answers"), (_("broken"), _("Apple says"), _("simulator said"), ""),
                         rows)
             for ok, claim in verdicts:  # after the table, so a mismatch is seen among all the answers
                 story.check(ok, claim)
             received = await phone.app(BUNDLE_ID).next_notification(timeout=10)
-            story.check(received.payload == {"aps": {"alert": "Hello"}}, "only the valid request reached the app")
+            story.check(received.payload == {"aps": {"alert": "Hello"}}, _("only the valid request reached the app"))
 
 
-SCENARIO = Scenario("bad-requests-tour", "a table of requests, each broken one way (method, path, token, topic, "
-                    "headers, payload, auth), with Apple's status and reason checked", run)
+SCENARIO = Scenario("bad-requests-tour", N_("a table of requests, each broken one way (method, path, token, topic, "
+                    "headers, payload, auth), with Apple's status and reason checked"), run)

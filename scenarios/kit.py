@@ -23,6 +23,9 @@ from apns_sim.state import SimConfig
 from provider.apns import APNsClient, CertificateCredentials, Notification, load_cer_and_p12
 from provider.apns.credentials import Credentials
 from provider.web import ServiceConfig, create_app
+from pushsim_i18n import Domain
+
+_ = Domain("scenarios").gettext
 
 TEAM_ID = "ABCDE12345"
 PASSWORD = "pushchat"  # the tutorial's .p12 password; a demo secret, never a real one
@@ -62,14 +65,23 @@ async def provider_service(sim: Simulator, credentials: Credentials, workdir: Pa
         await runner.cleanup()
 
 
-async def send_all(story: Any, client: APNsClient, notifications: list[Notification], description: str) -> list[int]:
-    """Send them all at once on ``client``, a progress bar advancing per answer; the statuses, in order."""
+async def send_all(story: Any, client: APNsClient, notifications: list[Notification],
+                   description: str) -> tuple[list[int], float]:
+    """Send them all at once on ``client``, a progress bar advancing per answer; the statuses, in order, and
+    the seconds the bar printed (one clock for every figure the story gives)."""
     with story.progress(description, len(notifications)) as bar:
         async def one(notification: Notification) -> int:
             result = await client.send(notification)
             bar.advance()
             return result.status
-        return list(await asyncio.gather(*(one(n) for n in notifications)))
+        statuses = list(await asyncio.gather(*(one(n) for n in notifications)))
+    return statuses, float(bar.seconds)
+
+
+def short_id(apns_id: str) -> str:
+    """An apns-id's first group (``258f22ae…``), for a table: enough to tell its rows apart, and a whole UUID
+    in a column wraps at 80 columns (issue 16). The steps carry the full apns-id."""
+    return apns_id.split("-", 1)[0] + "…" if apns_id else ""
 
 
 async def post_json(url: str, body: dict[str, Any]) -> tuple[int, Any]:
@@ -182,7 +194,8 @@ async def world(story: Any, config: SimConfig | None = None) -> AsyncIterator[Wo
         work = Path(tmp)
         async with Simulator(work / "apns", config) as sim:
             endpoints = sim.endpoints
-            await story.stage("Setup: the simulated Apple is running")
-            story.step(f"provider API: sandbox {endpoints['sandbox']}, production {endpoints['production']}; "
-                       f"device gateway {endpoints['gateway']}; admin {endpoints['admin']}", endpoints=endpoints)
+            await story.stage(_("Setup: the simulated Apple is running"))
+            story.step(_("provider API: sandbox {sandbox}, production {production}; device gateway {gateway}; "
+                         "admin {admin}").format(**endpoints), endpoints=endpoints)
             yield World(work, sim, endpoints, portal_of(sim), Admin(endpoints["admin"]))
+            await story.linger(endpoints["admin"])  # --hold, or the end of --step: keep the dashboard up

@@ -10,25 +10,30 @@ can parse stdout without stripping markup.
 from __future__ import annotations
 
 import json
+import os
+import re
 from collections.abc import Sequence
 from typing import Any, Protocol, TextIO
 
-from rich.console import Console
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-# One colour per party of Apple's three stages, so a reader sees at a glance who acts.
-ACTOR_STYLES = {
-    "provider": "bold blue",
-    "apns": "bold magenta",
-    "device": "bold green",
-    "app": "bold cyan",
-    "portal": "bold yellow",
-    "story": "dim",
-}
+from pushsim_i18n import Domain
+
+_ = Domain("scenarios").gettext
+
+# One colour per stage of Apple's three, the same on the dashboard (docs/scenarios.md "Colours"): the
+# certificates before the stages yellow, stage 1 (provider to APNs) blue, stage 2 (APNs to the iPhone) magenta,
+# stage 3 (the iPhone to the app) green, for the device and the app alike.
+STAGE_STYLES = {0: "bold yellow", 1: "bold blue", 2: "bold magenta", 3: "bold green"}
+ACTOR_STAGES = {"portal": 0, "provider": 1, "apns": 2, "device": 3, "app": 3}
+ACTOR_STYLES = {**{actor: STAGE_STYLES[number] for actor, number in ACTOR_STAGES.items()}, "story": "dim"}
 ACTOR_WIDTH = max(len(a) for a in ACTOR_STYLES)
+NARROW = 32  # fewer columns than this left beside a step's time and actor: the text goes below them
 
 
 class Bar(Protocol):
@@ -36,7 +41,8 @@ class Bar(Protocol):
 
 
 class Narrator(Protocol):
-    def stage(self, title: str, actor: str) -> None: ...
+    def stage(self, title: str, actor: str, number: int | None = None) -> None:
+        """``number``: which of Apple's three stages (1-3) this part of the story tells, if one."""
 
     def step(self, record: dict[str, Any]) -> None:
         """``record``: stage, actor, text, at (seconds since the start), plus any details."""
@@ -71,35 +77,48 @@ class _RichBar:
 class RichNarrator:
     """Readable narration; colours and live bars only on a terminal."""
 
-    def __init__(self, out: TextIO) -> None:
-        terminal = out.isatty()
-        # Off a terminal rich assumes 80 columns; CI logs are wider, and a wrapped table reads badly.
-        self.console = Console(file=out, highlight=False, width=None if terminal else 110)
+    def __init__(self, out: TextIO, *, width: int | None = None) -> None:
+        # Off a terminal rich assumes 80 columns; CI logs are wider, and a wrapped table reads badly. $COLUMNS,
+        # when set, still wins (rich reads it when no width is given).
+        default = None if out.isatty() or os.environ.get("COLUMNS", "").isdigit() else 110
+        self.console = Console(file=out, highlight=False, width=width or default)
         self._progress: Progress | None = None
 
-    def stage(self, title: str, actor: str) -> None:
+    def stage(self, title: str, actor: str, number: int | None = None) -> None:
         self.console.print()
-        style = ACTOR_STYLES.get(actor, "bold")
+        # The stage's colour when it tells one of the three (a fault on the provider's request is stage 1
+        # even though APNs acts), else its actor's.
+        style = STAGE_STYLES[number] if number in (1, 2, 3) else ACTOR_STYLES.get(actor, "bold")
         label = Text.assemble((f"{actor.upper()} ", style), ("▸ ", "dim"), (title, "bold")) if actor != "story" \
             else Text(title, style="bold")
-        self.console.rule(label, align="left")
+        line_style = style if actor != "story" else "dim"
+        if label.cell_len + 2 > self.console.width:  # rich would cut the title short with "…": wrap it instead
+            self.console.print(_Hanging(Text(), label))
+            self.console.rule(style=line_style)
+        else:
+            self.console.rule(label, align="left", style=line_style)
 
     def step(self, record: dict[str, Any]) -> None:
         actor = record["actor"]
-        line = Text.assemble((f"  {record['at']:6.2f}s ", "dim"),
-                             (f"{actor:<{ACTOR_WIDTH}} ", ACTOR_STYLES.get(actor, "")), record["text"])
-        self.console.print(line, soft_wrap=True)
+        self.console.print(_Hanging(Text.assemble((f"  {record['at']:6.2f}s ", "dim"),
+                                                  (f"{actor:<{ACTOR_WIDTH}} ", ACTOR_STYLES.get(actor, ""))),
+                                    Text(record["text"])))
 
     def check(self, claim: str, ok: bool) -> None:
-        mark = ("  ✓ ", "bold green") if ok else ("  ✗ ", "bold red")
-        self.console.print(Text.assemble(mark, (claim, "" if ok else "red")), soft_wrap=True)
+        mark = Text("  ✓ ", "bold green") if ok else Text("  ✗ ", "bold red")
+        self.console.print(_Hanging(mark, Text(claim, "" if ok else "red")))
 
     def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         table = Table(title=Text(title, style="bold"), title_justify="left", header_style="bold")
-        for column in columns:
-            table.add_column(column, overflow="fold")
-        for row in rows:
-            table.add_row(*(Text("" if cell is None else str(cell)) for cell in row))
+        cells = [["" if cell is None else str(cell) for cell in row] for row in rows]
+        for index, column in enumerate(columns):
+            # As wide as the column's longest word (up to a UUID's 36), so that words wrap whole: rich
+            # otherwise squeezes a narrow column until ``ServiceUnavailable`` folds mid-word.
+            words = [word for text in [column, *(r[index] for r in cells if index < len(r))] for word in text.split()]
+            longest = max((Text(word).cell_len for word in words), default=1)
+            table.add_column(column, overflow="fold", min_width=min(longest, 36))
+        for row in cells:
+            table.add_row(*(Text(cell) for cell in row))
         self.console.print(table)
 
     def progress_start(self, description: str, total: int) -> Bar:
@@ -114,7 +133,9 @@ class RichNarrator:
         if self._progress is not None:
             self._progress.stop()  # transient: the live bar goes; one settled line stays, also in CI logs
             self._progress = None
-        self.console.print(Text.assemble(("  ▮ ", "bold"), f"{description}: {completed}/{total} in {seconds:.2f}s"))
+        line = _("{description}: {completed}/{total} in {seconds}s").format(
+            description=description, completed=completed, total=total, seconds=f"{seconds:.2f}")
+        self.console.print(_Hanging(Text("  ▮ ", "bold"), Text(line)))
 
     def prompt(self, text: str) -> None:
         self.console.print(Text(f"  ⏸  {text}", style="bold yellow"), end="")
@@ -123,11 +144,81 @@ class RichNarrator:
     def verdict(self, name: str, ok: bool, error: str | None, seconds: float, checks: int, steps: int) -> None:
         self.console.print()
         if ok:
-            body = Text(f"✓ {name}: the story holds ({checks} checks, {steps} steps, {seconds:.2f}s)",
-                        style="bold green")
+            body = Text("✓ " + _("{name}: the story holds ({checks} checks, {steps} steps, {seconds}s)").format(
+                name=name, checks=checks, steps=steps, seconds=f"{seconds:.2f}"), style="bold green")
         else:
-            body = Text(f"✗ {name}: FAILED after {seconds:.2f}s\n  {error}", style="bold red")
+            body = Text("✗ " + _("{name}: FAILED after {seconds}s").format(name=name, seconds=f"{seconds:.2f}")
+                        + f"\n  {error}", style="bold red")
         self.console.print(Panel(body, expand=False, border_style="green" if ok else "red"))
+
+
+class _Hanging:
+    """``prefix`` then ``body``, the body wrapped at word boundaries (by cell width, so Chinese too) with its
+    continuation lines indented under its first. Rich's soft wrap broke words wherever the terminal's edge
+    fell (``password-pr`` / ``otected``); only a word longer than a whole line (a URL) is split."""
+
+    def __init__(self, prefix: Text, body: Text) -> None:
+        self.prefix = prefix
+        self.body = body
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        indent = self.prefix.cell_len
+        prefix: Text | None = self.prefix
+        if options.max_width - indent < NARROW:  # a narrow terminal: the prefix on a line of its own
+            alone = self.prefix.copy()
+            alone.rstrip()
+            yield alone
+            prefix, indent = None, min(indent, 4)
+        for number, (start, end) in enumerate(wrap(self.body.plain, max(1, options.max_width - indent))):
+            yield Text.assemble(prefix if number == 0 and prefix is not None else " " * indent,
+                                self.body[start:end])
+
+
+# Where a line may break: between words, and between any two Chinese characters, except that closing
+# punctuation stays with what it closes and opening punctuation with what it opens (no line starts with "，").
+_OPEN = "（「『“《"
+_CLOSE = "，。：；、）」』”》！？"
+_CJK = "\u2e80-\u2fff\u3040-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_TOKENS = re.compile(rf"[{_OPEN}]*[{_CJK}][{_CLOSE}]*|[{_OPEN}]*[^\s{_CJK}{_OPEN}{_CLOSE}]+[{_CLOSE}]*"
+                     rf"|[{_OPEN}{_CLOSE}]+|\s+")
+
+
+def wrap(text: str, width: int) -> list[tuple[int, int]]:
+    """Where to cut ``text`` into lines of at most ``width`` terminal cells (a Chinese character takes two),
+    as (start, end) offsets, broken only where a reader expects it; the spaces at a break are dropped. A word
+    wider than a whole line (a URL) is cut into pieces, as nothing else fits."""
+    lines: list[tuple[int, int]] = []
+    start: int | None = None
+    end = used = pending = 0
+    for match in _TOKENS.finditer(text):
+        if match.group().isspace():
+            pending += cell_len(match.group()) if start is not None else 0
+            continue
+        begin, size = match.start(), cell_len(match.group())
+        if start is not None and used + pending + size > width:
+            lines.append((start, end))
+            start = None
+        if start is None:
+            pending = used = 0
+            while size > width:  # only a word longer than a whole line gets here
+                cut = len(_fit(text[begin:match.end()], width))
+                lines.append((begin, begin + cut))
+                begin += cut
+                size = cell_len(text[begin:match.end()])
+            start = begin
+        used += pending + size
+        end, pending = match.end(), 0
+    if start is not None:
+        lines.append((start, end))
+    return lines or [(0, 0)]
+
+
+def _fit(token: str, room: int) -> str:
+    """The longest start of ``token`` within ``room`` cells (at least one character)."""
+    end = 1
+    while end < len(token) and cell_len(token[:end + 1]) <= room:
+        end += 1
+    return token[:end]
 
 
 class JsonNarrator:
@@ -141,10 +232,14 @@ class JsonNarrator:
         self.prompts = prompts
 
     def _emit(self, record: dict[str, Any]) -> None:
-        print(json.dumps(record, default=str), file=self.out, flush=True)
+        # ensure_ascii=False: Chinese narration stays readable UTF-8 in a CI log (docs/i18n.md)
+        print(json.dumps(record, default=str, ensure_ascii=False), file=self.out, flush=True)
 
-    def stage(self, title: str, actor: str) -> None:
-        self._emit({"type": "stage", "title": title, "actor": actor})
+    def stage(self, title: str, actor: str, number: int | None = None) -> None:
+        record: dict[str, Any] = {"type": "stage", "title": title, "actor": actor}
+        if number is not None:
+            record["number"] = number
+        self._emit(record)
 
     def step(self, record: dict[str, Any]) -> None:
         self._emit({"type": "step", **record})

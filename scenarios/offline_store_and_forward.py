@@ -10,66 +10,76 @@ from __future__ import annotations
 
 from device_sim import Phone
 from provider.apns import APNsClient, Notification, alert
-from scenarios.kit import push_certificate, world
+from pushsim_i18n import N_, Domain
+from scenarios.kit import push_certificate, short_id, world
 from scenarios.runner import Scenario
 from scenarios.story import Story
 
+_ = Domain("scenarios").gettext
+
 BUNDLE_ID = "com.example.chat"
-MESSAGES = ("1 new message", "2 new messages", "3 new messages")
+MESSAGES = (N_("1 new message"), N_("2 new messages"), N_("3 new messages"))
 
 
 async def run(story: Story) -> None:
     async with world(story) as w:
-        await story.stage("The provider's certificate and the iPhone's token", "portal")
+        await story.stage(_("The provider's certificate and the iPhone's token"), "portal")
         credentials = push_certificate(w.portal, w.work, BUNDLE_ID)
-        story.step(f"push certificate for {BUNDLE_ID} (sandbox) issued and loaded by the provider")
+        story.step(_("push certificate for {bundle} (sandbox) issued and loaded by the provider").format(
+            bundle=BUNDLE_ID))
         async with Phone.open(w.endpoints, state_dir=w.work / "iphone", name="Offline iPhone") as phone, \
                 APNsClient(credentials, endpoint=w.endpoints["sandbox"], ca_file=w.endpoints["ca_file"]) as client:
             app = phone.install_app(BUNDLE_ID, types=("alert", "sound", "badge"))
             token = await app.register()
-            story.step(f"{BUNDLE_ID} registered on the iPhone: token {token[:16]}…", actor="app")
+            story.step(_("{bundle} registered on the iPhone: token {token}…").format(bundle=BUNDLE_ID,
+                                                                                    token=token[:16]), actor="app")
 
-            await story.stage("The iPhone goes offline (airplane mode)", "device")
+            await story.stage(_("The iPhone goes offline (airplane mode)"), "device", number=3)
             await phone.go_offline()
-            story.check(await w.admin.wait_offline(phone.device_id), "APNs sees the phone's courier connection close")
+            story.check(await w.admin.wait_offline(phone.device_id),
+                        _("APNs sees the phone's courier connection close"))
 
-            await story.stage("The provider sends three notifications while the phone is away", "provider")
+            await story.stage(_("The provider sends three notifications while the phone is away"), "provider",
+                              number=1)
             sent: list[str] = []
-            for badge, text in enumerate(MESSAGES, start=1):
+            texts = [_(message) for message in MESSAGES]
+            for badge, text in enumerate(texts, start=1):
                 result = await client.send(Notification(token=token, topic=BUNDLE_ID,
                                                         payload=alert(text, badge=badge)))
                 story.check(result.status == 200 and result.apns_id is not None,
-                            f"APNs accepts {text!r} with 200 although the phone is offline")
+                            _("APNs accepts {text!r} with 200 although the phone is offline").format(text=text))
                 assert result.apns_id is not None
                 sent.append(result.apns_id)
             journeys = [await w.admin.stages(apns_id) for apns_id in sent]
-            story.table("What APNs did with each push", ("#", "apns-id", "alert", "journey so far"),
-                        [(i + 1, apns_id, text, " → ".join(stages))
-                         for i, (apns_id, text, stages) in enumerate(zip(sent, MESSAGES, journeys, strict=True))])
+            story.table(_("What APNs did with each push"), ("#", "apns-id", _("alert"), _("journey so far")),
+                        [(i + 1, short_id(apns_id), text, " → ".join(stages))
+                         for i, (apns_id, text, stages) in enumerate(zip(sent, texts, journeys, strict=True))])
             story.check(all("stored" in j and "replaced" in j for j in journeys[:2]),
-                        "each older push was stored, then replaced by the next one (one per app)")
-            story.check(journeys[2][-1:] == ["stored"], "the latest push waits in storage")
+                        _("each older push was stored, then replaced by the next one (one per app)"))
+            story.check(journeys[2][-1:] == ["stored"], _("the latest push waits in storage"))
 
-            await story.stage("The iPhone comes back online", "device")
+            await story.stage(_("The iPhone comes back online"), "apns", number=2)
             await phone.go_online()
-            story.step("courier connection up again; APNs flushes what it stored")
+            story.step(_("courier connection up again; APNs flushes what it stored"), actor="device")
             received = await app.next_notification(timeout=10)
-            story.step(f"the app received {received.apns_id}: {received.payload['aps']['alert']!r}, "
-                       f"badge {received.presentation.badge}, from storage: {received.from_storage}", actor="app")
+            story.step(_("the app received {apns_id}: {alert}, badge {badge}, from storage: {stored}").format(
+                apns_id=received.apns_id, alert=repr(received.payload["aps"]["alert"]),
+                badge=received.presentation.badge, stored=received.from_storage), actor="app")
             story.check(received.apns_id == sent[2] and received.from_storage,
-                        "the app receives the latest notification, marked as coming from storage")
-            story.check(received.presentation.badge == 3, "its badge, 3, is the one shown")
+                        _("the app receives the latest notification, marked as coming from storage"))
+            story.check(received.presentation.badge == 3, _("its badge, 3, is the one shown"))
+            never = _("the replaced notifications never arrive")
             try:
                 extra = await app.next_notification(timeout=0.5)
-                story.step(f"unexpected extra notification {extra.apns_id}", actor="app")
-                story.check(False, "the replaced notifications never arrive")
+                story.step(_("unexpected extra notification {apns_id}").format(apns_id=extra.apns_id), actor="app")
+                story.check(False, never)
             except TimeoutError:
-                story.check(True, "the replaced notifications never arrive")
+                story.check(True, never)
             stages = await w.admin.wait(sent[2], "presented")
-            story.step("journey of the latest: " + " → ".join(stages), actor="apns")
+            story.step(_("journey of the latest: {stages}").format(stages=" → ".join(stages)), actor="apns")
             story.check(stages[:2] == ["accepted", "stored"] and "delivered" in stages,
-                        "accepted, stored, then delivered on reconnect")
+                        _("accepted, stored, then delivered on reconnect"))
 
 
-SCENARIO = Scenario("offline-store-and-forward", "an offline iPhone: three pushes stored one per app, only the "
-                    "latest delivered when it comes back online", run)
+SCENARIO = Scenario("offline-store-and-forward", N_("an offline iPhone: three pushes stored one per app, only the "
+                    "latest delivered when it comes back online"), run)

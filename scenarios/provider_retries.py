@@ -12,74 +12,84 @@ from typing import Any
 
 from device_sim import Phone
 from provider.apns import APNsClient, Notification, alert
-from scenarios.kit import push_certificate, send_all, world
+from pushsim_i18n import N_, Domain
+from scenarios.kit import push_certificate, send_all, short_id, world
 from scenarios.runner import Scenario
 from scenarios.story import Story
+
+_ = Domain("scenarios").gettext
 
 BUNDLE_ID = "com.example.retries"
 BURST = 30
 PHASES: list[tuple[str, dict[str, Any]]] = [
-    ("two 503 ServiceUnavailable", {"kind": "reason", "status": 503, "count": 2}),
-    ("two 429 TooManyRequests", {"kind": "reason", "reason": "TooManyRequests", "count": 2}),
-    ("a GOAWAY before the stream", {"kind": "goaway", "reason": "Shutdown", "count": 1}),
-    ("a REFUSED_STREAM reset", {"kind": "rst_stream", "error_code": "REFUSED_STREAM", "count": 1}),
+    (N_("two 503 ServiceUnavailable"), {"kind": "reason", "status": 503, "count": 2}),
+    (N_("two 429 TooManyRequests"), {"kind": "reason", "reason": "TooManyRequests", "count": 2}),
+    (N_("a GOAWAY before the stream"), {"kind": "goaway", "reason": "Shutdown", "count": 1}),
+    (N_("a REFUSED_STREAM reset"), {"kind": "rst_stream", "error_code": "REFUSED_STREAM", "count": 1}),
 ]
 
 
 async def run(story: Story) -> None:
     async with world(story) as w:
-        await story.stage("A provider with retries, and an iPhone", "provider")
+        await story.stage(_("A provider with retries, and an iPhone"), "provider", number=1)
         credentials = push_certificate(w.portal, w.work, BUNDLE_ID)
         async with Phone.open(w.endpoints, state_dir=w.work / "iphone", name="Patient iPhone") as phone, \
                 APNsClient(credentials, endpoint=w.endpoints["sandbox"], ca_file=w.endpoints["ca_file"],
                            max_attempts=8, backoff=0.05) as client:
             app = phone.install_app(BUNDLE_ID)
             token = await app.register()
-            story.step(f"{BUNDLE_ID} registered: token {token[:16]}…", actor="app")
-            story.step("provider: up to 8 attempts, exponential back-off from 50 ms with jitter, same apns-id")
+            story.step(_("{bundle} registered: token {token}…").format(bundle=BUNDLE_ID, token=token[:16]), actor="app")
+            story.step(_("provider: up to 8 attempts, exponential back-off from 50 ms with jitter, same apns-id"))
 
             rows: list[tuple[str, str, int, int, str, str]] = []
             for label, rule in PHASES:
-                await story.stage(f"Fault: {label}", "apns")
+                await story.stage(_("Fault: {fault}").format(fault=_(label)), "apns", number=1)
                 fault_ids = await w.admin.add_faults({**rule, "topic": BUNDLE_ID})
-                story.step(f"POST /_sim/faults {rule} → {fault_ids[0]}")
+                story.step(_("POST /_sim/faults {rule} → {fault}").format(rule=rule, fault=fault_ids[0]))
                 result = await client.send(Notification(token=token, topic=BUNDLE_ID, payload=alert(label)))
-                story.step(f"send() returned {result.status} for apns-id {result.apns_id}", actor="provider")
+                story.step(_("send() returned {status} for apns-id {apns_id}").format(
+                    status=result.status, apns_id=result.apns_id), actor="provider")
                 received = await app.next_notification(timeout=10)
                 record = await w.admin.notification(result.apns_id or "")
                 journey = (record or {}).get("journey", [])
                 faults = sum(1 for s in journey if "fault" in s)  # each attempt a fault took over
-                story.step("journey: " + " → ".join(_stage(s) for s in journey))
-                rows.append((label, result.apns_id or "", faults, faults + 1, f"{result.status}",
+                story.step(_("journey: {stages}").format(stages=" → ".join(_stage(s) for s in journey)))
+                # The apns-id shortened, as the dashboard does: a whole UUID in a column wraps at 80 columns
+                # (issue 16); the steps above carry it in full.
+                rows.append((_(label), short_id(result.apns_id or ""), faults, faults + 1, f"{result.status}",
                              "✓" if received.apns_id == result.apns_id else "✗"))
                 story.check(result.status == 200 and faults == int(rule["count"]),
-                            f"after {faults} injected failure(s) the retry is accepted")
+                            _("after {faults} injected failure(s) the retry is accepted").format(faults=faults))
                 story.check(received.apns_id == result.apns_id,
-                            "the app receives it once, with the apns-id of the first attempt")
-            story.table("Retries, one notification per fault", ("fault", "apns-id (every attempt)", "failures",
-                                                                 "attempts", "final", "delivered"), rows)
+                            _("the app receives it once, with the apns-id of the first attempt"))
+            story.table(_("Retries, one notification per fault, one apns-id for all its attempts"),
+                        (_("fault"), "apns-id", _("failures"), _("attempts"), _("final"),
+                         _("delivered")), rows)
 
-            await story.stage(f"A burst of {BURST} pushes while 30% of requests fail with 503", "provider")
+            await story.stage(_("A burst of {count} pushes while {share} of requests fail with 503").format(
+                count=BURST, share="30%"), "provider", number=1)
             await w.admin.add_faults({"kind": "reason", "status": 503, "probability": 0.3, "topic": BUNDLE_ID},
                                      seed=8)
-            story.step("POST /_sim/faults {kind: reason, status: 503, probability: 0.3}, seed 8 (reproducible)",
-                       actor="apns")
+            story.step(_("POST /_sim/faults {rule}, seed 8 (reproducible)").format(
+                rule="{kind: reason, status: 503, probability: 0.3}"), actor="apns")
             notifications = [Notification(token=token, topic=BUNDLE_ID, payload=alert(f"burst {i}")).with_apns_id()
                              for i in range(BURST)]
-            statuses = await send_all(story, client, notifications, "pushes accepted")
-            story.check(statuses == [200] * BURST, f"all {BURST} accepted in the end")
+            statuses, _seconds = await send_all(story, client, notifications, _("pushes accepted"))
+            story.check(statuses == [200] * BURST, _("all {count} accepted in the end").format(count=BURST))
             sent = {n.apns_id for n in notifications}
             got: list[str] = []
-            with story.progress("notifications received", BURST) as bar:
+            with story.progress(_("notifications received"), BURST) as bar:
                 while len(got) < BURST:
                     got.append((await app.next_notification(timeout=10)).apns_id)
                     bar.advance()
             plan = await w.admin.faults()
             hits = sum(f["hits"] for f in plan if f.get("probability") is not None)
-            story.step(f"the simulator failed {hits} requests of the burst; the provider retried each", actor="apns")
-            story.check(hits > 0, "the burst really met failures")
+            story.step(_("the simulator failed {hits} requests of the burst; the provider retried each").format(
+                hits=hits), actor="apns")
+            story.check(hits > 0, _("the burst really met failures"))
             story.check(set(got) == sent and len(got) == len(set(got)),
-                        "every notification arrived exactly once, with its own apns-id: nothing lost, no duplicate")
+                        _("every notification arrived exactly once, with its own apns-id: nothing lost, no duplicate"))
+
 
 
 def _stage(stage: dict[str, Any]) -> str:
@@ -90,5 +100,5 @@ def _stage(stage: dict[str, Any]) -> str:
     return f"{stage['stage']} ({' '.join(extra)})" if extra else str(stage["stage"])
 
 
-SCENARIO = Scenario("provider-retries", "503 and 429 bursts, a GOAWAY and REFUSED_STREAM injected: the provider "
-                    "retries with the same apns-id and nothing is lost", run)
+SCENARIO = Scenario("provider-retries", N_("503 and 429 bursts, a GOAWAY and REFUSED_STREAM injected: the provider "
+                    "retries with the same apns-id and nothing is lost"), run)

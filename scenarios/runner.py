@@ -79,7 +79,7 @@ def execute(scenario: Scenario, story: Story) -> int:
         traceback.print_exc(file=sys.stderr)
         story.verdict(False, f"{type(exc).__name__}: {exc}")
         return 1
-    story.verdict(True)
+    story.verdict(True)  # given already if the story lingered (--hold, the end of --step)
     return 0
 
 
@@ -94,7 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "Runnable, narrated stories of the push flow and its failures; each checks its own outcome."))
     parser.add_argument("name", nargs="?", help=_("scenario to run; omit to list them"))
     parser.add_argument("--json", action="store_true", help=_("one JSON object per line (steps, checks, verdict)"))
-    parser.add_argument("--step", action="store_true", help=_("pause between stages until Enter (live demos)"))
+    parser.add_argument("--step", action="store_true", help=_(
+        "teacher mode: pause and hold the simulator at each stage until Enter; at the end keep it up until Ctrl-C"))
+    parser.add_argument("--hold", action="store_true", help=_(
+        "after the verdict keep the simulator and its dashboard up until Ctrl-C"))
     parser.add_argument("--lang", choices=pushsim_i18n.LANGUAGES,
                         help=_("language of the narration: zh or en (default: $PUSHSIM_LANG, then the locale)"))
     args = parser.parse_args(args_in)
@@ -102,11 +105,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         scenarios = catalogue()
         width = max(len(n) for n in scenarios)
         for scenario in scenarios.values():
-            print(f"{scenario.name:<{width}}  {scenario.summary}")
+            print(f"{scenario.name:<{width}}  {_(scenario.summary)}")  # marked N_() where it is written
         return 0
     found = find(args.name)
     if found is None:
         print("scenarios: " + _("no scenario named {name!r}; run `python -m scenarios` to list them").format(
             name=args.name), file=sys.stderr)
         return 2
-    return execute(found, Story(args.name, json_lines=args.json, pause=args.step))
+    return execute(found, Story(args.name, json_lines=args.json, pause=args.step, hold=args.hold))

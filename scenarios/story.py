@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import sys
 import threading
 import time
@@ -16,7 +17,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from pushsim_i18n import Domain
 from scenarios.narration import Bar, JsonNarrator, Narrator, RichNarrator
+
+_ = Domain("scenarios").gettext
 
 ACTORS = ("provider", "apns", "device", "app", "portal", "story")
 
@@ -60,14 +64,19 @@ class Story:
     """Collects the steps and checks of one scenario run and hands them to its narrator.
 
     ``pause`` (``--step``): before each stage after the first, wait for a line on ``stdin`` (Enter), so a
-    presenter sets the pace; at end of input the story stops pausing instead of hanging.
+    presenter sets the pace; at end of input the story stops pausing instead of hanging. ``teaching`` stays
+    true for the whole run: a scenario then holds the simulator at each stage (docs/scenarios.md "Teacher
+    mode"), and at the end :meth:`linger` keeps it up until Ctrl-C, as ``hold`` (``--hold``) does.
     """
 
     def __init__(self, name: str, *, out: TextIO | None = None, json_lines: bool = False, pause: bool = False,
-                 stdin: TextIO | None = None) -> None:
+                 stdin: TextIO | None = None, hold: bool = False) -> None:
         self.name = name
         self.out = out or sys.stdout
         self.pause = pause
+        self.teaching = pause
+        self.hold = hold
+        self.concluded = False  # the verdict was given (by linger, before the wait), not to be given twice
         self.stdin = stdin or sys.stdin
         self.narrator: Narrator = JsonNarrator(self.out, sys.stderr) if json_lines else RichNarrator(self.out)
         self.steps: list[Step] = []
@@ -81,10 +90,13 @@ class Story:
     def elapsed(self) -> float:
         return time.monotonic() - self._start
 
-    async def stage(self, title: str, actor: str = "story") -> None:
-        """Start a new part of the story; ``actor`` (provider, apns, device, app, portal) acts in it."""
+    async def stage(self, title: str, actor: str = "story", *, number: int | None = None) -> None:
+        """Start a new part of the story; ``actor`` (provider, apns, device, app, portal) acts in it;
+        ``number`` says which of Apple's three stages it tells (its colour, and a field of the JSON record)."""
+        if number is not None and number not in (1, 2, 3):
+            raise ValueError(f"a stage number is 1, 2 or 3, not {number!r}")
         if self.pause and self.steps:
-            self.narrator.prompt(f"next: {title} (press Enter) ")
+            self.narrator.prompt(_("next: {title} (press Enter) ").format(title=title))
             # In a thread: the simulator, phones and provider keep running (keep-alives) while we wait.
             line = await _read_line(self.stdin)
             if line:
@@ -93,7 +105,7 @@ class Story:
                 self.pause = False  # no more input: carry on without pausing
         self._stage = title
         self._actor = _check_actor(actor)
-        self.narrator.stage(title, self._actor)
+        self.narrator.stage(title, self._actor, number)
 
     def step(self, text: str, *, actor: str | None = None, **detail: Any) -> None:
         """One thing that happened; ``detail`` goes to the JSON line only (facts a CI job may want)."""
@@ -126,7 +138,38 @@ class Story:
             tracker.close()
 
     def verdict(self, ok: bool, error: str | None = None) -> None:
+        if self.concluded:
+            return
+        self.concluded = True
         self.narrator.verdict(self.name, ok, error, self.elapsed, len(self.checks), len(self.steps))
+
+    async def linger(self, dashboard: str) -> None:
+        """The story held: with ``--hold``, or at the end of ``--step``, give the verdict now and keep the
+        simulator and its dashboard up until Ctrl-C or SIGTERM, so a teacher can point at what happened.
+        A ``--step`` run whose input has ended (nobody at the keyboard) does not wait, as it stopped pausing."""
+        if not (self.hold or (self.teaching and self.pause)):
+            return
+        self.verdict(True)
+        self.narrator.prompt(_("The dashboard stays at {url}; press Ctrl-C to stop.").format(url=dashboard) + "\n")
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        signals = (signal.SIGINT, signal.SIGTERM)
+        for number in signals:
+            loop.add_signal_handler(number, stop.set)
+        waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
+        if not self.hold:
+            waits.append(asyncio.ensure_future(self._end_of_input()))
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()
+            for number in signals:
+                loop.remove_signal_handler(number)
+
+    async def _end_of_input(self) -> None:
+        while await _read_line(self.stdin):
+            pass
 
 
 class Tracker:
@@ -139,6 +182,7 @@ class Tracker:
         self.completed = 0
         self._bar: Bar | None = narrator.progress_start(description, total)
         self._started = time.monotonic()
+        self.seconds: float | None = None  # the time the settled line printed, once closed
 
     def advance(self, amount: int = 1) -> None:
         self.completed += amount
@@ -150,11 +194,13 @@ class Tracker:
         if done > self.completed:
             self.advance(done - self.completed)
 
-    def close(self) -> None:
+    def close(self, seconds: float | None = None) -> None:
+        """Settle the bar; ``seconds``: the time to print when the caller measured the work itself (so one
+        clock gives every figure a story prints), else the time since the bar started."""
         if self._bar is not None:
             self._bar = None
-            self._narrator.progress_end(self.description, self.completed, self.total,
-                                        time.monotonic() - self._started)
+            self.seconds = time.monotonic() - self._started if seconds is None else seconds
+            self._narrator.progress_end(self.description, self.completed, self.total, self.seconds)
 
 
 def _check_actor(actor: str) -> str:

@@ -33,6 +33,7 @@ DEFAULT_STORAGE_LIMIT = 30 * 24 * 3600  # Apple: "up to 30 days" (docs/apns-prot
 # Journey stages this module adds to those of apns_sim.model.journeys.
 _JOURNEY_KEYS = frozenset({"apns_id", "stage", "at"})  # set by the journey log, never by a phone's report
 BATCHED = "batched"  # priority 5/1 held for a burst to an online phone (docs/apns-protocol.md §11)
+HELD = "held"  # the teacher's hold: accepted, waiting for the presenter to move on (docs/scenarios.md "Teacher mode")
 RESTORED = "restored"  # a stored notification read back from the data dir by a restarted simulator
 UNACKED_MODES = ("keep", "coalesce")  # DeliveryConfig.unacked
 _JOURNEY_KEY = "journey"  # the stages so far, kept with a stored notification so a restart keeps its story
@@ -129,6 +130,10 @@ class Delivery:
         self._cancel_timer: Callable[[], None] | None = None
         self._timer_at: float | None = None
         self._unsubscribe_clock = clock.subscribe(self._clock_changed)
+        # The teacher's hold (docs/scenarios.md "Teacher mode"): while on, pushes to online phones wait here, in
+        # order, as if still queued at APNs, so a dashboard shows them accepted and not yet delivered.
+        self._holding = False
+        self._held_back: list[PushMessage] = []
 
     def close(self) -> None:
         """Stop listening to the clock and cancel the batch timer (the simulator is stopping)."""
@@ -182,10 +187,13 @@ class Delivery:
         self._online.pop(key, None)
         unacked = list(self._in_flight.pop(key, {}).values())
         held = self._batches.take(key)
+        paused = [m for m in self._held_back if (m.device_id, m.environment) == key]
+        self._held_back = [m for m in self._held_back if (m.device_id, m.environment) != key]
         self._reschedule()
         coalesced = self._keep_unacked(key, sorted(unacked, key=lambda m: m.accepted_at))
         leftovers = [(m, "not acknowledged before the connection closed") for m in coalesced]
         leftovers += [(m, "held for a burst when the connection closed") for m in held]
+        leftovers += [(m, "held for the presenter when the connection closed") for m in paused]
         for message, note in sorted(leftovers, key=lambda pair: pair[0].accepted_at):
             self._store(message, note=note)
 
@@ -232,8 +240,12 @@ class Delivery:
     # -- notifications -------------------------------------------------------------------------------
 
     def submit(self, message: PushMessage) -> str:
-        """Route one accepted notification; returns "delivered", "batched", "stored" or "discarded"."""
+        """Route one accepted notification; returns "delivered", "held", "batched", "stored" or "discarded"."""
         key = (message.device_id, message.environment)
+        if key in self._online and self._holding:
+            self._held_back.append(message)
+            self.journeys.add(message.apns_id, HELD, detail="held until the presenter moves on (teacher mode)")
+            return HELD
         if key in self._online:
             if not self._batches.enabled:  # the default, and the provider API's hot path: nothing to decide
                 self._write(key, message, from_storage=False)
@@ -257,6 +269,22 @@ class Delivery:
             return journeys.DISCARDED
         self._store(message, note="the phone is offline")
         return journeys.STORED
+
+    @property
+    def holding(self) -> bool:
+        return self._holding
+
+    def hold(self) -> None:
+        """Hold every push to an online phone until :meth:`release` (a presenter's pause; not an Apple rule)."""
+        self._holding = True
+
+    def release(self) -> int:
+        """End the hold: what waited goes out in the order it was accepted; returns how many."""
+        self._holding = False
+        waiting, self._held_back = self._held_back, []
+        for message in waiting:
+            self.submit(message)
+        return len(waiting)
 
     def acknowledged(self, device_id: str, environment: str, apns_id: str, ok: bool) -> None:
         """The phone answered a push: 0 = taken; non-zero = no app for that topic (device-side §6 rule 13)."""

@@ -41,6 +41,7 @@ class CourierSide:
     _identity: Identity | None
     _reactivate: bool
     _reactivated: bool
+    _held_pushes: list[tuple[App, bool, courier.Push]] | None
 
     @property
     def name(self) -> str:
@@ -84,10 +85,32 @@ class CourierSide:
             if self._repeated(environment, push):
                 return
             app, voip = found
-            if voip:
-                app.receive_voip(push)
-            else:
-                app.receive(push)
+            if self._held_pushes is not None:
+                self._held_pushes.append((app, voip, push))  # acknowledged (delivered), not yet the app's
+                return
+            self._hand_over(app, voip, push)
+
+    @staticmethod
+    def _hand_over(app: App, voip: bool, push: courier.Push) -> None:
+        if voip:
+            app.receive_voip(push)
+        else:
+            app.receive(push)
+
+    def hold_presentation(self) -> None:
+        """The teacher's hold (docs/scenarios.md "Teacher mode"): the phone still receives and acknowledges
+        each push (APNs records it delivered) but hands it to its app only on :meth:`release_presentation`,
+        so a presenter can show stage 2 done and stage 3 not yet begun. Not something an iPhone does; what is
+        still held when the phone closes goes with its apps (APNs has it as acknowledged)."""
+        if self._held_pushes is None:
+            self._held_pushes = []
+
+    def release_presentation(self) -> int:
+        """End the hold: the apps get what waited, in the order it arrived; returns how many."""
+        waiting, self._held_pushes = self._held_pushes or [], None
+        for app, voip, push in waiting:
+            self._hand_over(app, voip, push)
+        return len(waiting)
 
     def _repeated(self, environment: str, push: courier.Push) -> bool:
         """A push the phone took before (APNs missed its ack): acknowledged, reported, never shown again.

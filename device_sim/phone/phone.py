@@ -74,6 +74,7 @@ class Phone(TokenChangeEvents, CourierSide):
         self._ssl: ssl.SSLContext | None = None
         self._statuses = StatusReporter()  # [sim] permission, badge, state for the dashboard (app_status)
         self._presented: PresentedLog | None = None  # apns-ids taken: none is shown twice (presented)
+        self._held_pushes = None  # not holding: pushes go straight to the apps (the teacher's hold, courier_side)
 
     @classmethod
     @contextlib.asynccontextmanager

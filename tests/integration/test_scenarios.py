@@ -12,6 +12,7 @@ import dataclasses
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from typing import Any
 
 import pytest
 
+import pushsim_i18n
 from scenarios import bad_requests_tour, three_stages
 from scenarios.runner import catalogue, execute, find, main
 from scenarios.story import Story
@@ -85,7 +87,9 @@ def test_quickstart_narration_is_fast_and_plain_off_a_terminal() -> None:
     elapsed = time.monotonic() - started
     assert out.returncode == 0, out.stdout + out.stderr
     assert "\x1b[" not in out.stdout
-    assert "Stage 1: the provider sends the notification to APNs" in out.stdout
+    told = " ".join(out.stdout.split())  # a title too long for the terminal's width is wrapped, whole words
+    assert "Stage 1: the provider packs the message with the target iPhone's device token and sends it to APNs" \
+        in told
     assert "✓ the same apns-id end to end" in out.stdout
     assert "✓ APNs accepted the notification (HTTP 200)" in out.stdout  # once printed as "([200])" (issue 16)
     assert "([" not in out.stdout
@@ -99,7 +103,7 @@ def test_step_mode_waits_for_enter_between_stages() -> None:
     assert out.returncode == 0, out.stdout + out.stderr
     stages = [r for r in _json_lines(out.stdout) if r["type"] == "stage"]
     assert out.stderr.count("(press Enter)") == len(stages) - 1 >= 3
-    assert "next: Stage 1: the provider sends the notification" in out.stderr
+    assert "next: Stage 1: the provider packs the message" in out.stderr
 
 
 def test_ctrl_c_at_a_step_prompt_ends_the_run_at_once() -> None:
@@ -162,3 +166,109 @@ def test_a_failing_story_is_narrated_as_failed() -> None:
     assert execute(dataclasses.replace(three_stages.SCENARIO, name="broken", run=broken), story) == 1
     text = out.getvalue()
     assert "✗ the impossible claim" in text and "✗ broken: FAILED" in text and "\x1b[" not in text
+
+
+# The scenarios whose telling is translated here (docs/scenarios.md "Two languages"); the others follow.
+BILINGUAL = ("three-stages", "uninstall-410", "provider-retries", "bad-requests-tour", "load-fleet",
+             "offline-store-and-forward")
+
+
+def _english_sentences() -> list[str]:
+    """The fixed English start of each translated message of the scenarios' catalog whose Chinese starts
+    differently: what would show if a message were left untranslated."""
+    from pushsim_i18n.catalogs import read_po
+
+    starts = []
+    for message in read_po("scenarios", "zh"):
+        if not message.id or not message.string:
+            continue
+        start = str(message.id).split("{", 1)[0].strip()
+        if len(start) >= 12 and not str(message.string).startswith(start):
+            starts.append(start)
+    return starts
+
+
+def _told(records: list[dict[str, Any]]) -> list[str]:
+    """Every human text of a JSON narration: stage titles, steps, claims, table titles and headers."""
+    texts: list[str] = []
+    for record in records:
+        texts += [str(record[key]) for key in ("title", "text", "claim") if record.get(key)]
+        texts += [str(column) for column in record.get("columns", [])]
+    return texts
+
+
+@pytest.mark.parametrize("name", BILINGUAL)
+def test_scenario_is_told_in_chinese(name: str, capsys: pytest.CaptureFixture[str],
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/scenarios.md "Two languages", docs/i18n.md: ``--lang zh`` tells the story in Chinese (no English
+    sentence of the catalog left over), and the JSON lines keep it readable UTF-8, never ``\\u`` escapes."""
+    monkeypatch.setenv("PUSHSIM_FLEET", "20")
+    monkeypatch.setattr(pushsim_i18n, "_current", pushsim_i18n._current)  # main() chooses; restored after
+    code = main([name, "--json", "--lang", "zh"])
+    out = capsys.readouterr().out
+    records = _json_lines(out)
+    assert code == 0 and records[-1]["ok"] is True, out
+    assert "\\u" not in out
+    assert any("阶段" in t or "准备" in t for t in (r["title"] for r in records if r["type"] == "stage"))
+    told = _told(records)
+    assert sum(any("\u4e00" <= c <= "\u9fff" for c in text) for text in told) > len(told) // 2
+    leftovers = [(start, text) for text in told for start in _english_sentences() if text.startswith(start)]
+    assert not leftovers
+
+
+@pytest.mark.parametrize("name", BILINGUAL)
+def test_scenario_is_told_in_english_by_default(name: str, capsys: pytest.CaptureFixture[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/i18n.md "Choosing the language": with PUSHSIM_LANG=en no Chinese character appears."""
+    monkeypatch.setenv("PUSHSIM_FLEET", "5")
+    monkeypatch.setenv("PUSHSIM_LANG", "en")
+    monkeypatch.setattr(pushsim_i18n, "_current", pushsim_i18n._current)
+    assert main([name, "--json"]) == 0
+    told = _told(_json_lines(capsys.readouterr().out))
+    assert told and not [t for t in told if any("\u4e00" <= c <= "\u9fff" for c in t)]
+
+
+def test_three_stages_numbers_its_stages_in_the_tutorials_words(capsys: pytest.CaptureFixture[str],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/scenarios.md "Teacher mode": Stage 1, 2 and 3 apart, each with its ``number`` in the JSON."""
+    monkeypatch.setattr(pushsim_i18n, "_current", pushsim_i18n._current)
+    assert main(["three-stages", "--json", "--lang", "zh"]) == 0
+    stages = [r for r in _json_lines(capsys.readouterr().out) if r["type"] == "stage"]
+    numbered = [(r["number"], r["title"].split("：")[0], r["actor"]) for r in stages if "number" in r]
+    assert numbered == [(1, "阶段 1", "provider"), (2, "阶段 2", "apns"), (3, "阶段 3", "app")]
+
+
+def test_odd_lines_of_issue_16_read_right(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 16's odd lines: no HTTP 200 just before uninstall-410's 410 table; no section number in
+    bad-requests-tour's table title; load-fleet's bars, step and table give the same times."""
+    monkeypatch.setenv("PUSHSIM_FLEET", "5")
+    monkeypatch.setenv("PUSHSIM_LANG", "en")
+    monkeypatch.setattr(pushsim_i18n, "_current", pushsim_i18n._current)
+    assert main(["uninstall-410", "--json"]) == 0
+    records = _json_lines(capsys.readouterr().out)
+    table = next(i for i, r in enumerate(records) if r["type"] == "table")
+    assert records[table]["rows"][0][1:3] == [410, "Unregistered"]
+    assert not [r for r in records[table - 3:table] if "HTTP 200" in json.dumps(r)], records[table - 3:table]
+
+    assert main(["bad-requests-tour", "--json"]) == 0
+    titles = [r["title"] for r in _json_lines(capsys.readouterr().out) if r["type"] == "table"]
+    assert titles == ["Bad requests and Apple's answers"]
+
+    assert main(["load-fleet", "--json"]) == 0
+    records = _json_lines(capsys.readouterr().out)
+    bars = {r["description"].split(" (")[0]: r["seconds"] for r in records if r["type"] == "progress"}
+    timings = next(r["timings"] for r in records if r["type"] == "step" and "timings" in r)
+    assert (bars["identities"], bars["connecting"]) == (timings["identities_s"], timings["connect_s"])
+    row = dict(zip(*(next((r["columns"], r["rows"][0]) for r in records if r["type"] == "table")), strict=True))
+    assert row["connections and tokens"] == f"{timings['connect_s']:.2f}s"
+    assert row["all acknowledged, from the first send"] == f"{bars['pushes acknowledged']:.2f}s"
+
+
+def test_no_apns_id_wraps_at_80_columns() -> None:
+    """Issue 16: provider-retries wrapped apns-ids; at 80 columns every UUID it prints is whole on a line."""
+    out = _run(["provider-retries"], env={**os.environ, "COLUMNS": "80", "PUSHSIM_LANG": "en"})
+    assert out.returncode == 0, out.stdout + out.stderr
+    starts = re.findall(r"\b[0-9a-f]{8}-[0-9a-f]{4}", out.stdout)
+    whole = re.findall(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", out.stdout)
+    assert len(whole) >= 4 and len(starts) == len(whole)
+    assert max(len(line) for line in out.stdout.splitlines()) <= 80

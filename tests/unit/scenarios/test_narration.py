@@ -1,0 +1,86 @@
+"""How a story is told (scenarios.narration, docs/scenarios.md "Narration" and "Colours"): words never broken
+at the terminal's edge, one colour per stage, JSON lines that keep Chinese readable."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from rich.cells import cell_len
+from rich.console import Console
+
+from scenarios.narration import ACTOR_STYLES, STAGE_STYLES, JsonNarrator, RichNarrator, wrap
+
+LONG = ("Keychain Access: new key pair, Push.certSigningRequest, private key exported as Push.p12 "
+        "(password-protected), then the portal turns the request into aps_developer_identity.cer for "
+        "com.example.pushchat and the provider loads both files")
+
+
+@pytest.mark.parametrize("width", [40, 80, 120])
+def test_a_long_step_wraps_at_word_boundaries_at_any_width(width: int) -> None:
+    """docs/scenarios.md "Narration": every word of a long step survives whole on one line (issue 16 saw
+    ``password-pr`` / ``otected`` at 120 columns), and no line is wider than the terminal."""
+    out = io.StringIO()
+    narrator = RichNarrator(out, width=width)
+    narrator.step({"actor": "portal", "at": 1.5, "text": LONG})
+    narrator.check(LONG, True)
+    lines = out.getvalue().splitlines()
+    assert len(lines) > 2 and all(len(line) <= width for line in lines)
+    printed = out.getvalue().split()
+    assert all(printed.count(word) >= 2 for word in LONG.split()), out.getvalue()  # the step's and the check's
+
+
+@pytest.mark.parametrize("width", [40, 80])
+def test_chinese_wraps_by_cell_width(width: int) -> None:
+    """Chinese characters take two cells: a wrapped Chinese step fits the terminal, nothing lost."""
+    text = ("Provider（推送服务器）把消息和目标 iPhone 的设备令牌（device token）打包在一起，"
+            "发送给苹果推送通知服务（APNs）。") * 2
+    out = io.StringIO()
+    RichNarrator(out, width=width).step({"actor": "provider", "at": 0.0, "text": text})
+    measure = Console(width=200)
+    lines = out.getvalue().splitlines()
+    assert all(measure.measure(line).maximum <= width for line in lines)
+    assert "".join(line.strip().split("provider", 1)[-1].strip() for line in lines).replace(" ", "") == \
+        text.replace(" ", "")
+
+
+def test_one_colour_per_stage() -> None:
+    """docs/scenarios.md "Colours": certificates yellow, stage 1 blue, stage 2 magenta, stage 3 green."""
+    assert STAGE_STYLES == {0: "bold yellow", 1: "bold blue", 2: "bold magenta", 3: "bold green"}
+    assert [ACTOR_STYLES[a] for a in ("portal", "provider", "apns", "device", "app")] == \
+        ["bold yellow", "bold blue", "bold magenta", "bold green", "bold green"]
+
+
+def test_a_stage_rule_carries_the_stage_colour() -> None:
+    """docs/scenarios.md "Colours": stage 2's rule is magenta even when another actor opens it."""
+    out = io.StringIO()
+    narrator = RichNarrator(out, width=80)
+    narrator.console = Console(file=out, width=80, force_terminal=True, color_system="standard")
+    narrator.stage("Stage 2: APNs sends it on", "device", 2)
+    assert "\x1b[1;35m" in out.getvalue() and "\x1b[1;32m" not in out.getvalue()
+
+
+def test_json_lines_keep_chinese_readable_and_carry_the_stage_number() -> None:
+    """docs/i18n.md, docs/scenarios.md "--json": UTF-8 text, never ``\\u`` escapes; ``number`` on a stage."""
+    out = io.StringIO()
+    narrator = JsonNarrator(out, io.StringIO())
+    narrator.stage("阶段 1：Provider 把通知发给 APNs", "provider", 1)
+    narrator.stage("准备", "story")
+    narrator.step({"stage": "阶段 1", "actor": "provider", "text": "设备令牌（device token）", "at": 0.1})
+    text = out.getvalue()
+    assert "\\u" not in text and "设备令牌" in text
+    first, second, _ = (json.loads(line) for line in text.splitlines())
+    assert first == {"type": "stage", "title": "阶段 1：Provider 把通知发给 APNs", "actor": "provider", "number": 1}
+    assert "number" not in second
+
+
+@pytest.mark.parametrize("width", range(12, 40))
+def test_chinese_lines_never_start_with_closing_punctuation(width: int) -> None:
+    """docs/scenarios.md "Narration": a break may fall between any two Chinese characters, but "，" and "）"
+    stay with what they close; every character is kept, in order."""
+    text = "应用 com.example.pushchat 已安装；它注册了提示（alert）、声音（sound）和角标（badge）。"
+    lines = [text[a:b] for a, b in wrap(text, width)]
+    assert all(cell_len(line) <= width for line in lines)
+    assert not [line for line in lines if line[:1] in "，。：；、）"]
+    assert "".join(lines).replace(" ", "") == text.replace(" ", "")
