@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from apns_sim.delivery.store_and_forward import HELD
 from apns_sim.model import journeys
 from pushsim_i18n import N_, Domain
 
@@ -25,6 +26,7 @@ STAGES = {
     journeys.PRESENTED: N_("presented"),
     journeys.NOT_PRESENTED: N_("not presented"),
     journeys.NOT_KEPT: N_("not kept"),
+    HELD: N_("held for the presenter"),
 }
 
 

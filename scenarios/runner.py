@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import importlib
 import sys
@@ -11,11 +10,12 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import pushsim_i18n
 from pushsim_i18n import Domain
+from pushsim_i18n.cli import OneLineParser, add_lang_option, error_line, start
 from scenarios.story import Story, StoryFailed, UsageError
 
 _ = Domain("scenarios").gettext
+PROG = "python -m scenarios"
 
 ScenarioFn = Callable[[Story], Coroutine[Any, Any, None]]
 
@@ -70,10 +70,10 @@ def execute(scenario: Scenario, story: Story) -> int:
         story.verdict(False, str(exc))
         return 1
     except UsageError as exc:
-        print(f"scenarios: {exc}", file=sys.stderr)
+        print(error_line(PROG, str(exc)), file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # Ctrl-C, also at a --step prompt: a verdict line, then the shell's 130
-        story.verdict(False, "interrupted")
+        story.verdict(False, _("interrupted"))
         return 130
     except Exception as exc:  # the story broke in an unplanned way: say where, exit non-zero
         traceback.print_exc(file=sys.stderr)
@@ -86,11 +86,10 @@ def execute(scenario: Scenario, story: Story) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args_in = sys.argv[1:] if argv is None else list(argv)
     try:
-        pushsim_i18n.setup(args_in)
-    except pushsim_i18n.LanguageError as exc:
-        print(f"scenarios: {exc}", file=sys.stderr)
-        return 2
-    parser = argparse.ArgumentParser(prog="python -m scenarios", description=_(
+        start(PROG, args_in)  # UTF-8 output, argparse's own words in our catalog, the language chosen
+    except SystemExit as exc:  # a language we do not have: start() printed the one line
+        return int(exc.code or 2)
+    parser = OneLineParser(prog=PROG, description=_(
         "Runnable, narrated stories of the push flow and its failures; each checks its own outcome."))
     parser.add_argument("name", nargs="?", help=_("scenario to run; omit to list them"))
     parser.add_argument("--json", action="store_true", help=_("one JSON object per line (steps, checks, verdict)"))
@@ -98,8 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "teacher mode: pause and hold the simulator at each stage until Enter; at the end keep it up until Ctrl-C"))
     parser.add_argument("--hold", action="store_true", help=_(
         "after the verdict keep the simulator and its dashboard up until Ctrl-C"))
-    parser.add_argument("--lang", choices=pushsim_i18n.LANGUAGES,
-                        help=_("language of the narration: zh or en (default: $PUSHSIM_LANG, then the locale)"))
+    add_lang_option(parser)
     args = parser.parse_args(args_in)
     if args.name is None:
         scenarios = catalogue()
@@ -109,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     found = find(args.name)
     if found is None:
-        print("scenarios: " + _("no scenario named {name!r}; run `python -m scenarios` to list them").format(
-            name=args.name), file=sys.stderr)
+        print(error_line(PROG, _("no scenario named {name!r}; run `python -m scenarios` to list them").format(
+            name=args.name)), file=sys.stderr)
         return 2
     return execute(found, Story(args.name, json_lines=args.json, pause=args.step, hold=args.hold))

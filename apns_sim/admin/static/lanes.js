@@ -9,11 +9,11 @@ export const LANES = [
 ];
 export const STAGE_LANE = {
   accepted: 'apns', rejected: 'apns', stored: 'apns', replaced: 'apns', discarded: 'apns', expired: 'apns',
-  delivered: 'apns', fault: 'apns', batched: 'apns', restored: 'apns', acknowledged: 'device', refused: 'device',
-  handed_to_app: 'app', presented: 'app', not_presented: 'app',
+  delivered: 'apns', fault: 'apns', batched: 'apns', restored: 'apns', held: 'apns', not_kept: 'apns',
+  acknowledged: 'device', refused: 'device', handed_to_app: 'app', presented: 'app', not_presented: 'app',
 };
 export const FAILED = new Set(['rejected', 'refused', 'expired', 'discarded', 'replaced', 'not_presented']);
-export const INFO = new Set(['stored', 'fault', 'batched', 'restored']);
+export const INFO = new Set(['stored', 'fault', 'batched', 'restored', 'held', 'not_kept']);
 export const FINAL = new Set(['rejected', 'refused', 'expired', 'discarded', 'replaced', 'presented', 'not_presented']);
 // The steps of a push that goes all the way, shown grey until they happen.
 export const HAPPY = [['apns', 'delivered'], ['device', 'acknowledged'], ['app', 'handed_to_app'], ['app', 'presented']];
@@ -99,6 +99,9 @@ export function stepText(s) {
     case 'batched': return t('Batched (priority {priority}): {detail}',
       {priority: s.priority, detail: detail(s)});
     case 'restored': return t('Restored: {detail}', {detail: detail(s)});
+    // Teacher mode (python -m scenarios --step): APNs waits for the presenter before stage 2.
+    case 'held': return t('Held until the presenter moves on (teacher mode)');
+    case 'not_kept': return t('Not stored again: the phone reported taking it');
     default: return s.stage.replace(/_/g, ' ');
   }
 }
