@@ -43,6 +43,13 @@ async def _read_line(stream: TextIO) -> str:
     return await answer
 
 
+def _at_a_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (OSError, ValueError):  # closed or detached
+        return False
+
+
 class UsageError(Exception):
     """The story cannot start as asked (a bad environment variable): one line on stderr, exit 2."""
 
@@ -146,8 +153,9 @@ class Story:
     async def linger(self, dashboard: str) -> None:
         """The story held: with ``--hold``, or at the end of ``--step``, give the verdict now and keep the
         simulator and its dashboard up until Ctrl-C or SIGTERM, so a teacher can point at what happened.
-        A ``--step`` run whose input has ended (nobody at the keyboard) does not wait, as it stopped pausing."""
-        if not (self.hold or (self.teaching and self.pause)):
+        The end of ``--step`` waits only for a presenter at a terminal: a run whose input has ended, or comes
+        from a pipe (``yes '' |``, a CI job), finishes, as nobody is there to press Ctrl-C."""
+        if not (self.hold or (self.teaching and self.pause and _at_a_terminal(self.stdin))):
             return
         self.verdict(True)
         self.narrator.prompt(_("The dashboard stays at {url}; press Ctrl-C to stop.").format(url=dashboard) + "\n")

@@ -130,7 +130,8 @@ def test_bad_fleet_size_is_a_usage_error() -> None:
     for raw in ("0", "-3", "many"):
         out = _run(["load-fleet", "--json"], env={**os.environ, "PUSHSIM_FLEET": raw})
         assert out.returncode == 2 and not out.stdout, out.stdout + out.stderr
-        assert out.stderr == f"scenarios: PUSHSIM_FLEET must be a whole number of phones, at least 1, not {raw!r}\n"
+        assert out.stderr == ("python -m scenarios: error: PUSHSIM_FLEET must be a whole number of phones, at least 1, "
+                              f"not {raw!r}\n")  # one line, as every tool's usage error (docs/cli.md)
 
 
 def test_step_mode_counts_pauses_and_stops_pausing_at_end_of_input() -> None:

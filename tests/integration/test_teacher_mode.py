@@ -64,8 +64,10 @@ def test_step_mode_holds_each_stage_and_keeps_the_dashboard_up_until_ctrl_c() ->
     """docs/scenarios.md "Teacher mode": at the stage 2 prompt the push is accepted and not delivered; at the
     stage 3 prompt delivered and acknowledged, not yet handed to the app; after the verdict the admin API
     still answers; SIGINT then ends the run with 0, as the story held."""
-    proc, lines, prompts = _start(["three-stages", "--step"], subprocess.PIPE)
-    assert proc.stdin is not None
+    # A presenter at a terminal: stdin is a pseudo-terminal, as in a real demo (the end waits only then).
+    keyboard, terminal = os.openpty()
+    proc, lines, prompts = _start(["three-stages", "--step"], terminal)
+    os.close(terminal)
     try:
         admin = _next_record(lines, type="step", endpoints=None)["endpoints"]["admin"]
         apns_id = ""
@@ -85,8 +87,7 @@ def test_step_mode_holds_each_stage_and_keeps_the_dashboard_up_until_ctrl_c() ->
                 assert {"delivered", "acknowledged"} <= set(journey), journey
                 assert "handed_to_app" not in journey and "presented" not in journey, journey
                 seen.append("stage 3")
-            proc.stdin.write("\n")
-            proc.stdin.flush()
+            os.write(keyboard, b"\n")
         assert seen == ["stage 2", "stage 3"]
         assert "http://127.0.0.1:" in prompt and admin in prompt
         verdict = _next_record(lines, type="verdict")
@@ -100,6 +101,18 @@ def test_step_mode_holds_each_stage_and_keeps_the_dashboard_up_until_ctrl_c() ->
     finally:
         proc.kill()
         proc.wait()
+        os.close(keyboard)
+
+
+def test_step_with_endless_piped_input_finishes_without_lingering() -> None:
+    """docs/scenarios.md "Teacher mode": ``yes '' | python -m scenarios NAME --step`` finishes (exit 0): input
+    from a pipe is nobody at the keyboard, so the end does not wait for Ctrl-C (nor spin reading lines)."""
+    run = subprocess.run(f"yes '' | {sys.executable} -m scenarios three-stages --step --json", shell=True,
+                         capture_output=True, text=True, timeout=120, env={**os.environ, "PUSHSIM_LANG": "en"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    verdicts = [json.loads(line) for line in run.stdout.splitlines() if '"verdict"' in line]
+    assert [v["ok"] for v in verdicts] == [True]
+    assert LINGER_END not in run.stderr
 
 
 def test_hold_keeps_the_simulator_up_after_the_verdict_until_sigterm() -> None:
