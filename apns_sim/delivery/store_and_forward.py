@@ -134,6 +134,7 @@ class Delivery:
         # order, as if still queued at APNs, so a dashboard shows them accepted and not yet delivered.
         self._holding = False
         self._held_back: list[PushMessage] = []
+        self._held_stored: set[str] = set()  # apns-ids in _held_back that came out of storage
 
     def close(self) -> None:
         """Stop listening to the clock and cancel the batch timer (the simulator is stopping)."""
@@ -176,6 +177,9 @@ class Delivery:
             if self._expired(message):
                 self.journeys.add(message.apns_id, journeys.EXPIRED, detail="expired while the phone was offline")
                 continue
+            if self._holding:  # the presenter has not reached stage 2: stored pushes wait like live ones
+                self._hold_back(message, from_storage=True)
+                continue
             self._write(key, message, from_storage=True)
 
     def detach(self, device_id: str, environment: str) -> None:
@@ -189,6 +193,7 @@ class Delivery:
         held = self._batches.take(key)
         paused = [m for m in self._held_back if (m.device_id, m.environment) == key]
         self._held_back = [m for m in self._held_back if (m.device_id, m.environment) != key]
+        self._held_stored -= {m.apns_id for m in paused}
         self._reschedule()
         coalesced = self._keep_unacked(key, sorted(unacked, key=lambda m: m.accepted_at))
         leftovers = [(m, "not acknowledged before the connection closed") for m in coalesced]
@@ -243,8 +248,7 @@ class Delivery:
         """Route one accepted notification; returns "delivered", "held", "batched", "stored" or "discarded"."""
         key = (message.device_id, message.environment)
         if key in self._online and self._holding:
-            self._held_back.append(message)
-            self.journeys.add(message.apns_id, HELD, detail="held until the presenter moves on (teacher mode)")
+            self._hold_back(message, from_storage=False)
             return HELD
         if key in self._online:
             if not self._batches.enabled:  # the default, and the provider API's hot path: nothing to decide
@@ -279,12 +283,26 @@ class Delivery:
         self._holding = True
 
     def release(self) -> int:
-        """End the hold: what waited goes out in the order it was accepted; returns how many."""
+        """End the hold: what waited goes out in the order it was accepted (what expired meanwhile does not:
+        apns-expiration holds whatever the presenter does); returns how many waited."""
         self._holding = False
         waiting, self._held_back = self._held_back, []
+        stored, self._held_stored = self._held_stored, set()
         for message in waiting:
-            self.submit(message)
+            key = (message.device_id, message.environment)
+            if self._expired(message):
+                self.journeys.add(message.apns_id, journeys.EXPIRED, detail="expired while held for the presenter")
+            elif message.apns_id in stored and key in self._online:
+                self._write(key, message, from_storage=True)
+            else:
+                self.submit(message)
         return len(waiting)
+
+    def _hold_back(self, message: PushMessage, *, from_storage: bool) -> None:
+        self._held_back.append(message)
+        if from_storage:
+            self._held_stored.add(message.apns_id)
+        self.journeys.add(message.apns_id, HELD, detail="held until the presenter moves on (teacher mode)")
 
     def acknowledged(self, device_id: str, environment: str, apns_id: str, ok: bool) -> None:
         """The phone answered a push: 0 = taken; non-zero = no app for that topic (device-side §6 rule 13)."""

@@ -45,3 +45,30 @@ def test_a_phone_that_leaves_during_the_hold_finds_its_push_stored(registry: Reg
     assert _stages(journeys, "a")[-1] == events.STORED and delivery.release() == 0
     delivery.attach("dev-1", "sandbox", lambda m: sent.append(m.apns_id))
     assert sent == ["a"]
+
+
+def test_a_push_that_expires_while_held_is_expired_not_delivered(registry: Registry, clock: Clock) -> None:
+    """docs/apns-protocol.md §3 (apns-expiration): APNs does not deliver after the expiration; a hold that
+    outlasts it must not either."""
+    delivery, journeys, token, sent = _connected(registry, clock)
+    delivery.hold()
+    _log(journeys, "a", token)
+    delivery.submit(_message(token, "a", expiration=int(NOW.timestamp()) + 10))
+    clock.freeze(NOW.timestamp() + 3600)
+    assert delivery.release() == 1
+    assert sent == [] and _stages(journeys, "a") == [events.ACCEPTED, HELD, events.EXPIRED]
+
+
+def test_stored_pushes_of_a_phone_that_connects_during_the_hold_wait_too(registry: Registry, clock: Clock) -> None:
+    """docs/scenarios.md "Teacher mode": the hold covers every push to an online phone, stored ones included,
+    so the dashboard does not show stage 2 before the presenter reaches it."""
+    journeys = JourneyLog(clock.time)
+    delivery = Delivery(registry, journeys, clock)
+    token = registry.app_token("dev-1", "com.example.app", "sandbox", NOW).token
+    _log(journeys, "s", token)
+    assert delivery.submit(_message(token, "s")) == events.STORED  # the phone is offline
+    delivery.hold()
+    sent: list[str] = []
+    delivery.attach("dev-1", "sandbox", lambda m: sent.append(m.apns_id))
+    assert sent == [] and _stages(journeys, "s")[-1] == HELD
+    assert delivery.release() == 1 and sent == ["s"]
