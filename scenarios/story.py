@@ -84,6 +84,7 @@ class Story:
         self.teaching = pause
         self.hold = hold
         self.concluded = False  # the verdict was given (by linger, before the wait), not to be given twice
+        self._held = False  # the verdict given said the story held
         self.stdin = stdin or sys.stdin
         self.narrator: Narrator = JsonNarrator(self.out, sys.stderr) if json_lines else RichNarrator(self.out)
         self.steps: list[Step] = []
@@ -145,8 +146,11 @@ class Story:
             tracker.close()
 
     def verdict(self, ok: bool, error: str | None = None) -> None:
-        if self.concluded:
+        """Once; but a failure after a lingering success (closing down broke) is told too, so the last verdict
+        printed agrees with the exit status."""
+        if self.concluded and (ok or not self._held):
             return
+        self._held = ok
         self.concluded = True
         self.narrator.verdict(self.name, ok, error, self.elapsed, len(self.checks), len(self.steps))
 

@@ -27,6 +27,7 @@ from apns_sim.portal.service import Listing, Portal, PortalError
 from apns_sim.portal.tables import listing_table
 from apns_sim.state import SimState
 from pushsim_i18n import N_, Domain
+from pushsim_i18n.cli import error_line
 
 _ = Domain("apns_sim").gettext
 
@@ -205,24 +206,25 @@ def run_portal(args: argparse.Namespace) -> int:
         try:
             _export(args)
         except (export_mod.ExportError, PortalError) as exc:
-            print(f"apns-sim portal export: {exc}", file=sys.stderr)
+            print(error_line("apns-sim portal export", str(exc)), file=sys.stderr)
             return 2
         return 0
     data_dir = getattr(args, "data_dir", None)
     if data_dir is None:
-        print("apns-sim portal: " + _("--data-dir is required (the directory `apns-sim serve --data-dir` uses)"),
-              file=sys.stderr)
+        print(error_line("apns-sim portal", _("--data-dir is required (the directory `apns-sim serve --data-dir` "
+                                              "uses)")), file=sys.stderr)
         return 2
     if not authority_files(data_dir).ca.exists() and not getattr(args, "create", False):
-        print("apns-sim portal: " + _("{path} is not a simulator data dir (no ca.pem): check the path, or add "
-                                      "--create to start a new one").format(path=data_dir), file=sys.stderr)
+        print(error_line("apns-sim portal", _("{path} is not a simulator data dir (no ca.pem): check the path, or "
+                                              "add --create to start a new one").format(path=data_dir)),
+              file=sys.stderr)
         return 2
     state = SimState(Path(data_dir))
     try:
         portal = Portal(state.registry, state.authority, state.clock.now)
         _dispatch(args, portal, state.clock.now())
     except (PortalError, pki.PkiError) as exc:
-        print(f"apns-sim portal: {exc}", file=sys.stderr)
+        print(error_line("apns-sim portal", str(exc)), file=sys.stderr)
         return 2
     finally:
         state.close()

@@ -313,7 +313,7 @@ def test_wrong_p12_password_is_refused_everywhere(files: Files, tmp_path: Path) 
                   "--format", "pem", "--out-dir", str(tmp_path / "never"), ok=False)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.strip().splitlines() == [
-        "apns-sim portal export: Push.p12: wrong password for the .p12 file; use the password chosen when it "
+        "apns-sim portal export: error: Push.p12: wrong password for the .p12 file; use the password chosen when it "
         "was exported."]
     assert not (tmp_path / "never").exists()
     with pytest.raises(CredentialsError, match="wrong password"):

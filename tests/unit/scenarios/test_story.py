@@ -45,3 +45,17 @@ def test_without_hold_or_step_the_story_does_not_linger() -> None:
     story = Story("plain", out=out, json_lines=True)
     asyncio.run(asyncio.wait_for(story.linger("http://127.0.0.1:1"), 1))
     assert not story.concluded and out.getvalue() == ""
+
+
+def test_a_failure_after_a_lingering_verdict_is_still_told() -> None:
+    """docs/scenarios.md "Teacher mode": --hold gives the verdict before the wait; if closing down fails
+    afterwards the run says so (a second verdict, failed) instead of leaving "the story holds" beside exit 1.
+    A verdict is otherwise given once."""
+    out = io.StringIO()
+    story = Story("late", out=out, json_lines=True)
+    story.verdict(True)
+    story.verdict(True)
+    story.verdict(False, "RuntimeError: the phone did not close")
+    story.verdict(False, "again")
+    assert [(r["ok"], r["error"]) for r in _records(out)] == [
+        (True, None), (False, "RuntimeError: the phone did not close")]

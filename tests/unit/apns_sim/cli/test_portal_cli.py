@@ -58,7 +58,7 @@ def test_an_unknown_data_dir_is_refused_unless_create(tmp_path: Path, capsys: py
         data.mkdir()
     assert cli.main(["portal", "--data-dir", str(data), "app-id", "create", BUNDLE, "--team-id", TEAM]) == 2
     err = capsys.readouterr().err
-    assert err == (f"apns-sim portal: {data} is not a simulator data dir (no ca.pem): check the path, or add "
+    assert err == (f"apns-sim portal: error: {data} is not a simulator data dir (no ca.pem): check the path, or add "
                    "--create to start a new one\n")
     assert not (data / "ca.pem").exists() and (list(data.iterdir()) == [] if exists else not data.exists())
     _run(capsys, "portal", "--data-dir", str(data), "app-id", "create", BUNDLE, "--team-id", TEAM, "--create")

@@ -232,5 +232,5 @@ def test_cli_errors_are_one_line_exit_2(
     code = cli.main(["portal", "export", "--cer", str(tutorial["cer"]), "--p12", str(tutorial["p12"]), *extra,
                      "--format", "pem", "--out-dir", str(tmp_path / "o")])
     err = capsys.readouterr().err
-    assert code == 2 and len(err.strip().splitlines()) == 1 and err.startswith("apns-sim portal export: ")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and err.startswith("apns-sim portal export: error: ")
     assert not (tmp_path / "o").exists()
