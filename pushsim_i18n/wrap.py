@@ -13,9 +13,7 @@ import re
 import textwrap
 import unicodedata
 
-_NO_LINE_START = frozenset("，。、；：？！）》」』】”’,.;:?!)]}")
-_NO_LINE_END = frozenset("（《「『【“‘([{")
-_UNITS = re.compile(r"\s+|[^\s\u1100-\uffff]+|[\u1100-\uffff]")
+_SPACES = re.compile(r"\s+")
 
 
 def wide(char: str) -> bool:
@@ -27,48 +25,57 @@ def display_width(text: str) -> int:
     return sum(2 if wide(c) else 1 for c in text)
 
 
-def _units(text: str) -> list[str]:
-    """Pieces a line may not break inside: an English word, one Chinese character, or a run of spaces; closing
-    punctuation joins the piece before it and opening punctuation the piece after it."""
-    units: list[str] = []
-    carry = ""
-    for piece in _UNITS.findall(text):
-        if piece.isspace():
-            if carry:
-                units.append(carry)
-                carry = ""
-            units.append(" ")
-        elif piece in _NO_LINE_END:
-            carry += piece
-        elif piece in _NO_LINE_START and units and not units[-1].isspace() and not carry:
-            units[-1] += piece
-        else:
-            units.append(carry + piece)
-            carry = ""
-    if carry:
-        units.append(carry)
-    return units
-
-
 def wrap(text: str, width: int) -> list[str]:
     """``text`` (its whitespace runs already meaning one space) as lines at most ``width`` columns wide, except
-    a single word longer than that."""
+    a single word longer than that: :func:`breaks` when it holds Chinese, ``textwrap`` (argparse's own) when not."""
     if not any(wide(c) for c in text):
         return textwrap.wrap(text, width)
-    lines: list[str] = []
-    line, used, space = "", 0, False
-    for unit in _units(text.strip()):
-        if unit == " ":
-            space = bool(line)
+    line = _SPACES.sub(" ", text).strip()
+    return [line[start:end] for start, end in breaks(line, width)]
+
+
+# Where a line may break: between words, and between any two Chinese characters, except that closing
+# punctuation stays with what it closes and opening punctuation with what it opens (no line starts with "，").
+_OPEN = "（「『“《【‘"
+_CLOSE = "，。：；、）」』”》】’！？"
+_CJK = "\u2e80-\u2fff\u3040-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_TOKENS = re.compile(rf"[{_OPEN}]*[{_CJK}][{_CLOSE}]*|[{_OPEN}]*[^\s{_CJK}{_OPEN}{_CLOSE}]+[{_CLOSE}]*"
+                     rf"|[{_OPEN}{_CLOSE}]+|\s+")
+
+
+def breaks(text: str, width: int) -> list[tuple[int, int]]:
+    """Where to cut ``text`` into lines of at most ``width`` terminal cells (a Chinese character takes two),
+    as (start, end) offsets, broken only where a reader expects it; the spaces at a break are dropped. A word
+    wider than a whole line (a URL) is cut into pieces, as nothing else fits."""
+    lines: list[tuple[int, int]] = []
+    start: int | None = None
+    end = used = pending = 0
+    for match in _TOKENS.finditer(text):
+        if match.group().isspace():
+            pending += display_width(match.group()) if start is not None else 0
             continue
-        need = display_width(unit) + (1 if space else 0)
-        if line and used + need > width:
-            lines.append(line)
-            line, used = unit, display_width(unit)
-        else:
-            line += (" " if space else "") + unit
-            used += need
-        space = False
-    if line:
-        lines.append(line)
-    return lines
+        begin, size = match.start(), display_width(match.group())
+        if start is not None and used + pending + size > width:
+            lines.append((start, end))
+            start = None
+        if start is None:
+            pending = used = 0
+            while size > width:  # only a word longer than a whole line gets here
+                cut = len(_fit(text[begin:match.end()], width))
+                lines.append((begin, begin + cut))
+                begin += cut
+                size = display_width(text[begin:match.end()])
+            start = begin
+        used += pending + size
+        end, pending = match.end(), 0
+    if start is not None:
+        lines.append((start, end))
+    return lines or [(0, 0)]
+
+
+def _fit(token: str, room: int) -> str:
+    """The longest start of ``token`` within ``room`` cells (at least one character)."""
+    end = 1
+    while end < len(token) and display_width(token[:end + 1]) <= room:
+        end += 1
+    return token[:end]

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Sequence
 from typing import Any, Protocol, TextIO
 
-from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -23,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pushsim_i18n import Domain
+from pushsim_i18n.wrap import breaks
 
 _ = Domain("scenarios").gettext
 
@@ -169,56 +168,9 @@ class _Hanging:
             alone.rstrip()
             yield alone
             prefix, indent = None, min(indent, 4)
-        for number, (start, end) in enumerate(wrap(self.body.plain, max(1, options.max_width - indent))):
+        for number, (start, end) in enumerate(breaks(self.body.plain, max(1, options.max_width - indent))):
             yield Text.assemble(prefix if number == 0 and prefix is not None else " " * indent,
                                 self.body[start:end])
-
-
-# Where a line may break: between words, and between any two Chinese characters, except that closing
-# punctuation stays with what it closes and opening punctuation with what it opens (no line starts with "，").
-_OPEN = "（「『“《"
-_CLOSE = "，。：；、）」』”》！？"
-_CJK = "\u2e80-\u2fff\u3040-\u9fff\uac00-\ud7af\uf900-\ufaff"
-_TOKENS = re.compile(rf"[{_OPEN}]*[{_CJK}][{_CLOSE}]*|[{_OPEN}]*[^\s{_CJK}{_OPEN}{_CLOSE}]+[{_CLOSE}]*"
-                     rf"|[{_OPEN}{_CLOSE}]+|\s+")
-
-
-def wrap(text: str, width: int) -> list[tuple[int, int]]:
-    """Where to cut ``text`` into lines of at most ``width`` terminal cells (a Chinese character takes two),
-    as (start, end) offsets, broken only where a reader expects it; the spaces at a break are dropped. A word
-    wider than a whole line (a URL) is cut into pieces, as nothing else fits."""
-    lines: list[tuple[int, int]] = []
-    start: int | None = None
-    end = used = pending = 0
-    for match in _TOKENS.finditer(text):
-        if match.group().isspace():
-            pending += cell_len(match.group()) if start is not None else 0
-            continue
-        begin, size = match.start(), cell_len(match.group())
-        if start is not None and used + pending + size > width:
-            lines.append((start, end))
-            start = None
-        if start is None:
-            pending = used = 0
-            while size > width:  # only a word longer than a whole line gets here
-                cut = len(_fit(text[begin:match.end()], width))
-                lines.append((begin, begin + cut))
-                begin += cut
-                size = cell_len(text[begin:match.end()])
-            start = begin
-        used += pending + size
-        end, pending = match.end(), 0
-    if start is not None:
-        lines.append((start, end))
-    return lines or [(0, 0)]
-
-
-def _fit(token: str, room: int) -> str:
-    """The longest start of ``token`` within ``room`` cells (at least one character)."""
-    end = 1
-    while end < len(token) and cell_len(token[:end + 1]) <= room:
-        end += 1
-    return token[:end]
 
 
 class JsonNarrator:

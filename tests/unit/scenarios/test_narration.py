@@ -10,7 +10,8 @@ import pytest
 from rich.cells import cell_len
 from rich.console import Console
 
-from scenarios.narration import ACTOR_STYLES, STAGE_STYLES, JsonNarrator, RichNarrator, wrap
+from pushsim_i18n.wrap import breaks as wrap  # the narration breaks its lines here
+from scenarios.narration import ACTOR_STYLES, STAGE_STYLES, JsonNarrator, RichNarrator
 
 LONG = ("Keychain Access: new key pair, Push.certSigningRequest, private key exported as Push.p12 "
         "(password-protected), then the portal turns the request into aps_developer_identity.cer for "
