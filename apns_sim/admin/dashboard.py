@@ -36,7 +36,7 @@ from apns_sim.admin.phone_view import phones_view
 from apns_sim.admin.portal_view import portal_view
 from apns_sim.admin.words import DOMAIN, reader_language
 from apns_sim.state import SimState
-from pushsim_i18n import DEFAULT, LanguageError, normalize
+from pushsim_i18n import DEFAULT, N_, LanguageError, normalize
 
 _ASSET = re.compile(r"[a-z][a-z0-9_-]*\.(css|js|svg)")  # one flat folder: no path may climb out of it
 _TYPES = {"css": "text/css", "js": "text/javascript", "svg": "image/svg+xml"}
@@ -94,7 +94,7 @@ def dashboard_routes(state: SimState) -> web.RouteTableDef:
     @routes.post("/_sim/console/push")
     async def console_push(request: web.Request) -> web.Response:
         language = _language(request)
-        body = await read_json(request, "the body must be JSON")
+        body = await read_json(request, N_("the body must be JSON"), language=language)
         try:
             push = parse_console_push(body)
         except ConsoleError as exc:

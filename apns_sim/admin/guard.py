@@ -32,7 +32,9 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
 
 from apns_sim.admin.render import too_deep
+from apns_sim.admin.words import say
 from apns_sim.limits import ADMIN_JSON_DEPTH, ADMIN_MAX_BODY, ADMIN_MIN_TOKEN
+from pushsim_i18n import DEFAULT, N_
 
 LOOPBACK_NAMES = frozenset({"localhost"})
 WILDCARDS = frozenset({"", "0.0.0.0", "::"})
@@ -176,19 +178,22 @@ def _json_text(message: str) -> str:
     return json.dumps({"error": message})
 
 
-async def read_json(request: web.Request, invalid: str) -> Any:
+async def read_json(request: web.Request, invalid: str, *, language: str = DEFAULT) -> Any:
     """The request's JSON body. A body too big (413), too deep or not JSON (400, ``invalid``) raises an HTTP
-    error with a JSON ``{"error"}``: an exception, so it works on routes mounted without the middleware too."""
+    error with a JSON ``{"error"}``: an exception, so it works on routes mounted without the middleware too.
+    The error reads in ``language`` (the reader's ``?lang=`` on the console; docs/admin-api.md §2), so ``invalid``
+    is an English msgid marked with ``N_``."""
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
-        raise BodyTooLarge(text=_json_text(f"admin request bodies are at most {ADMIN_MAX_BODY} bytes"),
-                           content_type=JSON) from None
+        raise BodyTooLarge(text=_json_text(say(language, N_("admin request bodies are at most {limit} bytes"),
+                                               limit=ADMIN_MAX_BODY)), content_type=JSON) from None
     depth = too_deep(raw)
     if depth:
-        raise web.HTTPBadRequest(text=_json_text(f"the body nests {depth} levels deep; at most "
-                                                 f"{ADMIN_JSON_DEPTH} are read"), content_type=JSON)
+        raise web.HTTPBadRequest(text=_json_text(say(
+            language, N_("the body nests {depth} levels deep; at most {limit} are read"), depth=depth,
+            limit=ADMIN_JSON_DEPTH)), content_type=JSON)
     try:
         return json.loads(raw)
     except (ValueError, RecursionError):
-        raise web.HTTPBadRequest(text=_json_text(invalid), content_type=JSON) from None
+        raise web.HTTPBadRequest(text=_json_text(say(language, invalid)), content_type=JSON) from None

@@ -75,3 +75,23 @@ async def test_translated_routes_still_ask_for_the_token(sim: RunningSimulator, 
     """docs/admin-api.md §1.3: ?lang= changes the words, not who may read."""
     async with aiohttp.ClientSession() as http, http.get(sim.admin_url + path) as response:
         assert response.status == 401
+
+
+async def test_console_body_errors_read_in_the_readers_language(sim: RunningSimulator) -> None:
+    """docs/admin-api.md §2: the console's body errors (too deep, not JSON, too big) come in ?lang=, their
+    numbers filled in; without ?lang= they stay English."""
+    deep = b"[" * 150 + b"]" * 150
+    async with aiohttp.ClientSession(headers={**AUTH, "Content-Type": "application/json"}) as http:
+        async with http.post(sim.admin_url + "/_sim/console/push?lang=zh", data=deep) as response:
+            assert response.status == 400
+            said = (await response.json())["error"]
+            assert "100" in said and "body nests" not in said and "层" in said, said
+        async with http.post(sim.admin_url + "/_sim/console/push?lang=zh", data=b"{not json") as response:
+            said = (await response.json())["error"]
+            assert response.status == 400 and "JSON" in said and "must be" not in said, said
+        async with http.post(sim.admin_url + "/_sim/console/push?lang=zh", data=b" " * 2_000_000) as response:
+            said = (await response.json())["error"]
+            assert response.status == 413 and "at most" not in said and "字节" in said, said
+        async with http.post(sim.admin_url + "/_sim/console/push", data=deep) as response:
+            said = (await response.json())["error"]
+            assert said.startswith("the body nests ") and said.endswith(" levels deep; at most 100 are read"), said

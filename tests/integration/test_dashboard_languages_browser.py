@@ -305,3 +305,38 @@ async def test_one_colour_per_stage_readable_in_both_schemes(dashboard: Opener, 
     picture = await shot(page, tmp_path / f"colours-{scheme}.png")
     for colour in colours:
         assert contrast(colour, panel) >= 4.5, f"{colour} on {panel}; see {picture}"
+
+
+async def test_why_a_push_was_not_shown_and_what_a_closed_connection_left_read_in_chinese(
+        dashboard: Opener, sim: RunningSimulator, client: APNsClient, iphones: IPhoneFactory,  # noqa: F811
+        tmp_path: Path) -> None:
+    """docs/dashboard.md §2; docs/device-side.md §2.6 (permission denied: delivered silently) and
+    docs/scenarios.md "Teacher mode" (a push held for the presenter is stored when the phone goes away):
+    the phone's English reason and APNs's detail read in Chinese, and no English is left on the page."""
+    phone = await iphones(name="Denied iPhone")
+    app = phone.install_app(BUNDLE, user_response="deny")
+    assert await app.request_authorization() is False
+    token = await app.register(timeout=5)
+    page = await dashboard("?lang=zh")
+    silent = await send(client, token)
+    quiet = row(page, silent.apns_id)
+    await expect(quiet.locator('[data-stage="not_presented"] .step-text')).to_have_text(
+        "未展示：用户拒绝了通知权限：静默送达", timeout=TIMEOUT)
+    await expect(quiet.locator(".why-not")).to_have_text("为什么没有展示： 用户拒绝了通知权限：静默送达")
+
+    sim.simulator.hold_delivery(True)
+    try:
+        held = await send(client, token)
+        await expect(row(page, held.apns_id).locator('[data-stage="held"]')).to_have_count(1, timeout=TIMEOUT)
+        await phone.go_offline()
+        kept = row(page, held.apns_id)  # released only once APNs saw the phone go (else it is written again)
+        await expect(kept.locator('[data-stage="stored"] .step-text')).to_have_text(
+            "已存储：连接关闭时正暂停等待讲解人", timeout=TIMEOUT)
+    finally:
+        sim.simulator.hold_delivery(False)
+    picture = await shot(page, tmp_path / "zh-why-and-held.png")
+    left = english_left(await page.evaluate(VISIBLE_TEXTS))
+    assert left == [], f"English left on the Chinese page: {left}; see {picture}"
+    await phone.go_online()
+    await expect(kept.locator('[data-stage="not_presented"] .step-text')).to_have_text(
+        "未展示：用户拒绝了通知权限：静默送达", timeout=TIMEOUT)

@@ -20,7 +20,7 @@ export const WORDS = [
   N_('not determined'), N_('provisional'), N_('ephemeral'), N_('alert'), N_('sound'), N_('badge'),
   N_('accepted'), N_('rejected'), N_('stored'), N_('discarded'), N_('delivered'), N_('acknowledged'),
   N_('refused'), N_('handed to app'), N_('presented'), N_('not presented'), N_('batched'), N_('restored'),
-  N_('fault'),
+  N_('fault'), N_('held'), N_('not kept'),
 ];
 function word(value) { return t(String(value).replace(/_/g, ' ')); }
 

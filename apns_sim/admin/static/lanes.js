@@ -29,7 +29,70 @@ export const DETAILS = [
   N_('expired while held for a burst'), N_('read back from the data dir after a simulator restart'),
   N_('APNs keeps one notification per app for an offline phone'), N_('held for the next burst'),
   N_('apns-expiration 0 and the phone is offline: one attempt, never stored'),
+  // apns_sim/delivery/store_and_forward.py: what a closed connection left behind, and a priority-1 batch.
+  N_('not acknowledged before the connection closed'), N_('held for a burst when the connection closed'),
+  N_('held for the presenter when the connection closed'),
+  N_('not acknowledged before the connection closed: kept in full for the next connection'),
+  N_('priority 1: waits for the next burst or priority 10 push to this phone'),
+  // apns_sim/faults/rules.py: what an injected fault did.
+  N_('answered with the fault\'s status and reason instead of processing the request'),
+  N_('processed as usual; the answer was held back'),
+  N_('GOAWAY with last_stream_id below this stream: not processed, safe to resend'),
+  N_('processed and answered, then GOAWAY'), N_('RST_STREAM: not processed'),
+  N_('not processed and never answered'), N_('the TCP connection was aborted: not processed'),
+  N_('processed as usual; the connection\'s MAX_CONCURRENT_STREAMS was lowered (SETTINGS)'),
+  N_('the phone\'s courier connection was dropped'),
+  N_('the phone\'s ack was ignored: the notification stays in flight until the connection drops'),
 ];
+// Why the phone did not present a push (device_sim/rules/presentation.py, background.py, voip.py,
+// device_sim/phone/courier_side.py). The phone joins several reasons with "; " and its wire text stays
+// English for the programs that read it, so the page translates it part by part (whyText).
+export const WHY = [
+  N_('VoIP pushes go straight to the app and are never displayed'), N_('the payload has no aps dictionary'),
+  N_('alert must be a string or a dictionary'), N_('the app did not register for alerts'),
+  N_('the app did not register for sounds'), N_('the app did not register for badges'),
+  N_('passive interruption level: no sound'), N_('badge must be a non-negative number'),
+  N_('background notification: handed to the app, nothing to show'),
+  N_('nothing to present (no alert, sound or badge)'), N_('permission denied: delivered silently'),
+  N_('provisional permission: delivered quietly, no sound'), N_('provisional permission: delivered quietly, no badge'),
+  N_('app in foreground, willPresent returned none'),
+  N_('app in foreground, willPresent did not ask for banner or list'),
+  N_('app in foreground, willPresent did not ask for sound'), N_('app in foreground, willPresent did not ask for badge'),
+  N_('Focus is on: delivered quietly to Notification Center'), N_('Focus is on: no sound'),
+  N_('the phone is muted: no sound'), N_('app in foreground (legacy API): the app shows its own UI'),
+  N_('no remote-notification background mode: not delivered'), N_('app was force-quit: background push discarded'),
+  N_('held until the app launches'), N_('held until the app launches (replacing an older held push)'),
+  N_('VoIP push: handed to the app, never displayed'), N_('the app reported a call to CallKit'),
+  N_('VoIP pushes to this app stop now'),
+  N_('duplicate: the phone took this apns-id before and acknowledges it without showing it again'),
+];
+// The reasons with a number in them: the phone's English matched by a pattern, said by a msgid with names.
+const WHY_PATTERNS = [
+  [/^badge (\S+) is above (\d+), the largest the phone shows$/,
+    N_('badge {badge} is above {max}, the largest the phone shows'), ['badge', 'max']],
+  [/^throttled: (\d+) background wakes in the last hour \(budget (\d+)\)$/,
+    N_('throttled: {count} background wakes in the last hour (budget {budget})'), ['count', 'budget']],
+  [/^throttled: daily background budget of (\d+) used up$/,
+    N_('throttled: daily background budget of {budget} used up'), ['budget']],
+  [/^the app reported no call to CallKit, so the system terminated it \(failure (\d+) of (\d+)\)$/,
+    N_('the app reported no call to CallKit, so the system terminated it (failure {count} of {max})'),
+    ['count', 'max']],
+  [/^the app has no PushKit delegate to take it, so the system terminated it \(failure (\d+) of (\d+)\)$/,
+    N_('the app has no PushKit delegate to take it, so the system terminated it (failure {count} of {max})'),
+    ['count', 'max']],
+  [/^VoIP pushes to this app stopped: it failed (\d+) times to report a call to CallKit \(reinstall the app to receive them again\)$/,
+    N_('VoIP pushes to this app stopped: it failed {count} times to report a call to CallKit '
+      + '(reinstall the app to receive them again)'), ['count']],
+];
+function whyPart(part) {
+  for (const [pattern, msgid, names] of WHY_PATTERNS) {
+    const m = pattern.exec(part);
+    if (m) return t(msgid, Object.fromEntries(names.map((name, i) => [name, m[i + 1]])));
+  }
+  return t(part);  // a fixed reason, or (not in WHY) the phone's English as it wrote it
+}
+// "permission denied: delivered silently; ..." in the page's language, each part on its own.
+export function whyText(why) { return why ? why.split('; ').map(whyPart).join(t('; ')) : t('no reason given'); }
 export const advice = new Map();     // reason -> {meaning, action, retry, status}, from /_sim/reasons
 
 export function el(tag, props, ...children) {
@@ -94,7 +157,7 @@ export function stepText(s) {
     case 'presented': return s.replaces
       ? t('Presented: {what} (replaced {id}, same collapse id)', {what: presentedText(s), id: short(s.replaces, 8)})
       : t('Presented: {what}', {what: presentedText(s)});
-    case 'not_presented': return t('Not presented: {why}', {why: s.why ? t(s.why) : t('no reason given')});
+    case 'not_presented': return t('Not presented: {why}', {why: whyText(s.why)});
     case 'fault': return t('Fault injected: {detail}', {detail: s.detail ? t(s.detail) : s.kind});
     case 'batched': return t('Batched (priority {priority}): {detail}',
       {priority: s.priority, detail: detail(s)});
@@ -192,7 +255,7 @@ export function renderJourney(n, fresh) {
   if (notShown) {
     article.append(el('div', {class: 'advice why-not', role: 'note'},
       el('p', {}, el('strong', {text: t('Why it was not presented:') + ' '}),
-        document.createTextNode(notShown.why ? t(notShown.why) : t('no reason given')))));
+        document.createTextNode(whyText(notShown.why)))));
   }
   return el('li', {class: 'journey' + (fresh ? ' fresh' : ''), 'data-apns-id': n.apns_id,
     'data-status': String(n.status)}, article);
