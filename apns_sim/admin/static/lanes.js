@@ -25,7 +25,8 @@ export const PENDING_TEXT = {
 // The simulator's own fixed details (apns_sim's journey stages), so the page can say them in its language;
 // a detail not listed here is shown as the simulator wrote it.
 export const DETAILS = [
-  N_('expired while the phone was offline'), N_('the app is not installed on the phone'),
+  N_('expired while the phone was offline'), N_('expired while held for the presenter'),
+  N_('the app is not installed on the phone'),
   N_('expired while held for a burst'), N_('read back from the data dir after a simulator restart'),
   N_('APNs keeps one notification per app for an offline phone'), N_('held for the next burst'),
   N_('apns-expiration 0 and the phone is offline: one attempt, never stored'),
