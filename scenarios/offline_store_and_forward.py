@@ -11,6 +11,7 @@ from __future__ import annotations
 from device_sim import Phone
 from provider.apns import APNsClient, Notification, alert
 from pushsim_i18n import N_, Domain
+from scenarios.journey import told
 from scenarios.kit import push_certificate, short_id, world
 from scenarios.runner import Scenario
 from scenarios.story import Story
@@ -52,7 +53,7 @@ async def run(story: Story) -> None:
                 sent.append(result.apns_id)
             journeys = [await w.admin.stages(apns_id) for apns_id in sent]
             story.table(_("What APNs did with each push"), ("#", "apns-id", _("alert"), _("journey so far")),
-                        [(i + 1, short_id(apns_id), text, " → ".join(stages))
+                        [(i + 1, short_id(apns_id), text, told(stages))
                          for i, (apns_id, text, stages) in enumerate(zip(sent, texts, journeys, strict=True))])
             story.check(all("stored" in j and "replaced" in j for j in journeys[:2]),
                         _("each older push was stored, then replaced by the next one (one per app)"))
@@ -76,7 +77,7 @@ async def run(story: Story) -> None:
             except TimeoutError:
                 story.check(True, never)
             stages = await w.admin.wait(sent[2], "presented")
-            story.step(_("journey of the latest: {stages}").format(stages=" → ".join(stages)), actor="apns")
+            story.step(_("journey of the latest: {stages}").format(stages=told(stages)), actor="apns")
             story.check(stages[:2] == ["accepted", "stored"] and "delivered" in stages,
                         _("accepted, stored, then delivered on reconnect"))
 

@@ -13,6 +13,7 @@ from typing import Any
 from device_sim import Phone
 from provider.apns import APNsClient, Notification, alert
 from pushsim_i18n import N_, Domain
+from scenarios.journey import told
 from scenarios.kit import push_certificate, send_all, short_id, world
 from scenarios.runner import Scenario
 from scenarios.story import Story
@@ -93,11 +94,13 @@ async def run(story: Story) -> None:
 
 
 def _stage(stage: dict[str, Any]) -> str:
-    """``rejected (503 ServiceUnavailable, fault f1)``: the stage with what the fault did."""
-    extra = [str(stage[k]) for k in ("status", "reason", "kind") if k in stage]
+    """``rejected (503 ServiceUnavailable, fault f1)``: the stage, in the reader's language, with what the fault
+    did (status, Apple's reason word and the fault's kind stay as the admin API gives them)."""
+    name = told([str(stage["stage"])])
+    details = " ".join(str(stage[k]) for k in ("status", "reason", "kind") if k in stage)
     if "fault" in stage:
-        extra.append(f"fault {stage['fault']}")
-    return f"{stage['stage']} ({' '.join(extra)})" if extra else str(stage["stage"])
+        return _("{stage} ({details}, fault {fault})").format(stage=name, details=details, fault=stage["fault"])
+    return _("{stage} ({details})").format(stage=name, details=details) if details else name
 
 
 SCENARIO = Scenario("provider-retries", N_("503 and 429 bursts, a GOAWAY and REFUSED_STREAM injected: the provider "

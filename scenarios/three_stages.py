@@ -19,6 +19,7 @@ from apns_sim.simulator import Simulator
 from device_sim import Phone
 from provider.apns.credentials import load_cer_and_p12
 from pushsim_i18n import N_, Domain
+from scenarios.journey import told
 from scenarios.kit import PASSWORD, TEAM_ID, get_json, portal_of, post_json, provider_service
 from scenarios.runner import Scenario
 from scenarios.story import Story
@@ -140,7 +141,7 @@ async def run(story: Story) -> None:
                                 _("alert shown, sound played and badge set, as registered"))
 
                     stages = await _wait(endpoints["admin"], apns_id, "presented")
-                    story.step(_("journey: {stages}").format(stages=" → ".join(stages)))
+                    story.step(_("journey: {stages}").format(stages=told(stages)))
                     story.check(stages[:1] == ["accepted"] and "delivered" in stages and "presented" in stages,
                                 _("the simulator recorded the whole journey"))
                     await story.linger(endpoints["admin"])

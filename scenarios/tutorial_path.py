@@ -29,6 +29,7 @@ from apns_sim.portal.service import TUTORIAL_CER_NAME, PortalError
 from device_sim import Phone
 from provider.apns import load_pem
 from pushsim_i18n import N_, Domain
+from scenarios.journey import told
 from scenarios.kit import PASSWORD, TEAM_ID, World, get_json, post_json, provider_service, world
 from scenarios.runner import Scenario
 from scenarios.story import Story
@@ -165,7 +166,10 @@ async def run(story: Story) -> None:
                         _("the provider keeps the app's device token"))
 
             await story.stage(_("Step 4, Stage 1: the provider sends the message and the device token to APNs"),
-                              "provider")
+                              "provider", number=1)
+            if story.teaching:  # --step: hold stages 2 and 3 back until the presenter reaches them, as three-stages
+                w.sim.hold_delivery()
+                phone.hold_presentation()
             story.step(_("the provider packs the payload with the device token and sends it over HTTP/2, "
                          "presenting the certificate from ck.pem"), actor="provider")
             payload = {"aps": {"alert": _("Hello from PushChat!"), "sound": "default", "badge": 1}}
@@ -174,18 +178,21 @@ async def run(story: Story) -> None:
             results = body.get("results", []) if isinstance(body, dict) else []
             apns_id = results[0]["apns_id"] if len(results) == 1 else None
             story.step(_("APNs answered HTTP {status} with apns-id {apns_id}").format(
-                status=results[0]["status"] if results else status, apns_id=apns_id))
+                status=results[0]["status"] if results else status, apns_id=apns_id), apns_id=apns_id)
             story.check(status == 200 and apns_id is not None and results[0]["status"] == 200,
                         _("APNs accepted the notification from the provider that presented ck.pem's certificate"))
 
-            await story.stage(_("Step 5, Stage 2: APNs finds the iPhone and sends the message on"), "apns")
+            await story.stage(_("Step 5, Stage 2: APNs finds the iPhone and sends the message on"), "apns",
+                              number=2)
+            w.sim.hold_delivery(False)
             stages = await w.admin.wait(str(apns_id), "delivered", timeout=10)
             story.step(_("APNs looks the iPhone up among those registered for push: {journey}").format(
-                journey=" → ".join(stages[:stages.index("delivered") + 1] if "delivered" in stages else stages)))
+                journey=told(stages[:stages.index("delivered") + 1] if "delivered" in stages else stages)))
             story.check("delivered" in stages, _("APNs delivered the notification to the iPhone"))
 
             await story.stage(_("Step 5, Stage 3: the iPhone hands it to the app, which shows it"),
-                              "app")
+                              "app", number=3)
+            phone.release_presentation()
             received = await app.next_notification(timeout=10)
             shown = received.presentation
             story.step(_("the app shows alert {alert!r}, plays sound {sound!r} and sets badge {badge!r}").format(

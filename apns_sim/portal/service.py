@@ -32,10 +32,12 @@ _WILDCARD_PREFIX_RE = re.compile(r"[A-Za-z0-9.-]*")
 _TEAM_RE = re.compile(r"[A-Z0-9]{10}")
 CSR_FILENAME = "Push.certSigningRequest"
 P12_FILENAME = "Push.p12"
+# Apple's certificate type as the portal shows it: marked so a translation can put the reader's term beside
+# Apple's name (docs/glossary.md "Certificates and keys"); translated at use.
 _CERT_KIND = {
-    "sandbox": "Apple Push Notification service SSL (Sandbox)",
-    "production": "production-only push (the legacy Apple Production IOS Push Services)",
-    "universal": "Apple Push Notification service SSL (Sandbox & Production)",
+    "sandbox": N_("Apple Push Notification service SSL (Sandbox)"),
+    "production": N_("production-only push (the legacy Apple Production IOS Push Services)"),
+    "universal": N_("Apple Push Notification service SSL (Sandbox & Production)"),
 }
 _CERT_FILENAME = {"sandbox": "aps_development.cer", "production": "aps.cer", "universal": "aps.cer"}
 # The classic tutorial downloads the development certificate as aps_developer_identity.cer (today's portal:
@@ -154,7 +156,7 @@ class CertificateIssued:
         text = _("Issued an {kind} certificate for {bundle_id} (team {team_id}), serial {serial}, valid until "
                  "{not_after}: the {filename} you download from {where} after uploading your CSR. Pair it with "
                  "the private key from your .p12 (`openssl x509 -inform der` turns it into PEM).").format(
-            kind=_CERT_KIND[r.environment], bundle_id=r.bundle_id, team_id=r.team_id, serial=r.serial,
+            kind=_(_CERT_KIND[r.environment]), bundle_id=r.bundle_id, team_id=r.team_id, serial=r.serial,
             not_after=r.not_after.date().isoformat(), filename=self.saved_as if note else self.filename,
             where=_(_WHERE_ISSUED[r.environment]))
         return with_note(text, note)

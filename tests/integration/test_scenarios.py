@@ -189,6 +189,18 @@ def _english_sentences() -> list[str]:
     return starts
 
 
+# The simulator's stage names as the admin API spells them (apns_sim/model/journeys.py): machine words, kept in
+# the JSON detail fields, never shown raw to a person reading Chinese (scenarios/journey.py tells them).
+RAW_STAGE = re.compile(r"\b(accepted|rejected|stored|replaced|discarded|expired|delivered|acknowledged|refused|"
+                       r"handed_to_app|presented|not_presented|not_kept|held)\b")
+
+
+def raw_stage_names(records: list[dict[str, Any]]) -> list[str]:
+    """The human texts (titles, steps, claims, table cells) of a narration that show a raw stage name."""
+    texts = _told(records) + [str(cell) for record in records for row in record.get("rows", []) for cell in row]
+    return [text for text in texts if RAW_STAGE.search(text)]
+
+
 def _told(records: list[dict[str, Any]]) -> list[str]:
     """Every human text of a JSON narration: stage titles, steps, claims, table titles and headers."""
     texts: list[str] = []
@@ -215,6 +227,7 @@ def test_scenario_is_told_in_chinese(name: str, capsys: pytest.CaptureFixture[st
     assert sum(any("\u4e00" <= c <= "\u9fff" for c in text) for text in told) > len(told) // 2
     leftovers = [(start, text) for text in told for start in _english_sentences() if text.startswith(start)]
     assert not leftovers
+    assert raw_stage_names(records) == []  # a journey is told in Chinese (scenarios/journey.py)
 
 
 @pytest.mark.parametrize("name", BILINGUAL)

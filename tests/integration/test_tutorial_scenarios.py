@@ -14,6 +14,7 @@ import pytest
 
 import pushsim_i18n
 from scenarios.runner import MODULES, main
+from tests.integration.test_scenarios import raw_stage_names
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 # The five steps and the three stages, in the tutorial's order, as the stage titles number them.
@@ -57,8 +58,13 @@ def test_tutorial_path_follows_the_tutorial(lang: str, capsys: pytest.CaptureFix
         assert name in text
     claims = [r["claim"] for r in records if r["type"] == "check"]
     assert len(claims) >= 10
+    # Apple's three stages carry their number in the JSON (docs/scenarios.md "Teacher mode"), as in three-stages.
+    stages = [r for r in records if r["type"] == "stage"]
+    assert [(r["number"], r["actor"]) for r in stages if "number" in r] == [(1, "provider"), (2, "apns"), (3, "app")]
+    assert [r["title"] for r in stages if "number" in r] == numbered[3:]
     if lang == "zh":
         assert all(CJK.search(c) for c in claims) and "iOS 配置门户（iOS Provisioning Portal）" in text
+        assert raw_stage_names(records) == []  # the journey told in Chinese (scenarios/journey.py)
     else:
         assert not any(CJK.search(c) for c in claims) and "iOS Provisioning Portal" in text
 

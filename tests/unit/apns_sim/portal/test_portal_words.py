@@ -75,3 +75,22 @@ def test_portal_speaks_chinese(portal: Portal, monkeypatch: pytest.MonkeyPatch) 
     assert "通配符" in str(info.value)
     assert listing_table(portal.list_auth_keys(), datetime.now(UTC)).startswith("还没有签名密钥")
     assert portal.list_app_ids().summary == "共 2 个 App ID。"
+
+
+@pytest.mark.parametrize(("environment", "apple", "chinese"), [
+    ("sandbox", "Apple Push Notification service SSL (Sandbox)", "开发推送证书"),
+    ("production", "Apple Production IOS Push Services", "生产推送证书"),
+    ("universal", "Apple Push Notification service SSL (Sandbox & Production)", "通用推送证书"),
+])
+def test_certificate_kind_keeps_apples_name_with_the_chinese_beside_it(
+        portal: Portal, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+        environment: str, apple: str, chinese: str) -> None:
+    """docs/i18n.md, docs/glossary.md "Certificates and keys": the issued certificate's type is told by Apple's
+    name, as the portal shows it, with the Chinese term beside it in full-width brackets; English is unchanged."""
+    portal.create_app_id("com.example.app", TEAM)
+    english = portal.issue_certificate("com.example.app", csr(), environment)
+    assert apple in english.summary and chinese not in english.summary
+    monkeypatch.setattr(pushsim_i18n, "_current", "zh")
+    summary = portal.issue_certificate("com.example.app", csr(), environment).summary
+    assert apple in summary
+    assert f"（{chinese}" in summary
