@@ -17,6 +17,7 @@ from device_sim import Phone
 from provider.apns import APNsClient, Notification, alert, background
 from pushsim_i18n import N_, Domain
 from scenarios.kit import push_certificate, world
+from scenarios.phone_words import told as told_why
 from scenarios.runner import Scenario
 from scenarios.story import Story
 
@@ -69,7 +70,7 @@ async def run(story: Story) -> None:
                 story.check(received.apns_id == apns_id, _("the phone took push #{n}").format(n=n))
                 outcome = _("woke the app") if received.handed_to_app else _("held") if received.held \
                     else _("dropped")
-                rows.append((n, outcome, "; ".join(received.why_not) or "-"))
+                rows.append((n, outcome, told_why(received.why_not) or "-"))
                 phone_now[0] += 10
             story.table(_("What the phone did with each background push"), ("#", _("outcome"), _("why")), rows)
             story.check(delegate.fetched == [1, 2, 3], _("the first three woke the app's fetch handler"))
@@ -96,7 +97,7 @@ async def run(story: Story) -> None:
             phone_now[0] += 3600
             await send_background(7)
             dropped = await app.next_notification(timeout=10)
-            story.step(_("push #7: {why}").format(why="; ".join(dropped.why_not)), actor="device")
+            story.step(_("push #7: {why}").format(why=told_why(dropped.why_not)), actor="device")
             story.check(not dropped.handed_to_app and not dropped.held and delegate.fetched[-1] == 6,
                         _("a force-quit app gets no background pushes, not even held"))
             paused = _("Sync paused")

@@ -15,6 +15,7 @@ from provider.apns import APNsClient, Notification
 from pushsim_i18n import N_, Domain
 from scenarios.journey import told
 from scenarios.kit import TEAM_ID, push_certificate, world
+from scenarios.phone_words import told as told_why
 from scenarios.runner import Scenario
 from scenarios.story import Story
 
@@ -86,7 +87,8 @@ async def run(story: Story) -> None:
                              shown.sound or "-", "-" if shown.badge is None else shown.badge,
                              told(stages[-1:]) or "?"))
                 for why in shown.why_not:
-                    story.step(_("{bundle_id}: {why}").format(bundle_id=app.bundle_id, why=why), actor="device")
+                    story.step(_("{bundle_id}: {why}").format(bundle_id=app.bundle_id, why=told_why(why)),
+                               actor="device")
                 if app is denied:
                     denied_shown, denied_stages = shown, stages
                 elif app is allowed:
