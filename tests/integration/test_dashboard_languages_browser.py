@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -156,7 +157,7 @@ async def test_the_page_in_chinese_draws_cjk_glyphs_translates_every_label_and_a
     page = await dashboard("?lang=zh")
     assert await page.evaluate("document.documentElement.lang") == "zh-CN"
     await expect(page.locator(".lane-headings b")).to_have_text(
-        ["阶段 1 · Provider（推送服务器）", "阶段 2 · APNs", "阶段 3 · 设备（iPhone）", "阶段 3 · 应用（App）"])
+        ["阶段 1 · Provider", "阶段 2 · APNs", "阶段 3 · 设备（iPhone）", "阶段 3 · 应用（App）"])
     await expect(page.locator("#notifications-heading")).to_have_text("通知，按阶段展示")
     await expect(page.get_by_label("设备令牌（device token）")).to_be_visible()
     await expect(page.locator("#connection")).to_have_text("实时")
@@ -340,3 +341,39 @@ async def test_why_a_push_was_not_shown_and_what_a_closed_connection_left_read_i
     await phone.go_online()
     await expect(kept.locator('[data-stage="not_presented"] .step-text')).to_have_text(
         "未展示：用户拒绝了通知权限：静默送达", timeout=TIMEOUT)
+    # docs/dashboard.md §1: once later stages happened the held step is grey history, no longer waiting.
+    held_step = kept.locator('[data-stage="held"]')
+    await expect(held_step).to_have_attribute("data-state", "past")
+    await expect(held_step.locator(".step-text")).to_have_text("曾暂停等讲解人（教学模式）")
+
+
+# Each lane title's lines as drawn: characters grouped by the top of their box (a collapsed space joins its line).
+TITLE_LINES = """() => [...document.querySelectorAll('.lane-heading b')].map(b => {
+  const text = b.firstChild, range = document.createRange(), lines = [];
+  let top = null;
+  for (let i = 0; i < text.length; i++) {
+    range.setStart(text, i); range.setEnd(text, i + 1);
+    const box = range.getClientRects()[0];
+    if (box && box.width > 0 && (top === null || box.top > top + 2)) { lines.push(''); top = box.top; }
+    if (lines.length) lines[lines.length - 1] += text.data[i];
+  }
+  return lines;
+})"""
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+async def test_lane_titles_never_break_inside_a_word_or_term(dashboard: Opener, lang: str, tmp_path: Path) -> None:
+    """docs/dashboard.md §3: at 1280x800 each stage title is one line; narrower (1024) a title may wrap only
+    between words or before its parenthesised Chinese term, never inside "Provider（推送服务器）"."""
+    for width, height in ((1280, 800), (1024, 768)):
+        page = await dashboard("?lang=" + lang, width=width, height=height)
+        titles: list[list[str]] = await page.evaluate(TITLE_LINES)
+        picture = await shot(page, tmp_path / f"titles-{lang}-{width}.png", full_page=False)
+        assert len(titles) == 4 and all(titles), f"{titles}; see {picture}"
+        if width == 1280:
+            assert all(len(lines) == 1 for lines in titles), f"a title wraps at 1280: {titles}; see {picture}"
+        for lines in titles:
+            for before, after in pairwise(lines):
+                assert before.endswith(" ") or after.startswith(("（", "(")), (
+                    f"a title breaks inside a word: {lines}; see {picture}")
+        await page.context.close()
