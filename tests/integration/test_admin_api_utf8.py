@@ -68,3 +68,10 @@ async def test_refusals_carry_chinese_as_utf8(sim: RunningSimulator, http: aioht
         raw = await response.read()
         assert response.status == 400 and response.charset == "utf-8"
     assert b"\\u" not in raw and any(ord(c) > 0x3000 for c in raw.decode("utf-8")), raw
+    # A form value quoted back in the error stays as typed.
+    body = {"environment": "sandbox", "device_token": "00" * 32, "topic": BUNDLE, "collapse_id": [HELLO],
+            "payload": {"aps": {}}}
+    async with http.post(f"{sim.admin_url}/_sim/console/push", json=body) as response:
+        raw = await response.read()
+        assert response.status == 400, raw
+    _readable(raw)

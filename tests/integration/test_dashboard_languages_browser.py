@@ -10,6 +10,7 @@ the test with the reason (``scripts/test-setup`` installs both); nothing is skip
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from itertools import pairwise
@@ -242,14 +243,16 @@ async def test_after_uninstall_and_reinstall_only_the_live_token_is_offered_and_
     record = sim.state.registry.get_token(old)
     assert record is not None and record.state == "uninstalled"
 
+    # The console's entry, flat (no brackets inside brackets): phone, app, environment and the token's start.
+    labels = {"en": f"Demo iPhone: {BUNDLE} · sandbox · token {new[:8]}…",
+              "zh": f"Demo iPhone：{BUNDLE} · 开发环境（sandbox） · 令牌 {new[:8]}…"}
     for lang, dead_text, send_text in (("en", "uninstalled: APNs answers 410 Unregistered", "Send a test push"),
                                        ("zh", "已卸载：APNs 会应答 410 Unregistered（已注销）", "发送测试推送")):
         page = await dashboard("?lang=" + lang)
         options = page.locator("#push-target option[value]:not([value=''])")
         await expect(options).to_have_count(1, timeout=TIMEOUT)
         assert await options.first.get_attribute("value") == new
-        label = await options.first.inner_text()
-        assert "Demo iPhone" in label and BUNDLE in label and new[:8] in label and "sandbox" in label, label
+        assert await options.first.inner_text() == labels[lang]
         apps = page.locator(f'li.card[data-device-id="{phone.device_id}"] .app-list > li')
         await expect(apps).to_have_count(2)
         await expect(apps.nth(0)).to_have_attribute("data-token", new)
@@ -377,3 +380,18 @@ async def test_lane_titles_never_break_inside_a_word_or_term(dashboard: Opener, 
                 assert before.endswith(" ") or after.startswith(("（", "(")), (
                     f"a title breaks inside a word: {lines}; see {picture}")
         await page.context.close()
+
+
+@pytest.mark.parametrize(("lang", "title", "body"), [("en", "Hello", "From the pushsim console"),
+                                                     ("zh", "你好", "来自 pushsim 控制台")])
+async def test_the_consoles_default_payload_reads_in_the_pages_language(
+        dashboard: Opener, lang: str, title: str, body: str) -> None:
+    """docs/dashboard.md §1 "Send a test push": the first payload's alert is in the page's language; the JSON
+    keys are Apple's and stay; the byte count is the UTF-8 size of what is shown."""
+    page = await dashboard("?lang=" + lang)
+    area = page.locator("#push-payload")
+    shown = await area.input_value()
+    assert json.loads(shown) == {"aps": {"alert": {"title": title, "body": body}, "sound": "default", "badge": 1}}
+    size = len(shown.encode("utf-8"))
+    help_text = await page.locator("#payload-help").inner_text()
+    assert str(size) in help_text, (size, help_text)
