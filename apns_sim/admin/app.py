@@ -28,6 +28,7 @@ from apns_sim.admin.apns_file import ApnsFileError, apns_filename, build_apns_fi
 from apns_sim.admin.dashboard import dashboard_routes
 from apns_sim.admin.guard import AdminGuard, guard_middleware, read_json, refusal, security_headers
 from apns_sim.admin.readers import OVERFLOW_FRAME, Readers, StageStream, find, sse_frame, wait_for_journey
+from apns_sim.admin.render import json_answer as _json
 from apns_sim.admin.render import notification_json
 from apns_sim.gateway.activation import activation_routes
 from apns_sim.limits import ADMIN_MAX_BODY, ADMIN_MAX_EVENT_STREAMS, ADMIN_MAX_WAITERS
@@ -44,14 +45,6 @@ STATE: web.AppKey[SimState] = web.AppKey("state", SimState)
 READERS: web.AppKey[Readers] = web.AppKey("readers", Readers)
 # Called by POST /_sim/reset after the log and the clock; fault injection adds its own clean-up here.
 RESET_HOOKS: web.AppKey[list[Callable[[], None]]] = web.AppKey("reset_hooks", list)
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=_dumps)
-
-
-def _dumps(data: Any) -> str:
-    return json.dumps(data, default=str)
 
 
 def _error(status: int, message: str) -> web.Response:

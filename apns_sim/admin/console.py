@@ -99,7 +99,7 @@ def _header(body: dict[str, Any], key: str) -> str | None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise ConsoleError(N_('"{key}" must be a string or a whole number, got {value}'), key=key,
-                           value=json.dumps(value))
+                           value=json.dumps(value, ensure_ascii=False))
     return str(value)
 
 

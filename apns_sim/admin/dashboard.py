@@ -21,11 +21,9 @@ Thin aiohttp glue in the shape of :mod:`apns_sim.admin.faults_api`; it decides n
 
 from __future__ import annotations
 
-import json
 import re
 from functools import cache
 from importlib import resources
-from typing import Any
 
 from aiohttp import web
 
@@ -34,6 +32,8 @@ from apns_sim.admin.console import ConsoleError, parse_console_push, send_consol
 from apns_sim.admin.guard import read_json
 from apns_sim.admin.phone_view import phones_view
 from apns_sim.admin.portal_view import portal_view
+from apns_sim.admin.render import json_answer as _json
+from apns_sim.admin.render import utf8_json
 from apns_sim.admin.words import DOMAIN, reader_language
 from apns_sim.state import SimState
 from pushsim_i18n import DEFAULT, N_, LanguageError, normalize
@@ -42,19 +42,10 @@ _ASSET = re.compile(r"[a-z][a-z0-9_-]*\.(css|js|svg)")  # one flat folder: no pa
 _TYPES = {"css": "text/css", "js": "text/javascript", "svg": "image/svg+xml"}
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=_utf8)
-
-
-def _utf8(data: Any) -> str:
-    """Chinese stays readable in the JSON (docs/i18n.md): "你好", never "\\u4f60\\u597d"."""
-    return json.dumps(data, ensure_ascii=False)
-
-
 @cache
 def _catalog_json(language: str) -> str:
     """The page's catalog as JSON, built once per language: the compiled .mo does not change while we run."""
-    return _utf8({"lang": language, "messages": {} if language == DEFAULT else DOMAIN.messages(language)})
+    return utf8_json({"lang": language, "messages": {} if language == DEFAULT else DOMAIN.messages(language)})
 
 
 def _language(request: web.Request) -> str:
@@ -62,7 +53,7 @@ def _language(request: web.Request) -> str:
     try:
         return reader_language(request.rel_url.query)
     except LanguageError as exc:
-        raise web.HTTPBadRequest(text=_utf8({"error": str(exc)}), content_type="application/json") from None
+        raise web.HTTPBadRequest(text=utf8_json({"error": str(exc)}), content_type="application/json") from None
 
 
 def dashboard_routes(state: SimState) -> web.RouteTableDef:

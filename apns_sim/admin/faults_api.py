@@ -11,17 +11,12 @@ Errors are ``400 {"error": ...}`` with the field to fix (the rule JSON is tabled
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from apns_sim.admin.guard import read_json
+from apns_sim.admin.render import json_answer as _json
 from apns_sim.faults.plan import FaultError
 from apns_sim.state import SimState
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status)
 
 
 def _error(status: int, message: str) -> web.Response:

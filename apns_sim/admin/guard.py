@@ -31,7 +31,7 @@ from typing import Any
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
 
-from apns_sim.admin.render import too_deep
+from apns_sim.admin.render import json_answer, too_deep, utf8_json
 from apns_sim.admin.words import say
 from apns_sim.limits import ADMIN_JSON_DEPTH, ADMIN_MAX_BODY, ADMIN_MIN_TOKEN
 from pushsim_i18n import DEFAULT, N_
@@ -74,7 +74,7 @@ def check_token(token: str) -> str:
 
 
 def refusal(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response({"error": message}, status=status, headers=headers)
+    return json_answer({"error": message}, status=status, headers=headers)
 
 
 def _hostname(host: str) -> str:
@@ -175,7 +175,7 @@ class BodyTooLarge(web.HTTPClientError):
 
 
 def _json_text(message: str) -> str:
-    return json.dumps({"error": message})
+    return utf8_json({"error": message})
 
 
 async def read_json(request: web.Request, invalid: str, *, language: str = DEFAULT) -> Any:

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from apns_sim.admin.render import notification_json
+from apns_sim.admin.render import notification_json, utf8_json
 from apns_sim.model.journeys import Journey, JourneyLog
 
 STREAM_QUEUE = 1000  # stages buffered per stream before its reader is told to catch up and dropped
@@ -53,9 +52,10 @@ def stage_event(journey: Journey, entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def sse_frame(event: str, data: Any, event_id: int | None = None) -> bytes:
-    """A server-sent event (HTML Living Standard, "Server-sent events"); JSON keeps ``data`` on one line."""
+    """A server-sent event (HTML Living Standard, "Server-sent events"; always UTF-8); JSON keeps ``data`` on one
+    line (a line break inside a string is written as ``\\n``), Chinese as it is."""
     head = "" if event_id is None else f"id: {event_id}\n"
-    return f"{head}event: {event}\ndata: {json.dumps(data, default=str)}\n\n".encode()
+    return f"{head}event: {event}\ndata: {utf8_json(data)}\n\n".encode()
 
 
 async def wait_for_journey(journeys: JourneyLog, *, token: str | None = None, topic: str | None = None,

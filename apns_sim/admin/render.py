@@ -10,11 +10,25 @@ push itself (docs/limits.md §3). Here the depth is measured first, without recu
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
+
+from aiohttp import web
 
 from apns_sim.courier import deeper_than, json_depth
 from apns_sim.limits import ADMIN_JSON_DEPTH
 from apns_sim.model.journeys import Journey
+
+
+def utf8_json(data: Any) -> str:
+    """JSON with Chinese as it is, "你好", never "\\u4f60\\u597d" (docs/admin-api.md §2): a learner reads the
+    answers with curl. ``default=str`` writes the odd value (a datetime, an enum) as its text, never a 500."""
+    return json.dumps(data, ensure_ascii=False, default=str)
+
+
+def json_answer(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """Every JSON answer of the admin server: UTF-8 text (``charset=utf-8``), written by :func:`utf8_json`."""
+    return web.json_response(data, status=status, headers=headers, dumps=utf8_json)
 
 
 def too_deep_note(depth: int) -> str:

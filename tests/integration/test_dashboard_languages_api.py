@@ -35,7 +35,7 @@ async def test_the_catalog_is_open_utf8_and_holds_the_chinese_of_every_marked_te
             raw = await response.text()
         catalog = json.loads(raw)
         assert catalog["lang"] == "zh"
-        assert catalog["messages"]["Stage 1 · Provider"] == "阶段 1 · Provider（推送服务器）"
+        assert catalog["messages"]["Stage 1 · Provider"] == "阶段 1 · Provider"
         assert catalog["messages"]["do not retry"] == "不要重试"  # advice.py's words: one domain
         assert "阶段" in raw and "\\u" not in raw  # readable UTF-8, no escapes
         async with http.get(sim.admin_url + "/_sim/i18n/en.json") as response:

@@ -10,8 +10,10 @@ the test with the reason (``scripts/test-setup`` installs both); nothing is skip
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -156,7 +158,7 @@ async def test_the_page_in_chinese_draws_cjk_glyphs_translates_every_label_and_a
     page = await dashboard("?lang=zh")
     assert await page.evaluate("document.documentElement.lang") == "zh-CN"
     await expect(page.locator(".lane-headings b")).to_have_text(
-        ["阶段 1 · Provider（推送服务器）", "阶段 2 · APNs", "阶段 3 · 设备（iPhone）", "阶段 3 · 应用（App）"])
+        ["阶段 1 · Provider", "阶段 2 · APNs", "阶段 3 · 设备（iPhone）", "阶段 3 · 应用（App）"])
     await expect(page.locator("#notifications-heading")).to_have_text("通知，按阶段展示")
     await expect(page.get_by_label("设备令牌（device token）")).to_be_visible()
     await expect(page.locator("#connection")).to_have_text("实时")
@@ -241,14 +243,16 @@ async def test_after_uninstall_and_reinstall_only_the_live_token_is_offered_and_
     record = sim.state.registry.get_token(old)
     assert record is not None and record.state == "uninstalled"
 
+    # The console's entry, flat (no brackets inside brackets): phone, app, environment and the token's start.
+    labels = {"en": f"Demo iPhone: {BUNDLE} · sandbox · token {new[:8]}…",
+              "zh": f"Demo iPhone：{BUNDLE} · 开发环境（sandbox） · 令牌 {new[:8]}…"}
     for lang, dead_text, send_text in (("en", "uninstalled: APNs answers 410 Unregistered", "Send a test push"),
                                        ("zh", "已卸载：APNs 会应答 410 Unregistered（已注销）", "发送测试推送")):
         page = await dashboard("?lang=" + lang)
         options = page.locator("#push-target option[value]:not([value=''])")
         await expect(options).to_have_count(1, timeout=TIMEOUT)
         assert await options.first.get_attribute("value") == new
-        label = await options.first.inner_text()
-        assert "Demo iPhone" in label and BUNDLE in label and new[:8] in label and "sandbox" in label, label
+        assert await options.first.inner_text() == labels[lang]
         apps = page.locator(f'li.card[data-device-id="{phone.device_id}"] .app-list > li')
         await expect(apps).to_have_count(2)
         await expect(apps.nth(0)).to_have_attribute("data-token", new)
@@ -340,3 +344,54 @@ async def test_why_a_push_was_not_shown_and_what_a_closed_connection_left_read_i
     await phone.go_online()
     await expect(kept.locator('[data-stage="not_presented"] .step-text')).to_have_text(
         "未展示：用户拒绝了通知权限：静默送达", timeout=TIMEOUT)
+    # docs/dashboard.md §1: once later stages happened the held step is grey history, no longer waiting.
+    held_step = kept.locator('[data-stage="held"]')
+    await expect(held_step).to_have_attribute("data-state", "past")
+    await expect(held_step.locator(".step-text")).to_have_text("曾暂停等讲解人（教学模式）")
+
+
+# Each lane title's lines as drawn: characters grouped by the top of their box (a collapsed space joins its line).
+TITLE_LINES = """() => [...document.querySelectorAll('.lane-heading b')].map(b => {
+  const text = b.firstChild, range = document.createRange(), lines = [];
+  let top = null;
+  for (let i = 0; i < text.length; i++) {
+    range.setStart(text, i); range.setEnd(text, i + 1);
+    const box = range.getClientRects()[0];
+    if (box && box.width > 0 && (top === null || box.top > top + 2)) { lines.push(''); top = box.top; }
+    if (lines.length) lines[lines.length - 1] += text.data[i];
+  }
+  return lines;
+})"""
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+async def test_lane_titles_never_break_inside_a_word_or_term(dashboard: Opener, lang: str, tmp_path: Path) -> None:
+    """docs/dashboard.md §3: at 1280x800 each stage title is one line; narrower (1024) a title may wrap only
+    between words or before its parenthesised Chinese term, never inside "Provider（推送服务器）"."""
+    for width, height in ((1280, 800), (1024, 768)):
+        page = await dashboard("?lang=" + lang, width=width, height=height)
+        titles: list[list[str]] = await page.evaluate(TITLE_LINES)
+        picture = await shot(page, tmp_path / f"titles-{lang}-{width}.png", full_page=False)
+        assert len(titles) == 4 and all(titles), f"{titles}; see {picture}"
+        if width == 1280:
+            assert all(len(lines) == 1 for lines in titles), f"a title wraps at 1280: {titles}; see {picture}"
+        for lines in titles:
+            for before, after in pairwise(lines):
+                assert before.endswith(" ") or after.startswith(("（", "(")), (
+                    f"a title breaks inside a word: {lines}; see {picture}")
+        await page.context.close()
+
+
+@pytest.mark.parametrize(("lang", "title", "body"), [("en", "Hello", "From the pushsim console"),
+                                                     ("zh", "你好", "来自 pushsim 控制台")])
+async def test_the_consoles_default_payload_reads_in_the_pages_language(
+        dashboard: Opener, lang: str, title: str, body: str) -> None:
+    """docs/dashboard.md §1 "Send a test push": the first payload's alert is in the page's language; the JSON
+    keys are Apple's and stay; the byte count is the UTF-8 size of what is shown."""
+    page = await dashboard("?lang=" + lang)
+    area = page.locator("#push-payload")
+    shown = await area.input_value()
+    assert json.loads(shown) == {"aps": {"alert": {"title": title, "body": body}, "sound": "default", "badge": 1}}
+    size = len(shown.encode("utf-8"))
+    help_text = await page.locator("#payload-help").inner_text()
+    assert str(size) in help_text, (size, help_text)

@@ -175,7 +175,8 @@ function fillTargets() {
   select.replaceChildren(el('option', {value: '', text: t('Choose a phone’s app, or type a token below')}));
   const newest = [...phoneTargets].sort(([, a], [, b]) => String(b.issued_at).localeCompare(String(a.issued_at)));
   for (const [token, target] of newest) {
-    select.append(el('option', {value: token, text: t('{phone}: {app} ({environment}), token {prefix}', {
+    // Flat, with no brackets inside brackets: the Chinese environment word already carries Apple's in brackets.
+    select.append(el('option', {value: token, text: t('{phone}: {app} · {environment} · token {prefix}', {
       phone: target.name, app: target.bundle_id, environment: word(target.environment), prefix: short(token, 8)})}));
   }
   if (phoneTargets.has(chosen)) select.value = chosen;
@@ -370,7 +371,19 @@ async function sendPush(event) {
   }
 }
 
+// The console's first payload with its texts in the page's language (the keys are Apple's and stay). A payload
+// the browser restored (back/forward) differs from the HTML's and is left as it is.
+function defaultPayload() {
+  const area = $('push-payload');
+  if (area.value !== area.defaultValue) return;
+  const title = JSON.stringify(t('Hello')), body = JSON.stringify(t('From the pushsim console'));
+  // Laid out as the HTML's default, the alert on one line, so the nine rows show it all.
+  area.value = '{\n  "aps": {\n    "alert": {"title": ' + title + ', "body": ' + body + '},\n'
+    + '    "sound": "default",\n    "badge": 1\n  }\n}';
+}
+
 function startForm() {
+  defaultPayload();
   $('push-form').addEventListener('submit', sendPush);
   $('push-payload').addEventListener('input', checkPayload);
   $('push-format').addEventListener('click', () => {

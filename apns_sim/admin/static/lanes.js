@@ -14,6 +14,9 @@ export const STAGE_LANE = {
 };
 export const FAILED = new Set(['rejected', 'refused', 'expired', 'discarded', 'replaced', 'not_presented']);
 export const INFO = new Set(['stored', 'fault', 'batched', 'restored', 'held', 'not_kept']);
+// Steps that say a push is waiting (for the presenter, an offline phone, a burst): yellow while it waits, grey
+// history once a later stage happened, so a delivered push never looks as if it were still held.
+export const WAITING = new Set(['held', 'stored', 'batched']);
 export const FINAL = new Set(['rejected', 'refused', 'expired', 'discarded', 'replaced', 'presented', 'not_presented']);
 // The steps of a push that goes all the way, shown grey until they happen.
 export const HAPPY = [['apns', 'delivered'], ['device', 'acknowledged'], ['app', 'handed_to_app'], ['app', 'presented']];
@@ -141,7 +144,15 @@ const NO_DETAIL = {
   restored: N_('read back after a restart'),
 };
 function detail(s) { return t(s.detail || NO_DETAIL[s.stage] || s.stage); }
-export function stepText(s) {
+// The state of stages[i] as drawn: 'past' is a waiting step that a later stage has ended.
+export function stepState(stages, i) {
+  const stage = stages[i].stage;
+  if (FAILED.has(stage)) return 'failed';
+  if (!INFO.has(stage)) return 'done';
+  return WAITING.has(stage) && i < stages.length - 1 ? 'past' : 'info';
+}
+// ``next`` is the stage after ``s`` (undefined while ``s`` is the latest): a held step says how it ended.
+export function stepText(s, next) {
   switch (s.stage) {
     case 'accepted': return t('Accepted by APNs');
     case 'rejected': return s.status ? t('Rejected: {reason} ({status})', {reason: s.reason, status: s.status})
@@ -164,14 +175,16 @@ export function stepText(s) {
       {priority: s.priority, detail: detail(s)});
     case 'restored': return t('Restored: {detail}', {detail: detail(s)});
     // Teacher mode (python -m scenarios --step): APNs waits for the presenter before stage 2.
-    case 'held': return t('Held until the presenter moves on (teacher mode)');
+    case 'held': return !next ? t('Held until the presenter moves on (teacher mode)')
+      : next.stage === 'delivered' ? t('Held for the presenter, then released (teacher mode)')
+        : t('Was held for the presenter (teacher mode)');
     case 'not_kept': return t('Not stored again: the phone reported taking it');
     default: return s.stage.replace(/_/g, ' ');
   }
 }
 export function step(text, state, at, stage) {
-  const marks = {done: '✓', failed: '✗', info: '•', pending: '…'};
-  const words = {done: '', failed: '', info: '', pending: ' ' + t('(not yet)')};
+  const marks = {done: '✓', failed: '✗', info: '•', past: '•', pending: '…'};
+  const words = {done: '', failed: '', info: '', past: '', pending: ' ' + t('(not yet)')};
   return el('li', {class: 'step ' + state, 'data-stage': stage, 'data-state': state},
     el('span', {class: 'mark', 'aria-hidden': 'true', text: marks[state]}),
     el('span', {class: 'step-text', text: text}),
@@ -209,11 +222,11 @@ export function renderJourney(n, fresh) {
     const answer = ok ? t('Answered 200 OK') : t('Answered {status} {reason}', {status: n.status, reason: n.reason || ''});
     lanes.provider.append(step(answer, ok ? 'done' : 'failed', first.at, 'answer'));
   }
-  for (const s of stages) {
-    const state = FAILED.has(s.stage) ? 'failed' : INFO.has(s.stage) ? 'info' : 'done';
+  stages.forEach((s, i) => {
     const shown = s.stage === 'rejected' && !s.status ? Object.assign({}, s, {status: n.status}) : s;
-    lanes[STAGE_LANE[s.stage] || 'apns'].append(step(stepText(shown), state, s.at, s.stage));
-  }
+    lanes[STAGE_LANE[s.stage] || 'apns'].append(step(stepText(shown, stages[i + 1]), stepState(stages, i), s.at,
+      s.stage));
+  });
   if (ok && !finished) {
     const seen = new Set(stages.map(s => s.stage));
     for (const [lane, stage] of HAPPY) {

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -90,7 +91,7 @@ console.log(JSON.stringify({
 """
 
 
-def run_page(tmp_path: Path, why: list[str]) -> dict[str, list[str]]:
+def run_page(tmp_path: Path, why: list[str], script: str = SCRIPT, language: str = "zh", **extra: Any) -> Any:
     node = shutil.which("node")
     if node is None:
         pytest.fail("node is not installed: run scripts/test-setup (the page's script runs under it here)")
@@ -104,14 +105,13 @@ def run_page(tmp_path: Path, why: list[str]) -> dict[str, list[str]]:
     words = re.search(r"export const WORDS = \[.*?\];", dashboard, re.S)
     assert words is not None, "dashboard.js has no WORDS table"
     (tmp_path / "words.js").write_text("import {N_} from './i18n.js';\n" + words.group(0) + "\n")
-    (tmp_path / "run.mjs").write_text(SCRIPT)
+    (tmp_path / "run.mjs").write_text(script)
     (tmp_path / "package.json").write_text('{"type": "module"}')
-    argument = json.dumps({"messages": DOMAIN.messages("zh"), "why": why, "details": DETAILS})
+    argument = json.dumps({"messages": DOMAIN.messages(language), "why": why, "details": DETAILS, **extra})
     done = subprocess.run([node, str(tmp_path / "run.mjs"), argument], capture_output=True, text=True,
                           timeout=60, check=False, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    result: dict[str, list[str]] = json.loads(done.stdout)
-    return result
+    return json.loads(done.stdout)
 
 
 def english_left(text: str) -> list[str]:
@@ -140,3 +140,44 @@ def test_a_reason_the_page_does_not_know_is_shown_as_the_phone_wrote_it(tmp_path
     """docs/i18n.md: free text with no msgid stays English rather than vanishing; known parts still translate."""
     page = run_page(tmp_path, ["a reason from a newer phone; permission denied: delivered silently"])
     assert page["why"] == ["a reason from a newer phone；用户拒绝了通知权限：静默送达"]
+
+
+STEPS = """
+import {useMessages} from './i18n.js';
+import {stepState, stepText} from './lanes.js';
+const input = JSON.parse(process.argv[2]);
+useMessages(input.messages);
+console.log(JSON.stringify(input.journeys.map(
+  stages => stages.map((s, i) => [s.stage, stepState(stages, i), stepText(s, stages[i + 1])]))));
+"""
+HELD = "held for the presenter when the connection closed"
+JOURNEYS = [
+    ["accepted", "held"],  # the presenter has not moved on yet
+    ["accepted", "held", "delivered", "acknowledged", "handed_to_app", "presented"],
+    ["accepted", "held", "stored"],  # the phone went away while the push was held
+    ["accepted", "stored", "delivered"],
+]
+
+
+def held_steps(tmp_path: Path, language: str) -> list[tuple[str, str, str]]:
+    journeys = [[{"stage": s, **({"detail": HELD} if s == "stored" else {})} for s in j] for j in JOURNEYS]
+    rows = run_page(tmp_path, [], script=STEPS, language=language, journeys=journeys)
+    return [(stage, state, text) for journey in rows for stage, state, text in journey
+            if stage in ("held", "stored")]
+
+
+@pytest.mark.parametrize(("language", "texts"), [
+    ("zh", ["暂停中：等讲解人继续（教学模式）", "曾暂停等讲解人，之后已放行（教学模式）",
+            "曾暂停等讲解人（教学模式）"]),
+    ("en", ["Held until the presenter moves on (teacher mode)",
+            "Held for the presenter, then released (teacher mode)", "Was held for the presenter (teacher mode)"]),
+])
+def test_a_held_step_reads_as_past_once_a_later_stage_happened(
+        tmp_path: Path, language: str, texts: list[str]) -> None:
+    """docs/dashboard.md §1 "Teacher mode": a step that waits (held for the presenter, stored, batched) is yellow
+    only while it waits; once a later stage happened it is grey history, and the held step says it was released."""
+    (waiting, released, was_held, stored_last, stored_then_delivered) = held_steps(tmp_path, language)
+    assert waiting == ("held", "info", texts[0])
+    assert released == ("held", "past", texts[1])
+    assert was_held == ("held", "past", texts[2])
+    assert stored_last[:2] == ("stored", "info") and stored_then_delivered[:2] == ("stored", "past")
