@@ -1,18 +1,18 @@
 """The classic Chinese push tutorial, in its own order and numbering, against the simulated Apple.
 
 First the certificates, with the tutorial's three files: Keychain Access makes ``Push.certSigningRequest`` and
-exports the key as ``Push.p12``; the iOS Provisioning Portal refuses push for a wildcard App ID and, for an
-explicit one, issues the certificate from its "Development Push SSL Certificate" row, saved as
-``aps_developer_identity.cer``; the two files become the provider's ``ck.pem`` (the tutorial's openssl lines,
-``apns-sim portal export``'s conversion). Then the five steps: (1) the app calls
-``registerForRemoteNotificationTypes:`` with alert, sound and badge; (2) iOS gets the device token from APNs and
-the app receives it in ``didRegisterForRemoteNotificationsWithDeviceToken:``; (3) the app sends it to the
-provider (the real provider service, over HTTP); (4) the provider sends the message to APNs, over HTTP/2 with
-the certificate made from the two files; (5) APNs sends it to the app. Steps 4 and 5 are the tutorial's three
-stages, numbered as they happen: (1) the provider packs the message with the device token and sends it to APNs;
-(2) APNs finds the iPhone among those registered for push and sends it on; (3) the iPhone hands it to the app,
-which shows the alert as set. Facts: docs/device-side.md §2.1 (the legacy API), §5 (the classic certificate
-flow), docs/apns-protocol.md §6 (certificate connections); the words are docs/glossary.md's.
+exports the key as ``Push.p12``; the iOS Provisioning Portal refuses push for a wildcard App ID and, for an explicit
+one, issues the certificate from its "Development Push SSL Certificate" row, saved as
+``aps_developer_identity.cer``. Then the five steps: (1) the app calls ``registerForRemoteNotificationTypes:`` with
+alert, sound and badge; (2) iOS gets the device token from APNs and the app receives it in
+``didRegisterForRemoteNotificationsWithDeviceToken:``; (3) the app sends it to the provider (the real provider
+service, over HTTP; it keeps tokens but cannot send yet). "Finally" the two files become the provider's ``ck.pem``
+(the tutorial's openssl lines, ``apns-sim portal export``'s conversion), right before (4) the provider sends the
+message to APNs, over HTTP/2 with the certificate made from the two files; (5) APNs sends it to the app. Steps 4 and
+5 are the tutorial's three stages, numbered as they happen: (1) the provider packs the message with the device token
+and sends it to APNs; (2) APNs finds the iPhone among those registered for push and sends it on; (3) the iPhone
+hands it to the app, which shows the alert as set. Facts: docs/device-side.md §2.1 (the legacy API), §5 (the classic
+certificate flow), docs/apns-protocol.md §6 (certificate connections); the words are docs/glossary.md's.
 """
 
 from __future__ import annotations

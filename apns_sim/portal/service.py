@@ -36,7 +36,8 @@ P12_FILENAME = "Push.p12"
 # Apple's name (docs/glossary.md "Certificates and keys"); translated at use.
 _CERT_KIND = {
     "sandbox": N_("Apple Push Notification service SSL (Sandbox)"),
-    "production": N_("production-only push (the legacy Apple Production IOS Push Services)"),
+    # Apple's name first, so "Issued an {kind} certificate" reads right for every kind.
+    "production": N_("Apple Production IOS Push Services (production only, the legacy type)"),
     "universal": N_("Apple Push Notification service SSL (Sandbox & Production)"),
 }
 _CERT_FILENAME = {"sandbox": "aps_development.cer", "production": "aps.cer", "universal": "aps.cer"}

@@ -127,6 +127,7 @@ def test_certificate_kind_keeps_apples_name_with_the_chinese_beside_it(
     portal.create_app_id("com.example.app", TEAM)
     english = portal.issue_certificate("com.example.app", csr(), environment)
     assert apple in english.summary and chinese not in english.summary
+    assert english.summary.startswith(f"Issued an {apple}")  # Apple's name first: "an" reads right for each kind
     monkeypatch.setattr(pushsim_i18n, "_current", "zh")
     summary = portal.issue_certificate("com.example.app", csr(), environment).summary
     assert apple in summary
