@@ -46,15 +46,19 @@ def portal_of(sim: Simulator) -> Portal:
 
 
 @contextlib.asynccontextmanager
-async def provider_service(sim: Simulator, credentials: Credentials, workdir: Path,
+async def provider_service(sim: Simulator, credentials: Credentials | None, workdir: Path,
                            environments: tuple[str, ...] = ("sandbox",)) -> AsyncIterator[str]:
-    """Run the real provider service (``apns-provider serve``'s app) on 127.0.0.1:0; yields its URL."""
+    """Run the real provider service (``apns-provider serve``'s app) on 127.0.0.1:0; yields its URL. Without
+    credentials it only keeps device tokens (``send=False``: it cannot talk to APNs yet); its database lives in
+    ``workdir``, so a later run with credentials knows the same tokens."""
     endpoints = sim.endpoints
 
     def sender(env: str) -> APNsClient:
+        assert credentials is not None  # send=False never asks for a sender
         return APNsClient(credentials, environment=env, endpoint=endpoints[env], ca_file=endpoints["ca_file"])
 
-    config = ServiceConfig(db_path=str(workdir / "provider.sqlite3"), environments=environments)
+    config = ServiceConfig(db_path=str(workdir / "provider.sqlite3"), environments=environments,
+                           send=credentials is not None)
     runner = web.AppRunner(create_app(config, sender), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -49,6 +49,9 @@ class CorrectApp:
 
     def did_fail_to_register_for_remote_notifications(self, error: RegistrationError) -> None:
         self.errors.append(error)
+        # iOS calls this only once it has refused: tell the refusal first, then the callback, then the app's answer.
+        self.story.step(_("iOS refuses: {domain} code {code}").format(domain=error.domain, code=error.code),
+                        actor="device")
         self.story.step(_("didFailToRegisterForRemoteNotificationsWithError: {error}").format(error=error),
                         actor="app")
         self.story.step(_("a correct app logs the error, sends nothing to the provider, keeps working without "
@@ -84,11 +87,8 @@ async def run(story: Story) -> None:
                 delegate = CorrectApp(story, provider_url)
                 app = phone.install_app(BUNDLE_ID, environment=None, delegate=delegate)
                 story.step(_("the app calls registerForRemoteNotificationTypes: with alert, sound and badge"))
-                try:
+                with contextlib.suppress(RegistrationError):  # the delegate was told, and tells the story
                     await app.register()
-                except RegistrationError as error:
-                    story.step(_("iOS refuses: {domain} code {code}").format(domain=error.domain, code=error.code),
-                               actor="device")
                 story.check([(e.domain, e.code, e.description) for e in delegate.errors]
                             == [("NSCocoaErrorDomain", 3000, ENTITLEMENT_TEXT)],
                             _("didFailToRegisterForRemoteNotificationsWithError: got NSCocoaErrorDomain 3000, iOS's "

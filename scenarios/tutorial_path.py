@@ -1,18 +1,18 @@
 """The classic Chinese push tutorial, in its own order and numbering, against the simulated Apple.
 
 First the certificates, with the tutorial's three files: Keychain Access makes ``Push.certSigningRequest`` and
-exports the key as ``Push.p12``; the iOS Provisioning Portal refuses push for a wildcard App ID and, for an
-explicit one, issues the certificate from its "Development Push SSL Certificate" row, saved as
-``aps_developer_identity.cer``; the two files become the provider's ``ck.pem`` (the tutorial's openssl lines,
-``apns-sim portal export``'s conversion). Then the five steps: (1) the app calls
-``registerForRemoteNotificationTypes:`` with alert, sound and badge; (2) iOS gets the device token from APNs and
-the app receives it in ``didRegisterForRemoteNotificationsWithDeviceToken:``; (3) the app sends it to the
-provider (the real provider service, over HTTP); (4) the provider sends the message to APNs, over HTTP/2 with
-the certificate made from the two files; (5) APNs sends it to the app. Steps 4 and 5 are the tutorial's three
-stages, numbered as they happen: (1) the provider packs the message with the device token and sends it to APNs;
-(2) APNs finds the iPhone among those registered for push and sends it on; (3) the iPhone hands it to the app,
-which shows the alert as set. Facts: docs/device-side.md §2.1 (the legacy API), §5 (the classic certificate
-flow), docs/apns-protocol.md §6 (certificate connections); the words are docs/glossary.md's.
+exports the key as ``Push.p12``; the iOS Provisioning Portal refuses push for a wildcard App ID and, for an explicit
+one, issues the certificate from its "Development Push SSL Certificate" row, saved as
+``aps_developer_identity.cer``. Then the five steps: (1) the app calls ``registerForRemoteNotificationTypes:`` with
+alert, sound and badge; (2) iOS gets the device token from APNs and the app receives it in
+``didRegisterForRemoteNotificationsWithDeviceToken:``; (3) the app sends it to the provider (the real provider
+service, over HTTP; it keeps tokens but cannot send yet). "Finally" the two files become the provider's ``ck.pem``
+(the tutorial's openssl lines, ``apns-sim portal export``'s conversion), right before (4) the provider sends the
+message to APNs, over HTTP/2 with the certificate made from the two files; (5) APNs sends it to the app. Steps 4 and
+5 are the tutorial's three stages, numbered as they happen: (1) the provider packs the message with the device token
+and sends it to APNs; (2) APNs finds the iPhone among those registered for push and sends it on; (3) the iPhone
+hands it to the app, which shows the alert as set. Facts: docs/device-side.md §2.1 (the legacy API), §5 (the classic
+certificate flow), docs/apns-protocol.md §6 (certificate connections); the words are docs/glossary.md's.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import serialization
 
 from apns_sim import pki
 from apns_sim.portal import formats
-from apns_sim.portal.service import TUTORIAL_CER_NAME, PortalError
+from apns_sim.portal.service import TUTORIAL_CER_NAME, PortalError, tutorial_name_note
 from device_sim import Phone
 from provider.apns import load_pem
 from pushsim_i18n import N_, Domain
@@ -95,8 +95,9 @@ async def _certificates(story: Story, w: World) -> tuple[Path, Path, Path]:
         refusal = str(exc)
     story.step(_("the portal refuses a push certificate for {app_id}: {why}").format(app_id=WILDCARD_ID,
                                                                                      why=refusal))
+    # The refusal above says the rule in full; the check only restates what happened.
     story.check(bool(refusal) and not wildcard.record.push_enabled,
-                _("App IDs with a wildcard cannot use push: the portal refused {app_id}").format(app_id=WILDCARD_ID))
+                _("no push certificate for the wildcard App ID {app_id}").format(app_id=WILDCARD_ID))
 
     story.step(w.portal.create_app_id(BUNDLE_ID, TEAM_ID).summary)
     issued = w.portal.issue_certificate(BUNDLE_ID, request.csr_pem, "sandbox").saved(TUTORIAL_CER_NAME)
@@ -108,8 +109,9 @@ async def _certificates(story: Story, w: World) -> tuple[Path, Path, Path]:
 
 
 async def _provider_certificate(story: Story, w: World, p12: Path, cer: Path) -> Path:
-    """The two files become the provider's certificate, ck.pem, as the tutorial's openssl lines do."""
-    await story.stage(_("The provider's certificate: ck.pem from the two files"), "provider")
+    """The two files become the provider's certificate, ck.pem, as the tutorial's openssl lines do: "finally",
+    after the app's first three steps and before the provider sends (step 4)."""
+    await story.stage(_("Before step 4: the provider's certificate, ck.pem, made from the two files"), "provider")
     for line in TUTORIAL_OPENSSL:
         story.step(_("the tutorial runs: {command}").format(command=line))
     converted = formats.convert(formats.Inputs(cer=cer.read_bytes(), cer_name=cer.name, p12=p12.read_bytes(),
@@ -117,7 +119,9 @@ async def _provider_certificate(story: Story, w: World, p12: Path, cer: Path) ->
     provider_dir = w.work / "provider"
     provider_dir.mkdir()
     paths = {f.role: _write(provider_dir, f.name, f.data, private=f.private) for f in converted.files}
-    story.step(converted.summary)
+    # The certificate step already said that aps_developer_identity.cer is today's aps_development.cer: once.
+    note = tutorial_name_note(cer.name)
+    story.step(converted.summary.removesuffix(note).rstrip() if note else converted.summary)
     ck = paths["combined"]
     story.check(ck.name == "ck.pem" and ck.stat().st_mode & 0o777 == 0o600,
                 _("ck.pem holds the certificate and the private key, readable by its owner only"))
@@ -125,38 +129,32 @@ async def _provider_certificate(story: Story, w: World, p12: Path, cer: Path) ->
 
 
 async def run(story: Story) -> None:
-    async with world(story) as w:
+    async with world(story) as w, \
+            Phone.open(w.endpoints, state_dir=w.work / "iphone", name="PushChat iPhone") as phone:
         _csr, p12, cer = await _certificates(story, w)
-        ck = await _provider_certificate(story, w, p12, cer)
-        credentials = load_pem(ck)
-        key_of_p12, _cert = pki.load_p12(p12.read_bytes(), PASSWORD)
-        same_key = _public_der(credentials.private_key) == _public_der(key_of_p12)
-        story.check(credentials.certificate == pki.load_certificate(cer.read_bytes()) and same_key,
-                    _("the provider loaded ck.pem: the certificate of aps_developer_identity.cer with the key of "
-                      "Push.p12"))
 
-        async with provider_service(w.sim, credentials, w.work) as provider_url, \
-                Phone.open(w.endpoints, state_dir=w.work / "iphone", name="PushChat iPhone") as phone:
-            await story.stage(_("Step 1: the app registers for push (registerForRemoteNotificationTypes:)"), "app")
-            delegate = TutorialDelegate(story)
-            app = phone.install_app(BUNDLE_ID, environment="development", types=TYPES, delegate=delegate)
-            story.step(_("PushChat ({bundle_id}) is installed with the aps-environment entitlement "
-                         "(development)").format(bundle_id=BUNDLE_ID), actor="device")
-            story.step(_("the app calls [[UIApplication sharedApplication] registerForRemoteNotificationTypes: "
-                         "(UIRemoteNotificationTypeAlert | UIRemoteNotificationTypeSound | "
-                         "UIRemoteNotificationTypeBadge)]"))
-            story.check(app.types == TYPES, _("the app registers for alert, sound and badge"))
+        await story.stage(_("Step 1: the app registers for push (registerForRemoteNotificationTypes:)"), "app")
+        delegate = TutorialDelegate(story)
+        app = phone.install_app(BUNDLE_ID, environment="development", types=TYPES, delegate=delegate)
+        story.step(_("PushChat ({bundle_id}) is installed with the aps-environment entitlement "
+                     "(development)").format(bundle_id=BUNDLE_ID), actor="device")
+        story.step(_("the app calls [[UIApplication sharedApplication] registerForRemoteNotificationTypes: "
+                     "(UIRemoteNotificationTypeAlert | UIRemoteNotificationTypeSound | "
+                     "UIRemoteNotificationTypeBadge)]"))
+        story.check(app.types == TYPES, _("the app registers for alert, sound and badge"))
 
-            await story.stage(_("Step 2: iOS gets the device token from APNs and the app receives it"), "device")
-            story.step(_("iOS asks APNs for the app's device token over the iPhone's persistent connection"))
-            token = await app.register()
-            story.step(_("had it failed, iOS would call didFailToRegisterForRemoteNotificationsWithError: instead "
-                         "(python -m scenarios registration-failure shows it)"), actor="app")
-            story.check(HEX64.fullmatch(token) is not None and delegate.tokens == [token],
-                        _("the app received a device token of 64 hex digits in "
-                          "didRegisterForRemoteNotificationsWithDeviceToken:"))
+        await story.stage(_("Step 2: iOS gets the device token from APNs and the app receives it"), "device")
+        story.step(_("iOS asks APNs for the app's device token over the iPhone's persistent connection"))
+        token = await app.register()
+        story.step(_("had it failed, iOS would call didFailToRegisterForRemoteNotificationsWithError: instead "
+                     "(python -m scenarios registration-failure shows it)"), actor="app")
+        story.check(HEX64.fullmatch(token) is not None and delegate.tokens == [token],
+                    _("the app received a device token of 64 hex digits in "
+                      "didRegisterForRemoteNotificationsWithDeviceToken:"))
 
-            await story.stage(_("Step 3: the app sends the device token to the provider"), "app")
+        await story.stage(_("Step 3: the app sends the device token to the provider"), "app")
+        # The provider keeps tokens before it can send: its certificate comes "finally", as in the tutorial.
+        async with provider_service(w.sim, None, w.work) as provider_url:
             status, _body = await post_json(f"{provider_url}/v1/devices", {
                 "token": token, "bundle_id": BUNDLE_ID, "environment": "sandbox", "user_id": "pushchat-user"})
             story.step(_("POST {url}/v1/devices: the provider answered HTTP {status}").format(url=provider_url,
@@ -165,6 +163,17 @@ async def run(story: Story) -> None:
             story.check(status in (200, 201) and [d["token"] for d in listed["devices"]] == [token],
                         _("the provider keeps the app's device token"))
 
+        ck = await _provider_certificate(story, w, p12, cer)
+        credentials = load_pem(ck)
+        key_of_p12, _cert = pki.load_p12(p12.read_bytes(), PASSWORD)
+        same_key = _public_der(credentials.private_key) == _public_der(key_of_p12)
+        story.check(credentials.certificate == pki.load_certificate(cer.read_bytes()) and same_key,
+                    _("the provider loaded ck.pem: the certificate of aps_developer_identity.cer with the key of "
+                      "Push.p12"))
+
+        async with provider_service(w.sim, credentials, w.work) as provider_url:
+            story.step(_("the provider service starts again with ck.pem's certificate; it still keeps the device "
+                         "token from step 3"), actor="provider")
             await story.stage(_("Step 4, Stage 1: the provider sends the message and the device token to APNs"),
                               "provider", number=1)
             if story.teaching:  # --step: hold stages 2 and 3 back until the presenter reaches them, as three-stages

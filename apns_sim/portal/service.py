@@ -36,21 +36,22 @@ P12_FILENAME = "Push.p12"
 # Apple's name (docs/glossary.md "Certificates and keys"); translated at use.
 _CERT_KIND = {
     "sandbox": N_("Apple Push Notification service SSL (Sandbox)"),
-    "production": N_("production-only push (the legacy Apple Production IOS Push Services)"),
+    # Apple's name first, so "Issued an {kind} certificate" reads right for every kind.
+    "production": N_("Apple Production IOS Push Services (production only, the legacy type)"),
     "universal": N_("Apple Push Notification service SSL (Sandbox & Production)"),
 }
 _CERT_FILENAME = {"sandbox": "aps_development.cer", "production": "aps.cer", "universal": "aps.cer"}
 # The classic tutorial downloads the development certificate as aps_developer_identity.cer (today's portal:
 # aps_development.cer; docs/device-side.md §5 item 4). Same bytes, same certificate: the portal takes either.
 TUTORIAL_CER_NAME = "aps_developer_identity.cer"
-# Where the learner finds the step: the tutorial's portal row beside today's page (docs/glossary.md).
-_WHERE_ISSUED = {
-    "sandbox": N_("the \"Development Push SSL Certificate\" row of the iOS Provisioning Portal (the tutorial's "
-                  "name; today: Certificates, Identifiers & Profiles > Certificates)"),
-    "production": N_("the \"Production Push SSL Certificate\" row of the iOS Provisioning Portal (the tutorial's "
-                     "name; today: Certificates, Identifiers & Profiles > Certificates)"),
-    "universal": N_("Certificates, Identifiers & Profiles > Certificates (the tutorial's iOS Provisioning Portal "
-                    "had only separate development and production certificates)"),
+# Where the tutorial's portal had the step, said once beside today's page when the learner uses today's name
+# (docs/glossary.md); with the tutorial's file name the summary speaks the tutorial's era instead.
+_TUTORIAL_ROW = {
+    "sandbox": N_("in the tutorial: the \"Development Push SSL Certificate\" row of the iOS Provisioning Portal"),
+    "production": N_("in the tutorial: the \"Production Push SSL Certificate\" row of the iOS Provisioning "
+                     "Portal"),
+    "universal": N_("the tutorial's iOS Provisioning Portal had only separate development and production "
+                    "certificates"),
 }
 _LISTING_COUNTS = {
     "app_ids": (N_("{n} App ID."), N_("{n} App IDs.")),
@@ -123,9 +124,9 @@ class AppIdCreated:
         r = self.record
         if r.wildcard:
             return _("Created wildcard App ID {bundle_id} for team {team_id} (iOS Provisioning Portal > App IDs; "
-                     "today: Certificates, Identifiers & Profiles > Identifiers). App IDs with a wildcard cannot "
-                     "use Push Notifications, so create an explicit App ID for any app that receives "
-                     "pushes.").format(bundle_id=r.bundle_id, team_id=r.team_id)
+                     "today: Certificates, Identifiers & Profiles > Identifiers). A wildcard App ID "
+                     "gets no Push Notifications capability: an app that receives pushes needs an explicit App "
+                     "ID.").format(bundle_id=r.bundle_id, team_id=r.team_id)
         return _("Created explicit App ID {bundle_id} for team {team_id} with Push Notifications enabled (iOS "
                  "Provisioning Portal > App IDs; today: Certificates, Identifiers & Profiles > "
                  "Identifiers).").format(bundle_id=r.bundle_id, team_id=r.team_id)
@@ -152,14 +153,23 @@ class CertificateIssued:
     @property
     def summary(self) -> str:
         r = self.record
-        note = tutorial_name_note(self.saved_as or "")
-        text = _("Issued an {kind} certificate for {bundle_id} (team {team_id}), serial {serial}, valid until "
-                 "{not_after}: the {filename} you download from {where} after uploading your CSR. Pair it with "
-                 "the private key from your .p12 (`openssl x509 -inform der` turns it into PEM).").format(
-            kind=_(_CERT_KIND[r.environment]), bundle_id=r.bundle_id, team_id=r.team_id, serial=r.serial,
-            not_after=r.not_after.date().isoformat(), filename=self.saved_as if note else self.filename,
-            where=_(_WHERE_ISSUED[r.environment]))
-        return with_note(text, note)
+        # Two eras, never mixed: the tutorial's file name goes with its portal row (and today's page beside it),
+        # today's name with today's page (and the tutorial's row once, as the tutorial's).
+        note = tutorial_name_note(self.saved_as or "") if r.environment == "sandbox" else ""
+        facts = {"kind": _(_CERT_KIND[r.environment]), "bundle_id": r.bundle_id, "team_id": r.team_id,
+                 "serial": r.serial, "not_after": r.not_after.date().isoformat()}
+        if note:
+            text = _("Issued an {kind} certificate for {bundle_id} (team {team_id}), serial {serial}, valid until "
+                     "{not_after}: the {filename} you download from the \"Development Push SSL Certificate\" row "
+                     "of the iOS Provisioning Portal after uploading your CSR (today: Certificates, Identifiers & "
+                     "Profiles > Certificates). Pair it with the private key from your .p12 (`openssl x509 "
+                     "-inform der` turns it into PEM).").format(filename=self.saved_as, **facts)
+            return with_note(text, note)
+        return _("Issued an {kind} certificate for {bundle_id} (team {team_id}), serial {serial}, valid until "
+                 "{not_after}: the {filename} you download from Certificates, Identifiers & Profiles > "
+                 "Certificates after uploading your CSR ({then}). Pair it with the private key from your .p12 "
+                 "(`openssl x509 -inform der` turns it into PEM).").format(
+            filename=self.filename, then=_(_TUTORIAL_ROW[r.environment]), **facts)
 
     def as_json(self) -> dict[str, Any]:
         return {**certificate_json(self.record), "filename": self.filename, "summary": self.summary}

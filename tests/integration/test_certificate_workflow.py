@@ -297,7 +297,7 @@ def test_wildcard_app_id_cannot_get_a_push_certificate(files: Files) -> None:
     """docs/apns-protocol.md §6, docs/device-side.md §5 item 6: a wildcard App ID exists, but push needs an explicit
     one."""
     created = portal(files.data, "app-id", "create", "com.example.*", "--team-id", TEAM)
-    assert "cannot use Push Notifications" in created.stdout
+    assert "gets no Push Notifications capability" in created.stdout
     refused = portal(files.data, "cert", "issue", "--app-id", "com.example.*", "--csr", str(files.csr),
                      "--environment", "sandbox", "--out", str(files.data / "wild.cer"), ok=False)
     assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr

@@ -79,3 +79,58 @@ def test_registration_failure_shows_did_fail(lang: str, capsys: pytest.CaptureFi
     assert any("--fail-with 3000" in s and '"code": 3000' in s for s in steps)
     claims = [r["claim"] for r in records if r["type"] == "check"]
     assert all(bool(CJK.search(c)) == (lang == "zh") for c in claims)
+
+
+# The fact and the note each said once (docs/scenarios.md, `tutorial-path`): the note in the certificate step,
+# the wildcard rule as the refusal's explanation (the creation and the check say it in other words).
+ONCE = {
+    "en": ["aps_developer_identity.cer is the tutorial's name for today's aps_development.cer",
+           "App IDs with a wildcard cannot use"],
+    "zh": ["aps_developer_identity.cer 是教程里的文件名", "带通配符的 App ID 不能使用推送"],
+}
+
+
+def _lines(records: list[dict[str, Any]]) -> str:
+    return "\n".join(r.get("text") or r.get("claim") or r.get("title") or "" for r in records)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_tutorial_path_says_each_thing_once(lang: str, capsys: pytest.CaptureFixture[str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/scenarios.md, `tutorial-path`: the tutorial's file name is explained once, in the certificate step (not
+    again when ck.pem is made); the wildcard rule is said once, as the refusal's explanation."""
+    text = _lines(_run("tutorial-path", lang, capsys, monkeypatch))
+    assert [text.count(sentence) for sentence in ONCE[lang]] == [1, 1]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_tutorial_path_makes_ck_pem_right_before_step_4(lang: str, capsys: pytest.CaptureFixture[str],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/scenarios.md, `tutorial-path`: the tutorial's order: the three files, the app's steps 1 to 3, then
+    "finally" the provider's certificate made from the two files, then step 4 (the provider sends with it)."""
+    records = _run("tutorial-path", lang, capsys, monkeypatch)
+    titles = [r["title"] for r in records if r["type"] == "stage"]
+    step3 = next(i for i, t in enumerate(titles) if t.startswith(NUMBERING[lang][2]))
+    step4 = next(i for i, t in enumerate(titles) if t.startswith(NUMBERING[lang][3]))
+    ck = [i for i, t in enumerate(titles) if "ck.pem" in t]
+    assert ck == [step3 + 1] and step4 == step3 + 2
+    openssl = [i for i, r in enumerate(records) if r["type"] == "step" and "> ck.pem" in r["text"]]
+    stage_at = [i for i, r in enumerate(records) if r["type"] == "stage"]
+    assert openssl and all(stage_at[step3] < i < stage_at[step4] for i in openssl)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_registration_failure_tells_the_refusal_before_the_callback(
+        lang: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/scenarios.md, `registration-failure`: in the order things happen: iOS refuses (the device), then
+    didFailToRegister… (the app), then what a correct app does, for 3000 and for 3010."""
+    records = _run("registration-failure", lang, capsys, monkeypatch)
+    steps = [r for r in records if r["type"] == "step"]
+    for code in (3000, 3010):
+        refusal = next(i for i, s in enumerate(steps) if s["actor"] == "device" and "NSCocoaErrorDomain" in s["text"]
+                       and str(code) in s["text"] and "didFail" not in s["text"])
+        callback = next(i for i, s in enumerate(steps)
+                        if "didFailToRegisterForRemoteNotificationsWithError:" in s["text"]
+                        and f"Code={code}" in s["text"])
+        assert refusal + 1 == callback and steps[callback]["actor"] == "app"
+        assert steps[callback + 1]["actor"] == "app" and "didFail" not in steps[callback + 1]["text"]

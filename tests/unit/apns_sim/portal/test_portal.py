@@ -126,7 +126,7 @@ def test_create_explicit_app_id(portal: Portal, store: MemoryStore, clock: FakeC
 def test_wildcard_app_id_is_created_without_push(portal: Portal, bundle_id: str) -> None:
     result = portal.create_app_id(bundle_id, TEAM)
     assert result.record.wildcard and not result.record.push_enabled
-    assert "wildcard" in result.summary and "cannot use Push" in result.summary
+    assert "wildcard" in result.summary and "gets no Push Notifications capability" in result.summary
 
 
 @pytest.mark.parametrize(

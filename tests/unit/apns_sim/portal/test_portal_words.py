@@ -18,14 +18,33 @@ from tests.unit.apns_sim.portal.test_portal import TEAM, authority, clock, csr, 
 NOTE = "aps_developer_identity.cer is the tutorial's name for today's aps_development.cer"
 
 
-def test_development_certificate_names_the_tutorials_portal_row(portal: Portal) -> None:  # noqa: F811
-    """§5 item 4: the summary names the iOS Provisioning Portal's row and today's Certificates page."""
+def test_todays_file_name_is_told_with_todays_portal_page(portal: Portal) -> None:  # noqa: F811
+    """§5 item 4: `cert issue --out aps_development.cer` is today's name, so the summary says where today's portal
+    has it (Certificates, Identifiers & Profiles > Certificates, Apple's certificate type) and names the tutorial's
+    row once, as the tutorial's; it never presents today's file as downloaded from the tutorial's row."""
     portal.create_app_id("com.example.app", TEAM)
-    issued = portal.issue_certificate("com.example.app", csr(), "sandbox")
+    issued = portal.issue_certificate("com.example.app", csr(), "sandbox").saved("aps_development.cer")
     assert issued.filename == "aps_development.cer"
-    assert "\"Development Push SSL Certificate\" row of the iOS Provisioning Portal" in issued.summary
-    assert "Certificates, Identifiers & Profiles > Certificates" in issued.summary
+    assert ("the aps_development.cer you download from Certificates, Identifiers & Profiles > Certificates"
+            in issued.summary)
+    assert "Apple Push Notification service SSL (Sandbox)" in issued.summary
+    assert ("in the tutorial: the \"Development Push SSL Certificate\" row of the iOS Provisioning Portal"
+            in issued.summary)
+    assert issued.summary.count("Development Push SSL Certificate") == 1
+    assert "aps_developer_identity.cer" not in issued.summary and "the tutorial's name" not in issued.summary
     assert NOTE not in issued.summary  # said only when the learner uses the tutorial's name
+
+
+def test_tutorials_file_name_is_told_with_the_tutorials_portal_row(portal: Portal) -> None:  # noqa: F811
+    """§5 item 4: saved as aps_developer_identity.cer, the summary speaks the tutorial's era: the iOS Provisioning
+    Portal's "Development Push SSL Certificate" row, today's page beside it, and once that it is today's
+    aps_development.cer."""
+    portal.create_app_id("com.example.app", TEAM)
+    saved = portal.issue_certificate("com.example.app", csr(), "sandbox").saved(TUTORIAL_CER_NAME)
+    assert ("the aps_developer_identity.cer you download from the \"Development Push SSL Certificate\" row of the "
+            "iOS Provisioning Portal" in saved.summary)
+    assert "(today: Certificates, Identifiers & Profiles > Certificates)" in saved.summary
+    assert saved.summary.count("aps_development.cer") == 1 and saved.summary.count("iOS Provisioning Portal") == 1
 
 
 def test_tutorial_file_name_is_explained_once(portal: Portal) -> None:  # noqa: F811
@@ -39,10 +58,28 @@ def test_tutorial_file_name_is_explained_once(portal: Portal) -> None:  # noqa: 
     assert issued.saved("mine.cer").summary == issued.summary
 
 
+def test_both_wordings_read_right_in_chinese(portal: Portal, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """docs/i18n.md: the same two eras in Chinese: today's name with today's page and the tutorial's row once;
+    the tutorial's name with the iOS 配置门户's row and today's page beside it."""
+    monkeypatch.setattr(pushsim_i18n, "_current", "zh")
+    portal.create_app_id("com.example.app", TEAM)
+    today = portal.issue_certificate("com.example.app", csr(), "sandbox").saved("aps_development.cer").summary
+    assert "从 Certificates, Identifiers & Profiles > Certificates 下载的 aps_development.cer" in today
+    assert today.count("Development Push SSL Certificate") == 1 and "教程里" in today
+    assert "aps_developer_identity.cer" not in today
+    tutorial = portal.issue_certificate("com.example.app", csr(), "sandbox").saved(TUTORIAL_CER_NAME).summary
+    assert "iOS 配置门户（iOS Provisioning Portal）的 “Development Push SSL Certificate” 一行" in tutorial
+    assert "今天在 Certificates, Identifiers & Profiles > Certificates" in tutorial
+    assert tutorial.count("aps_development.cer") == 1
+
+
 def test_wildcard_refusal_says_plainly_it_cannot_use_push(portal: Portal) -> None:  # noqa: F811
-    """§5 item 6: "App IDs with a wildcard cannot use push", both when creating one and when asking a certificate."""
+    """§5 item 6: creating a wildcard App ID says it gets no push; asking a push certificate for it is refused with
+the plain "App IDs with a wildcard cannot use push"."""
     created = portal.create_app_id("com.example.*", TEAM)
-    assert "App IDs with a wildcard cannot use Push Notifications" in created.summary
+    assert "A wildcard App ID gets no Push Notifications capability" in created.summary
+    # The plain sentence is the refusal's own explanation; the creation says the fact in other words.
+    assert "App IDs with a wildcard cannot use push" not in created.summary
     with pytest.raises(PortalError) as info:
         portal.issue_certificate("com.example.*", csr(), "sandbox")
     assert "App IDs with a wildcard cannot use push" in str(info.value)
@@ -90,6 +127,7 @@ def test_certificate_kind_keeps_apples_name_with_the_chinese_beside_it(
     portal.create_app_id("com.example.app", TEAM)
     english = portal.issue_certificate("com.example.app", csr(), environment)
     assert apple in english.summary and chinese not in english.summary
+    assert english.summary.startswith(f"Issued an {apple}")  # Apple's name first: "an" reads right for each kind
     monkeypatch.setattr(pushsim_i18n, "_current", "zh")
     summary = portal.issue_certificate("com.example.app", csr(), environment).summary
     assert apple in summary
