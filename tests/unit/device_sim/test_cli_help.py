@@ -35,3 +35,14 @@ def test_every_option_of_every_sub_command_has_help(lang: str, monkeypatch: pyte
     missing = [f"{name} {action.option_strings[0]}" for name, child in sub.choices.items()
                for action in child._actions if action.option_strings and not action.help]
     assert missing == []
+
+
+def test_sub_command_errors_name_the_sub_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    """Not `argument command: invalid choice` (docs/cli.md, "Language, errors and output")."""
+    for argv, line in (([], "device-sim: error: the following arguments are required: "
+                            "{register,run,uninstall,restore,erase,fleet}"),
+                       (["bogus"], "device-sim: error: unknown sub-command: bogus (choose from register, run, "
+                                   "uninstall, restore, erase, fleet)")):
+        with pytest.raises(SystemExit):
+            cli.main([*argv, "--lang", "en"])
+        assert capsys.readouterr().err == line + "\n"
