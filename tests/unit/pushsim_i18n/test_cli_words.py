@@ -55,7 +55,8 @@ def test_a_missing_required_option_in_chinese_is_one_chinese_line(zh: None,
     assert capsys.readouterr().err == "tool send：错误：缺少必需的参数：--token\n"
 
 
-def test_english_is_argparse_with_words_a_person_understands(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_english_is_argparse_with_words_a_person_understands(monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr(pushsim_i18n, "_current", "en")
     argparse_words.install()
     parser = OneLineParser(prog="tool")
