@@ -66,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     reg = sub.add_parser("register", help=_("register an app, print {{\"token\": HEX}} and exit").format())
     common(reg)
     reg.add_argument("--app", required=True, help=_("bundle id"))
-    reg.add_argument("--environment", required=True, choices=sorted(ENTITLEMENT))
+    reg.add_argument("--environment", required=True, choices=sorted(ENTITLEMENT), help=registration.environment_help())
     reg.add_argument("--types", default="alert,sound,badge", help=_("notification types the app registers for"))
     reg.add_argument("--timeout", type=float, default=30.0, help=_("seconds to wait for APNs (default 30)"))
     reg.add_argument("--fail-with", type=int, metavar="CODE", help=registration.fail_with_help())
@@ -74,7 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help=_("stay online and print one JSON line per event"))
     common(run)
     run.add_argument("--app", required=True, help=_("bundle id, or several separated by commas"))
-    run.add_argument("--environment", default="sandbox", choices=sorted(ENTITLEMENT))
+    run.add_argument("--environment", default="sandbox", choices=sorted(ENTITLEMENT),
+                     help=registration.environment_help(several=True))
     run.add_argument("--types", default="alert,sound,badge", help=_("notification types the apps register for"))
     run.add_argument("--provider", help=_("provider service URL: each app POSTs its token to <URL>/v1/devices"))
     run.add_argument("--keepalive", type=float, default=60.0, help=_("keep-alive interval in seconds"))
@@ -178,7 +179,7 @@ async def cmd_register(args: argparse.Namespace) -> int:
             token = await _register(app, phone, args.timeout)
         except RegistrationError as error:  # didFail... was called: say so to the script and to the person
             _print(registration.failure_json(error))
-            print(f"device-sim: {registration.failure_line(error)}", file=sys.stderr)
+            print(error_line(f"{PROG} register", registration.failure_line(error)), file=sys.stderr)
             return REGISTRATION_FAILED
         _print({"token": token})
     return 0
@@ -284,17 +285,18 @@ def main(argv: list[str] | None = None) -> int:
     start(PROG, argv)  # before the parser: argparse's own words are looked up as it is built
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="device-sim: %(levelname)s %(name)s: %(message)s")
+    prog = f"{PROG} {args.command}"  # the sub-command named, as apns-sim's and apns-provider's errors do
     try:
         return asyncio.run(COMMANDS[args.command](args))
     except UsageError as exc:
-        print(error_line(PROG, str(exc)), file=sys.stderr)
+        print(error_line(prog, str(exc)), file=sys.stderr)
         return 2
     except (DeviceSimError, RegistrationError) as exc:
         # A RegistrationError's text is iOS's own NSError description, quoted as iOS words it (in English).
-        print(error_line(PROG, str(exc)), file=sys.stderr)
+        print(error_line(prog, str(exc)), file=sys.stderr)
         return 2 if isinstance(exc, InputError) else 1
     except OSError as exc:  # e.g. a state dir that cannot be written
-        print(error_line(PROG, str(exc)), file=sys.stderr)
+        print(error_line(prog, str(exc)), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -28,7 +28,7 @@ from provider import legacy_cli
 from provider.apns.client import APNsClient, resolve_endpoint
 from provider.apns.credentials import Credentials, CredentialsError, load_certificate_credentials, load_p8
 from provider.apns.errors import ProviderError, TransportError
-from provider.apns.notification import Notification, infer_push_type
+from provider.apns.notification import Notification, NotificationError, infer_push_type
 from provider.stores import SchemaOutOfDate, Store
 from provider.web import ServiceConfig, create_app
 from provider.worker import Worker, worker_name
@@ -36,6 +36,7 @@ from pushsim_i18n import Domain, argparse_words
 from pushsim_i18n.cli import OneLineParser, add_lang_option, error_line, start
 
 PROG = "apns-provider"
+COMMAND_NAMES = ("send", "feedback", "serve", "worker", "migrate")
 _ = Domain("provider").gettext
 
 
@@ -220,7 +221,7 @@ async def _send(args: argparse.Namespace, credentials: Credentials, notification
         try:
             result = await client.send(notification)
         except TransportError as exc:
-            print(error_line(PROG, _("no answer from APNs at {address}: {error}").format(
+            print(error_line(f"{PROG} send", _("no answer from APNs at {address}: {error}").format(
                 address=f"{client.host}:{client.port}", error=exc)), file=sys.stderr)
             return 1
     print(json.dumps(result.to_json(), ensure_ascii=False), flush=True)
@@ -342,16 +343,29 @@ def _db_errors() -> tuple[type[Exception], ...]:
     return (sqlite3.Error, psycopg.Error, psycopg_pool.PoolTimeout)
 
 
+def _prog(argv: Sequence[str] | None) -> str:
+    """``apns-provider send``: an error names the sub-command it is about, as apns-sim's and device-sim's do
+    (docs/cli.md, "Language, errors and output"). The sub-command is the first word that is one: only ``--lang``
+    and its value may come before it, and no language is called like a sub-command."""
+    words = sys.argv[1:] if argv is None else argv
+    command = next((word for word in words if word in COMMAND_NAMES), None)
+    return f"{PROG} {command}" if command else PROG
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point; returns the exit code (0 ok, 1 refused or no answer, 2 bad input)."""
     start(PROG, argv)  # before the parser: argparse's own words are looked up as it is built
+    prog = _prog(argv)
     try:
         old_way = _legacy(argv)
         if old_way is not None:
             return asyncio.run(old_way)
         args, credentials, notification = _prepare(argv)
+    except NotificationError as exc:  # its str() is English for the HTTP API; a person reads their language
+        print(error_line(prog, exc.translated()), file=sys.stderr)
+        return 2
     except (UsageError, CredentialsError, legacy_cli.LegacyUsageError, ValueError) as exc:
-        print(error_line(PROG, str(exc)), file=sys.stderr)
+        print(error_line(prog, str(exc)), file=sys.stderr)
         return 2
     expected: tuple[type[Exception], ...] = (OSError, SchemaOutOfDate, *_db_errors())
     try:
@@ -368,7 +382,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except expected as exc:  # a taken port, no db directory, an unreachable or unmigrated database
-        print(error_line(PROG, str(exc)), file=sys.stderr)
+        print(error_line(prog, str(exc)), file=sys.stderr)
         return 2
     except Exception as exc:  # a bug: still one line, never a traceback with secrets in its locals
         print(f"{PROG}: " + _("internal error: {kind}: {error}").format(kind=type(exc).__name__, error=exc),

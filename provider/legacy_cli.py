@@ -83,7 +83,7 @@ async def send(args: argparse.Namespace, credentials: CertificateCredentials, pa
         report = await legacy.send(credentials, [note], host=host, port=port, ca_file=args.ca, fmt=args.format,
                                    wait=args.wait)
     except OSError as exc:
-        print(error_line(PROG, _("no connection to the binary gateway at {address}: {error}").format(
+        print(error_line(f"{PROG} send", _("no connection to the binary gateway at {address}: {error}").format(
             address=f"{host}:{port}", error=exc)), file=sys.stderr)
         return 1
     print(json.dumps(report.to_json(), ensure_ascii=False), flush=True)
@@ -96,7 +96,7 @@ async def feedback(args: argparse.Namespace, credentials: CertificateCredentials
         entries = await legacy.read_feedback(credentials, host=host, port=port, ca_file=args.ca,
                                              timeout=args.timeout)
     except (OSError, TimeoutError) as exc:
-        print(error_line(PROG, _("no answer from the feedback service at {address}: {error}").format(
+        print(error_line(f"{PROG} feedback", _("no answer from the feedback service at {address}: {error}").format(
             address=f"{host}:{port}", error=exc)), file=sys.stderr)
         return 1
     print(json.dumps({"feedback": [{"timestamp": e.timestamp, "token": e.token} for e in entries]}), flush=True)

@@ -71,12 +71,49 @@ class OneLineParser(argparse.ArgumentParser):
 
     def format_help(self) -> str:
         """argparse ends each section title with an ASCII colon; a Chinese title takes the full-width one."""
+        self._name_sub_commands()
         text = super().format_help()
         for group in self._action_groups:
             title = group.title or ""
             if title and any(wide(c) for c in title):
                 text = text.replace(f"\n{title}:\n", f"\n{title}：\n")
         return text
+
+    def _name_sub_commands(self) -> None:
+        """A sub-command group is named by its choices, ``{serve,portal,...}`` as argparse's usage shows it,
+        not by its ``dest`` (``command``, ``ACTION``), a name a person never typed: "the following arguments
+        are required: {create,list,revoke}". Done when parsing or formatting, once every choice is added."""
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction) and action.metavar is None:
+                action.metavar = "{" + ",".join(action.choices) + "}"
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self._name_sub_commands()
+        return super().parse_known_args(args, namespace)
+
+    def format_usage(self) -> str:
+        self._name_sub_commands()
+        return super().format_usage()
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        """An unknown sub-command is said as such, with the ones there are (not "argument command: invalid
+        choice: 'bogus'")."""
+        if isinstance(action, argparse._SubParsersAction) and value not in action.choices:
+            names = _(", ").join(dict.fromkeys(action.choices))
+            raise argparse.ArgumentError(None, _("unknown sub-command: {value} (choose from {choices})").format(
+                value=value, choices=names))
+        super()._check_value(action, value)
+
+    def _get_value(self, action: argparse.Action, arg_string: str) -> Any:
+        """A number that is not one says so in words ("not an integer"), not with Python's type name
+        ("invalid int value")."""
+        if action.type in (int, float):
+            try:
+                return action.type(arg_string)
+            except ValueError:
+                text = _("not an integer: '{value}'") if action.type is int else _("not a number: '{value}'")
+                raise argparse.ArgumentError(action, text.format(value=arg_string)) from None
+        return super()._get_value(action, arg_string)
 
     def error(self, message: str) -> NoReturn:
         if self.HINT:

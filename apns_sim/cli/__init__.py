@@ -30,7 +30,7 @@ from apns_sim.errors import SimError
 from apns_sim.limits import ACTIVATION_BURST, ACTIVATION_RATE, ADMIN_MIN_TOKEN
 from apns_sim.state import REPLACED_TOKEN_REASONS, SimConfig
 from pushsim_i18n import Domain
-from pushsim_i18n.cli import add_lang_option, start
+from pushsim_i18n.cli import add_lang_option, error_line, start
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 PROG = "apns-sim"
@@ -234,11 +234,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_serve(args, _config(args)))
         helper = _HELPERS.get(args.command)
         return helper(args) if helper is not None else run_portal(args)
-    except (UsageError, DataDirError) as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
+    except (UsageError, DataDirError) as exc:  # named like argparse's errors: `apns-sim serve: error: ...`
+        print(error_line(f"{PROG} {args.command}", str(exc)), file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"{PROG}: {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}".rstrip(": "),
+        print(error_line(f"{PROG} {args.command}",
+                         f"{exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}".rstrip(": ")),
               file=sys.stderr)
         return 2
     except KeyboardInterrupt:

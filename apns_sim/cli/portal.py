@@ -49,7 +49,7 @@ def add_portal_parser(sub: Any) -> None:
     things = portal.add_subparsers(dest="thing", required=True, metavar="{app-id,cert,key,csr,export}")
 
     app_id = things.add_parser("app-id", help=_("App IDs (Identifiers)")).add_subparsers(
-        dest="action", required=True, metavar="ACTION")
+        dest="action", required=True)
     create = app_id.add_parser("create", parents=[common], help=_("create an explicit or wildcard App ID"))
     create.add_argument("bundle_id", help=_("the bundle id, e.g. com.example.pushchat; ending in .* makes a "
                                              "wildcard App ID, which cannot use push"))
@@ -57,7 +57,7 @@ def add_portal_parser(sub: Any) -> None:
     app_id.add_parser("list", parents=[common], help=_("list App IDs"))
 
     cert = things.add_parser("cert", help=_("push certificates")).add_subparsers(
-        dest="action", required=True, metavar="ACTION")
+        dest="action", required=True)
     issue = cert.add_parser("issue", parents=[common], help=_("turn a CSR into a push certificate (.cer, DER)"))
     issue.add_argument("--app-id", required=True, dest="bundle_id", help=_("the explicit App ID (bundle id)"))
     issue.add_argument("--csr", required=True, type=Path, help=_("the CSR file, e.g. Push.certSigningRequest"))
@@ -70,7 +70,7 @@ def add_portal_parser(sub: Any) -> None:
     revoke.add_argument("serial", type=int, help=_("the serial number `cert list` shows"))
 
     key = things.add_parser("key", help=_("token signing keys (.p8)")).add_subparsers(
-        dest="action", required=True, metavar="ACTION")
+        dest="action", required=True)
     kcreate = key.add_parser("create", parents=[common], help=_("create an APNs auth key and write AuthKey_<ID>.p8"))
     kcreate.add_argument("--team-id", required=True, help=_("the ten-character Team ID"))
     kcreate.add_argument("--out-dir", required=True, type=Path, help=_("where to write AuthKey_<ID>.p8"))

@@ -22,6 +22,7 @@ from typing import Any
 
 from apns_sim import courier
 from device_sim.fleet.fleet import Fleet, FleetPhone, FleetProgress
+from device_sim.rules import registration
 from pushsim_i18n import Domain
 
 _ = Domain("device_sim").gettext
@@ -33,7 +34,8 @@ def add_parser(sub: Any) -> None:
     fleet.add_argument("--count", type=int, required=True, help=_("how many phones"))
     fleet.add_argument("--app", required=True,
                        help=_("bundle id every phone registers, or several separated by commas"))
-    fleet.add_argument("--environment", default="sandbox", choices=["production", "sandbox"])
+    fleet.add_argument("--environment", default="sandbox", choices=["production", "sandbox"],
+                       help=registration.environment_help(several=True))
     fleet.add_argument("--state-dir",
                        help=_("keep the phones' identities here, so the next run is the same phones"))
     fleet.add_argument("--concurrency", type=int, default=100, help=_("connections (and activations) at once"))

@@ -33,8 +33,10 @@ def known_codes() -> tuple[int, ...]:
 def check_code(code: int) -> int:
     """``code`` if the phone knows it; ValueError (one line, listing the known codes) otherwise."""
     if code not in FAILURES:
-        known = ", ".join(f"{c} ({_(FAILURES[c][1])})" for c in known_codes())
-        raise ValueError(_("unknown registration error code {code}; the phone knows {known}").format(
+        # Each code with its cause, one after another: not "3000 (cause (detail))", whose nested brackets a
+        # learner has to untangle, and in Chinese full-width punctuation throughout (docs/i18n.md).
+        known = _("; ").join(_("{code}: {cause}").format(code=c, cause=_(FAILURES[c][1])) for c in known_codes())
+        raise ValueError(_("unknown registration error code {code}; the phone knows only these: {known}").format(
             code=code, known=known))
     return code
 
@@ -56,6 +58,16 @@ def fail_with_help() -> str:
              "{{\"error\": {{...}}}} and exits 3").format(codes=", ".join(str(c) for c in known_codes()))
 
 
+def environment_help(*, several: bool = False) -> str:
+    """``--environment``'s help text (``register``; ``run`` and ``fleet``, whose apps are ``several`` and which
+    default to sandbox): the entitlement decides which APNs gives the token (docs/device-side.md §4)."""
+    if several:
+        return _("the apps' aps-environment entitlement: sandbox (development, the default) or production; APNs "
+                 "of that environment gives the tokens")
+    return _("the app's aps-environment entitlement: sandbox (development) or production; APNs of that "
+             "environment gives the token")
+
+
 def failure_line(error: RegistrationError) -> str:
     """The one line on stderr beside the JSON error object."""
     return _("registration failed: didFailToRegisterForRemoteNotificationsWithError: was called with {error}").format(
@@ -67,5 +79,5 @@ def failure_json(error: RegistrationError) -> dict[str, object]:
     return {"error": error.as_json()}
 
 
-__all__ = ["FAILURES", "cause", "check_code", "fail_with_help", "failure", "failure_json", "failure_line",
-           "known_codes"]
+__all__ = ["FAILURES", "cause", "check_code", "environment_help", "fail_with_help", "failure", "failure_json",
+           "failure_line", "known_codes"]

@@ -15,6 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pushsim_i18n import N_, Domain
+
+_ = Domain("provider").gettext
+
 # §2.1: the push types Apple documents for apns-push-type.
 PUSH_TYPES = frozenset(
     {
@@ -58,16 +62,34 @@ _ALERT_LIST_KEYS = {"title-loc-args", "subtitle-loc-args", "loc-args"}
 _INTERRUPTION_LEVELS = {"passive", "active", "time-sensitive", "critical"}
 
 
+class NotificationError(ValueError):
+    """Something APNs would refuse, said in one sentence. ``str()`` is the English sentence: the provider
+    service's HTTP answers quote it and :mod:`provider.inputs` reads the field it names from it (machine-facing,
+    docs/provider-service.md §5). :meth:`translated` is the same sentence in the reader's language, for a person
+    at the command line (docs/i18n.md)."""
+
+    def __init__(self, message: str, **values: Any) -> None:
+        super().__init__(message.format(**values))
+        self.message = message
+        self.values = values
+
+    def translated(self) -> str:
+        return _(self.message).format(**self.values)
+
+
+
 def normalize_token(token: str) -> str:
     """Lower-case hex device token, or ``ValueError`` saying why it cannot be one (§8)."""
     if not isinstance(token, str) or not token:
-        raise ValueError("device token must be a non-empty hex string")
+        raise NotificationError(N_("device token must be a non-empty hex string"))
     if not _HEX.fullmatch(token):
-        raise ValueError("device token must contain only hexadecimal digits")
+        raise NotificationError(N_("device token must contain only hexadecimal digits"))
     if len(token) % 2:
-        raise ValueError(f"device token must have an even number of hex digits, got {len(token)}")
+        raise NotificationError(N_("device token must have an even number of hex digits, got {count}"),
+                                count=len(token))
     if len(token) > MAX_TOKEN_HEX:
-        raise ValueError(f"device token is {len(token)} hex digits; at most {MAX_TOKEN_HEX} are accepted")
+        raise NotificationError(N_("device token is {count} hex digits; at most {limit} are accepted"),
+                                count=len(token), limit=MAX_TOKEN_HEX)
     return token.lower()
 
 
@@ -89,56 +111,59 @@ def encode_payload(payload: Mapping[str, Any]) -> bytes:
     try:
         return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"payload is not JSON-serializable: {exc}") from exc
+        raise NotificationError(N_("payload is not JSON-serializable: {error}"), error=exc) from exc
 
 
 def validate_payload(payload: Mapping[str, Any], push_type: str | None = "alert") -> bytes:
     """Check the payload's shape and size for ``push_type``; return the bytes to send (§3)."""
     if not isinstance(payload, Mapping):
-        raise ValueError("payload must be a JSON object")
+        raise NotificationError(N_("payload must be a JSON object"))
     if not all(isinstance(k, str) for k in payload):
-        raise ValueError("payload keys must be strings")
+        raise NotificationError(N_("payload keys must be strings"))
     aps = payload.get("aps")
     if aps is not None:
         _validate_aps(aps)
     body = encode_payload(payload)
     limit = MAX_VOIP_PAYLOAD if push_type == "voip" else MAX_PAYLOAD
     if len(body) > limit:
-        raise ValueError(
-            f"payload is {len(body)} bytes; APNs accepts at most {limit} for push type {push_type!r}"
-        )
+        # The push type bare, not Python's repr: "push type alert" reads as a sentence in both languages. A
+        # payload checked before it has a push type (the builders) is named by the type it would be sent as.
+        raise NotificationError(N_("payload is {size} bytes; APNs accepts at most {limit} for push type {push_type}"),
+                                size=len(body), limit=limit, push_type=push_type or infer_push_type(payload))
     return body
 
 
 def _validate_aps(aps: Any) -> None:
     if not isinstance(aps, Mapping):
-        raise ValueError('"aps" must be a JSON object')
+        raise NotificationError(N_('"aps" must be a JSON object'))
     alert = aps.get("alert")
     if alert is not None and not isinstance(alert, str):
         if not isinstance(alert, Mapping):
-            raise ValueError('"aps.alert" must be a string or an object')
+            raise NotificationError(N_('"aps.alert" must be a string or an object'))
         for key, value in alert.items():
             if key in _ALERT_STRING_KEYS and not isinstance(value, str):
-                raise ValueError(f'"aps.alert.{key}" must be a string')
+                raise NotificationError(N_('"aps.alert.{key}" must be a string'), key=key)
             if key in _ALERT_LIST_KEYS and not (
                 isinstance(value, list) and all(isinstance(v, str) for v in value)
             ):
-                raise ValueError(f'"aps.alert.{key}" must be a list of strings')
+                raise NotificationError(N_('"aps.alert.{key}" must be a list of strings'), key=key)
     badge = aps.get("badge")
     if badge is not None and (isinstance(badge, bool) or not isinstance(badge, int) or not 0 <= badge <= MAX_BADGE):
-        raise ValueError(f'"aps.badge" must be a non-negative integer (0 clears the badge) up to {MAX_BADGE}')
+        raise NotificationError(N_('"aps.badge" must be a non-negative integer (0 clears the badge) up to {limit}'),
+                                limit=MAX_BADGE)
     sound = aps.get("sound")
     if sound is not None and not isinstance(sound, str | Mapping):
-        raise ValueError('"aps.sound" must be a file name string or a critical-sound object')
+        raise NotificationError(N_('"aps.sound" must be a file name string or a critical-sound object'))
     for flag in ("content-available", "mutable-content"):
         if flag in aps and aps[flag] not in (0, 1):
-            raise ValueError(f'"aps.{flag}" must be 1 (or 0)')
+            raise NotificationError(N_('"aps.{key}" must be 1 (or 0)'), key=flag)
     level = aps.get("interruption-level")
     if level is not None and level not in _INTERRUPTION_LEVELS:
-        raise ValueError(f'"aps.interruption-level" must be one of {sorted(_INTERRUPTION_LEVELS)}')
+        raise NotificationError(N_('"aps.interruption-level" must be one of {choices}'),
+                                choices=sorted(_INTERRUPTION_LEVELS))
     for key in ("thread-id", "category", "target-content-id"):
         if key in aps and not isinstance(aps[key], str):
-            raise ValueError(f'"aps.{key}" must be a string')
+            raise NotificationError(N_('"aps.{key}" must be a string'), key=key)
 
 
 AUTO_PUSH_TYPE = "auto"
@@ -159,28 +184,29 @@ def _check_fields(n: Notification | Template) -> None:
     priority of a background push. Shared by ``Notification`` and ``Template`` so the two cannot drift."""
     if n.push_type == AUTO_PUSH_TYPE:
         if not isinstance(n.payload, Mapping):
-            raise ValueError("payload must be a JSON object")
+            raise NotificationError(N_("payload must be a JSON object"))
         object.__setattr__(n, "push_type", infer_push_type(n.payload))
     if n.push_type == "background" and n.priority is None:
         # Apple: background notifications must use priority 5; 10 "is an error" (§2.2).
         object.__setattr__(n, "priority", 5)
     if not isinstance(n.topic, str) or not _TOPIC.fullmatch(n.topic):
-        raise ValueError(f"topic must be a bundle id such as com.example.app, got {n.topic!r}")
+        raise NotificationError(N_("topic must be a bundle id such as com.example.app, got {topic!r}"), topic=n.topic)
     if n.push_type is not None and n.push_type not in PUSH_TYPES:
-        raise ValueError(f"push_type must be one of {sorted(PUSH_TYPES)}, got {n.push_type!r}")
+        raise NotificationError(N_("push_type must be one of {choices}, got {push_type!r}"),
+                                choices=sorted(PUSH_TYPES), push_type=n.push_type)
     if n.priority is not None and (isinstance(n.priority, bool) or n.priority not in PRIORITIES):
-        raise ValueError(f"priority must be 10, 5 or 1, got {n.priority!r}")
+        raise NotificationError(N_("priority must be 10, 5 or 1, got {priority!r}"), priority=n.priority)
     if n.expiration is not None and (
         isinstance(n.expiration, bool) or not isinstance(n.expiration, int) or n.expiration < 0
     ):
-        raise ValueError("expiration must be a UNIX time in seconds (0 = deliver once, never store)")
+        raise NotificationError(N_("expiration must be a UNIX time in seconds (0 = deliver once, never store)"))
     if n.collapse_id is not None:
         if not isinstance(n.collapse_id, str) or not n.collapse_id:
-            raise ValueError("collapse_id must be a non-empty string")
+            raise NotificationError(N_("collapse_id must be a non-empty string"))
         if len(n.collapse_id.encode()) > MAX_COLLAPSE_ID_BYTES:
-            raise ValueError(f"collapse_id must be at most {MAX_COLLAPSE_ID_BYTES} bytes")
+            raise NotificationError(N_("collapse_id must be at most {limit} bytes"), limit=MAX_COLLAPSE_ID_BYTES)
         if not _FIELD_VALUE.fullmatch(n.collapse_id) or n.collapse_id != n.collapse_id.strip():
-            raise ValueError("collapse_id must be a header value: no control characters, no outer spaces")
+            raise NotificationError(N_("collapse_id must be a header value: no control characters, no outer spaces"))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -206,9 +232,9 @@ class Notification:
         _check_fields(self)
         if self.apns_id is not None:
             if not isinstance(self.apns_id, str) or not _UUID.fullmatch(self.apns_id):
-                raise ValueError(
-                    f"apns_id must be a UUID like 123e4567-e89b-12d3-a456-426614174000, got {self.apns_id!r}"
-                )
+                raise NotificationError(
+                    N_("apns_id must be a UUID like 123e4567-e89b-12d3-a456-426614174000, got {apns_id!r}"),
+                    apns_id=self.apns_id)
             object.__setattr__(self, "apns_id", self.apns_id.lower())
         # The bytes checked are the bytes sent: encoded once here, not again per attempt (not a field, so
         # equality, repr and hashing are unchanged).
@@ -306,7 +332,7 @@ def alert(
     if interruption_level is not None:
         aps["interruption-level"] = interruption_level
     if not aps:
-        raise ValueError("an alert payload needs at least one of body, title, subtitle, badge or sound")
+        raise NotificationError(N_("an alert payload needs at least one of body, title, subtitle, badge or sound"))
     return _with_custom(aps, custom)
 
 
@@ -319,7 +345,7 @@ def _with_custom(aps: dict[str, Any], custom: Mapping[str, Any] | None) -> dict[
     payload: dict[str, Any] = {"aps": aps}
     for key, value in (custom or {}).items():
         if key == "aps":
-            raise ValueError('custom keys may not be named "aps"')
+            raise NotificationError(N_('custom keys may not be named "aps"'))
         payload[key] = value
     validate_payload(payload, None)
     return payload

@@ -92,6 +92,10 @@ def _bad_invocations(tmp: Path) -> list[tuple[str, list[str]]]:
     ]
 
 
+SUB_COMMANDS = {"serve", "portal", "hosts", "trust", "env", "wait", "register", "run", "uninstall", "restore",
+                "erase", "fleet", "send", "feedback", "worker", "migrate"}
+
+
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_every_usage_error_is_one_line_and_exit_2(tmp_path: Path, lang: str) -> None:
     """Several wrong invocations per tool and sub-command: exactly one stderr line, ``prog...: message``."""
@@ -101,6 +105,8 @@ def test_every_usage_error_is_one_line_and_exit_2(tmp_path: Path, lang: str) -> 
         assert result.returncode == 2, (tool, args, err)
         assert err.endswith("\n") and err.count("\n") == 1, (tool, args, err)
         assert err.startswith(tool), (tool, args, err)
+        if args and args[0] in SUB_COMMANDS:  # the sub-command is named too (docs/cli.md, one-line errors)
+            assert err.startswith(f"{tool} {args[0]}"), (tool, args, err)
         assert result.stdout == b"", (tool, args)
         if lang == "zh":
             assert has_chinese(err), (tool, args, err)

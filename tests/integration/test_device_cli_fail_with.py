@@ -25,7 +25,12 @@ async def test_fail_with_prints_the_nserror_and_exits_3(sim: tuple[Sim, Path]) -
         "domain": "NSCocoaErrorDomain", "code": 3000,
         "description": "no valid \u201caps-environment\u201d entitlement string found for application"}}
     assert len(err.strip().splitlines()) == 1 and "didFailToRegisterForRemoteNotificationsWithError:" in err
+    assert err.startswith("device-sim register: error: registration failed: ")  # like every tool's errors
     assert s.state.registry.list_tokens() == []
+
+    code, out, err = await run(*args, "--fail-with", "3000", "--lang", "zh")
+    assert code == 3 and json.loads(out)["error"]["code"] == 3000  # the JSON is the same in every language
+    assert err.startswith("device-sim register：错误：注册远程通知失败："), err
 
     code, out, err = await run(*args, "--fail-with", "3010")
     assert code == 3 and json.loads(out)["error"]["code"] == 3010, err
@@ -42,3 +47,8 @@ async def test_fail_with_an_unknown_code_is_a_usage_error(sim: tuple[Sim, Path])
                                "sandbox", "--fail-with", "42")
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1 and "42" in err and "3000" in err and "3010" in err
+    assert err.startswith("device-sim register: error: ")
+    code, out, err = await run("register", "--endpoints", str(endpoints), "--app", BUNDLE, "--environment",
+                               "sandbox", "--fail-with", "42", "--lang", "zh")
+    assert code == 2 and err.startswith("device-sim register：错误：未知的注册错误码 42"), err
+    assert "(" not in err and ")" not in err  # full-width brackets in Chinese, never nested (docs/i18n.md)

@@ -42,7 +42,8 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
         (["--p8", "{dir}/missing.p8", "--key-id", "K", "--team-id", "T"], "file not found"),
         (["--p8", "{p8}", "--key-id", "K", "--team-id", "T", "--token", "xyz"], "hexadecimal"),
         (["--p8", "{p8}", "--key-id", "K", "--team-id", "T", "--priority", "7"], "priority"),
-        (["--p8", "{p8}", "--key-id", "K", "--team-id", "T", "--priority", "high"], "invalid int value"),
+        (["--p8", "{p8}", "--key-id", "K", "--team-id", "T", "--priority", "high"],
+         "--priority: not an integer: 'high'"),
         (["--p8", "{p8}", "--key-id", "K", "--team-id", "T", "--endpoint", "http://x:1"], "endpoint"),
         (["--p8", "{p8}", "--key-id", "K", "--team-id", "T", "--ca", "{dir}/nope.pem"], "CA file not found"),
         (["--p8", "{p8}", "--key-id", "K", "--team-id", "T", "--environment", "staging"], "invalid choice"),
@@ -55,7 +56,7 @@ def test_send_bad_input(
     argv += [a.format(p8=p8, dir=tmp_path) for a in extra]
     code, out, err = _run(argv, capsys)
     assert code == 2 and out == ""
-    assert err.count("\n") == 1 and err.startswith("apns-provider: error:") and message in err
+    assert err.count("\n") == 1 and err.startswith("apns-provider send: error:") and message in err
     assert "Traceback" not in err
 
 
@@ -108,8 +109,38 @@ def test_send_alert_size_is_checked_for_its_push_type(
     argv += ["--push-type", push_type] if push_type else []
     code, out, err = _run(argv, capsys)
     assert code == 2 and out == ""
-    assert err == (f"apns-provider: error: payload is {size} bytes; APNs accepts at most {limit} "
-                   f"for push type {push_type or 'alert'!r}\n")
+    assert err == (f"apns-provider send: error: payload is {size} bytes; APNs accepts at most {limit} "
+                   f"for push type {push_type or 'alert'}\n")
+
+
+def test_send_errors_are_in_the_readers_language(p8: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/cli.md, "Language, errors and output": under zh the size check and the token check are Chinese
+    sentences after `apns-provider send：错误：`; the push type is bare, not Python's 'alert'."""
+    import pushsim_i18n
+
+    monkeypatch.setattr(pushsim_i18n, "_current", pushsim_i18n._current)  # main(--lang zh) sets it: restore
+    base = ["--lang", "zh", "send", "--topic", "com.example.app", "--p8", str(p8), "--key-id", "K", "--team-id", "T"]
+    code, out, err = _run([*base, "--token", TOKEN, "--alert", "x" * 4100], capsys)
+    assert code == 2 and out == ""
+    assert err.startswith("apns-provider send：错误：") and err.count("\n") == 1
+    assert "4120" in err and "4096" in err and "alert" in err and "'alert'" not in err
+    assert "payload is" not in err and "accepts at most" not in err
+    code, _, err = _run([*base, "--token", "xyz", "--alert", "hi"], capsys)
+    assert code == 2 and "十六进制" in err and "hexadecimal" not in err
+
+
+def test_notification_errors_stay_english_for_programs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/provider-service.md §5: the service's HTTP answers (and the field read from them) are English
+    whatever the process language; only the CLI translates."""
+    import pushsim_i18n
+    from provider.apns.notification import NotificationError, alert
+
+    monkeypatch.setattr(pushsim_i18n, "_current", "zh")
+    with pytest.raises(NotificationError) as caught:
+        alert("x" * 4100)
+    assert str(caught.value) == "payload is 4120 bytes; APNs accepts at most 4096 for push type alert"
+    assert "4120" in caught.value.translated() and "payload is" not in caught.value.translated()
 
 
 def test_send_alert_within_the_voip_limit_is_accepted() -> None:

@@ -55,7 +55,8 @@ def test_a_missing_required_option_in_chinese_is_one_chinese_line(zh: None,
     assert capsys.readouterr().err == "tool send：错误：缺少必需的参数：--token\n"
 
 
-def test_english_is_argparse_unchanged(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_english_is_argparse_with_words_a_person_understands(monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr(pushsim_i18n, "_current", "en")
     argparse_words.install()
     parser = OneLineParser(prog="tool")
@@ -63,7 +64,7 @@ def test_english_is_argparse_unchanged(monkeypatch: pytest.MonkeyPatch, capsys: 
     assert parser.format_help().startswith("usage: tool")
     with pytest.raises(SystemExit):
         parser.parse_args(["--n", "x"])
-    assert capsys.readouterr().err == "tool: error: argument --n: invalid int value: 'x'\n"
+    assert capsys.readouterr().err == "tool: error: argument --n: not an integer: 'x'\n"
     assert error_line("tool", "bad") == "tool: error: bad"
 
 
@@ -94,3 +95,41 @@ def test_chinese_wraps_by_display_columns_and_never_inside_a_word(width: int) ->
 def test_english_wraps_as_textwrap_does() -> None:
     text = "seconds a priority 5 push may wait to leave in a burst with others; priority 1 rides along"
     assert wrap(text, 30) == textwrap.wrap(text, 30)
+
+
+def _tool() -> OneLineParser:
+    parser = OneLineParser(prog="tool")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run")
+    run.add_argument("--count", type=int)
+    run.add_argument("--seconds", type=float)
+    sub.add_parser("stop")
+    return parser
+
+
+@pytest.mark.parametrize(("argv", "en", "zh_line"), [
+    ([], "tool: error: the following arguments are required: {run,stop}",
+     "tool：错误：缺少必需的参数：{run,stop}"),
+    (["bogus"], "tool: error: unknown sub-command: bogus (choose from run, stop)",
+     "tool：错误：没有这个子命令：bogus（可选：run、stop）"),
+    (["run", "--count", "abc"], "tool run: error: argument --count: not an integer: 'abc'",
+     "tool run：错误：参数 --count：不是整数：'abc'"),
+    (["run", "--seconds", "soon"], "tool run: error: argument --seconds: not a number: 'soon'",
+     "tool run：错误：参数 --seconds：不是数字：'soon'"),
+])
+def test_errors_name_what_a_person_typed(argv: list[str], en: str, zh_line: str, monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """Not argparse's internal names (`argument command: invalid choice`, `ACTION`, `invalid int value`): the
+    sub-commands there are, and "not an integer" (docs/cli.md, "Language, errors and output")."""
+    monkeypatch.setattr(argparse, "_", argparse._)  # type: ignore[attr-defined]
+    monkeypatch.setattr(argparse, "ngettext", argparse.ngettext)  # type: ignore[attr-defined]
+    argparse_words.install()
+    for lang, line in (("en", en), ("zh", zh_line)):
+        monkeypatch.setattr(pushsim_i18n, "_current", lang)
+        with pytest.raises(SystemExit):
+            _tool().parse_args(argv)
+        assert capsys.readouterr().err == line + "\n"
+
+
+def test_help_and_usage_show_the_sub_commands() -> None:
+    assert "{run,stop}" in _tool().format_usage() and "{run,stop}" in _tool().format_help()

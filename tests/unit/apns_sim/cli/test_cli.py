@@ -45,4 +45,4 @@ def test_bad_values_exit_2_with_one_line(capsys: pytest.CaptureFixture[str], fla
                                          message: str) -> None:
     assert cli.main(["serve", flag, value]) == 2
     err = capsys.readouterr().err
-    assert err == f"apns-sim: {message}\n"
+    assert err == f"apns-sim serve: error: {message}\n"  # named like argparse's own errors (docs/cli.md)

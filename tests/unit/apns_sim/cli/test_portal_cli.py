@@ -70,11 +70,16 @@ def test_an_unknown_data_dir_is_refused_unless_create(tmp_path: Path, capsys: py
     (["portal", "--data-dir", "x", "cert", "issue", "--app-id", BUNDLE],
      "apns-sim portal cert issue: error: the following arguments are required: --csr, --environment, --out "
      "(see `apns-sim portal cert issue --help`)"),
-    (["portal", "key"], "apns-sim portal key: error: the following arguments are required: ACTION "
-                        "(see `apns-sim portal key --help`)"),
+    (["portal", "key"], "apns-sim portal key: error: the following arguments are required: "
+                        "{create,list,revoke} (see `apns-sim portal key --help`)"),
     (["portal"], "apns-sim portal: error: the following arguments are required: {app-id,cert,key,csr,export} "
                  "(see `apns-sim portal --help`)"),
-    ([], "apns-sim: error: the following arguments are required: command (see `apns-sim --help`)"),
+    ([], "apns-sim: error: the following arguments are required: {serve,portal,hosts,trust,env,wait} "
+         "(see `apns-sim --help`)"),
+    (["bogus"], "apns-sim: error: unknown sub-command: bogus (choose from serve, portal, hosts, trust, env, wait) "
+                "(see `apns-sim --help`)"),
+    (["serve", "--sandbox-port", "abc"], "apns-sim serve: error: argument --sandbox-port: not an integer: 'abc' "
+                                         "(see `apns-sim serve --help`)"),
 ])
 def test_usage_errors_are_one_line(capsys: pytest.CaptureFixture[str], argv: list[str], line: str) -> None:
     """The other tools' style (device-sim, apns-provider): no usage block, exit status 2."""

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+import pushsim_i18n
 from apns_sim.model.records import AppIdRecord, AuthKeyRecord, CertificateRecord
 from apns_sim.portal.service import Listing
 from apns_sim.portal.tables import listing_table, render
+from pushsim_i18n.wrap import display_width
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 
@@ -54,3 +58,33 @@ def test_app_ids_say_a_wildcard_cannot_push_and_keys_say_their_environment() -> 
 
 def test_an_empty_listing_says_how_to_make_the_first_one() -> None:
     assert listing_table(Listing(kind="auth_keys", records=()), NOW).startswith("No auth keys yet: ")
+
+
+def test_tables_speak_chinese_and_line_up_by_display_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under zh the headers and human values are Chinese (docs/cli.md, "Language, errors and output"), ids and
+    dates stay; every column starts at the same terminal column though a Chinese character takes two."""
+    monkeypatch.setattr(pushsim_i18n, "_current", "zh")
+    apps = Listing(kind="app_ids", records=(
+        AppIdRecord(bundle_id="com.example.*", team_id="ABCDE12345", wildcard=True, push_enabled=False,
+                    created_at=NOW),
+        AppIdRecord(bundle_id="com.example.pushchat", team_id="ABCDE12345", wildcard=False, push_enabled=True,
+                    created_at=NOW)))
+    certs = Listing(kind="certificates", records=(
+        _cert(5), _cert(7, revoked=NOW - timedelta(hours=1), environment="universal")))
+    keys = Listing(kind="auth_keys", records=(
+        AuthKeyRecord(key_id="ABC123DEFG", team_id="ABCDE12345", public_key_pem=b"", environment=None,
+                      created_at=NOW, revoked_at=None),))
+    english = ("BUNDLE ID", "TEAM", "KIND", "PUSH", "CREATED", "SERIAL", "ENVIRONMENT", "VALID UNTIL", "STATUS",
+               "KEY ID", "wildcard", "explicit", "no (wildcard)", "active", "revoked", "sandbox (development)", "yes")
+    for listing in (apps, certs, keys):
+        table = listing_table(listing, NOW).splitlines()[:-1]  # the count under it is the service's
+        assert not [word for word in english if any(word in line for line in table)], table
+        rule = table[1]
+        starts = [i for i in range(len(rule)) if rule[i] == "-" and (i == 0 or rule[i - 1] == " ")]
+        for line in (table[0], *table[2:]):
+            columns = [display_width(line[:i]) for i in range(len(line) + 1)]
+            for start in starts[1:]:
+                at = columns.index(start)  # some character starts exactly at the rule's column
+                assert line[at - 2:at] == "  " and line[at] != " ", (line, start)
+    assert "com.example.*" in listing_table(apps, NOW) and "2026-12-04" in listing_table(apps, NOW)
+    assert "开发环境" in listing_table(certs, NOW).splitlines()[3] and "有效" in listing_table(keys, NOW)

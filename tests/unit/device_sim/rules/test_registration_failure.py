@@ -50,3 +50,21 @@ def test_failure_words_are_translated(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "didFailToRegisterForRemoteNotificationsWithError:" in line and "注册" in line
     assert "remote notifications are not supported in the simulator" in line
     assert "3000" in registration.fail_with_help() and "打印" in registration.fail_with_help()
+
+
+def test_unknown_code_lists_each_cause_without_nested_brackets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/i18n.md "Chinese for a learner": full-width punctuation in Chinese and no bracket inside a bracket,
+    in either language."""
+    for lang in ("en", "zh"):
+        monkeypatch.setattr(pushsim_i18n, "_current", lang)
+        with pytest.raises(ValueError) as info:
+            registration.check_code(42)
+        message = str(info.value)
+        depth, deepest = 0, 0
+        for char in message:
+            depth += char in "(（"
+            deepest = max(deepest, depth)
+            depth -= char in ")）"
+        assert deepest <= 1 and "3000" in message and "3010" in message, message
+        if lang == "zh":
+            assert "(" not in message and ")" not in message and "；" in message, message
