@@ -35,7 +35,7 @@ ACTOR_STYLES = {**{actor: STAGE_STYLES[number] for actor, number in ACTOR_STAGES
 ACTOR_WIDTH = max(len(a) for a in ACTOR_STYLES)
 # The parties as Apple names them, for a reader (the JSON lines keep the raw actor word for machines).
 PARTIES = {"provider": N_("Provider"), "apns": N_("APNs"), "device": N_("iPhone"), "app": N_("App"),
-           "portal": N_("Portal"), "story": N_("story")}
+           "portal": N_("Portal"), "story": N_("narrator")}
 TABLE_EDGES = 3  # a table column's cells beyond its text: one padding space each side and one border line
 NARROW = 32  # fewer columns than this left beside a step's time and actor: the text goes below them
 

@@ -103,8 +103,9 @@ async def run(story: Story) -> None:
 
 
 def as_json(rule: dict[str, Any]) -> str:
-    """The admin API's request body as it goes on the wire (compact JSON), not Python's ``{'kind': ...}``."""
-    return json.dumps(rule, ensure_ascii=False, separators=(",", ":"))
+    """The admin API's request body as JSON on one line, not Python's ``{'kind': ...}``; with a space after
+    each comma, so a narrow terminal can wrap it between fields rather than inside a word."""
+    return json.dumps(rule, ensure_ascii=False)
 
 
 def _stage(stage: dict[str, Any]) -> str:

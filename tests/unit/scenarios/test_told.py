@@ -28,11 +28,11 @@ def test_what_the_user_saw_is_told_without_python_reprs(monkeypatch: pytest.Monk
 
 def test_a_fault_rule_is_told_as_the_json_that_is_sent() -> None:
     """provider-retries: ``POST /_sim/faults`` shows its body as JSON (issue 16 saw ``{'kind': 'reason'...}``
-    and ``{kind: reason, ...}``), Chinese kept readable."""
+    and ``{kind: reason, ...}``), on one line that wraps between fields, Chinese kept readable."""
     rule = {"kind": "reason", "status": 503, "probability": 0.3, "topic": "com.example.retries"}
-    assert as_json(rule) == '{"kind":"reason","status":503,"probability":0.3,"topic":"com.example.retries"}'
+    assert as_json(rule) == '{"kind": "reason", "status": 503, "probability": 0.3, "topic": "com.example.retries"}'
     assert json.loads(as_json(rule)) == rule
-    assert as_json({"reason": "提醒"}) == '{"reason":"提醒"}'
+    assert as_json({"reason": "提醒"}) == '{"reason": "提醒"}'
 
 
 @pytest.mark.parametrize("language", ["en", "zh"])
