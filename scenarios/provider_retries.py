@@ -49,7 +49,7 @@ async def run(story: Story) -> None:
             for label, rule in PHASES:
                 await story.stage(_("Fault: {fault}").format(fault=_(label)), "apns", number=1)
                 fault_ids = await w.admin.add_faults({**rule, "topic": BUNDLE_ID})
-                story.step(_("POST /_sim/faults {rule} → {fault}").format(
+                story.step(_("POST /_sim/faults {rule}: fault {fault} added").format(
                     rule=as_json({**rule, "topic": BUNDLE_ID}), fault=fault_ids[0]))
                 result = await client.send(Notification(token=token, topic=BUNDLE_ID, payload=alert(label)))
                 story.step(_("the provider's client got {status} for apns-id {apns_id}").format(
