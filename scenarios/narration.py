@@ -149,7 +149,15 @@ class RichNarrator:
         head, indent = "  ⏸  ", " " * 5
         room = max(1, self.console.width - len(indent) - 1)
         body = text.rstrip()
-        lines, tail = [body[a:b] for a, b in breaks(body, room)], text[len(body):]
+        tail = text[len(body):]
+        # The closing "(press Enter)" stays whole, on the last line if it fits there, else on its own line.
+        cut = max(body.rfind("（"), body.rfind(" ("))
+        ending, body = (body[cut:], body[:cut]) if cut > 0 else ("", body)
+        lines = [body[a:b] for a, b in breaks(body, room)]
+        if ending and display_width(lines[-1] + ending) > room:
+            lines.append(ending.lstrip())
+        else:
+            lines[-1] += ending
         for number, line in enumerate(lines):
             last = number == len(lines) - 1
             self.console.print(Text((head if number == 0 else indent) + line + (tail if last else ""),

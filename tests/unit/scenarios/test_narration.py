@@ -130,7 +130,8 @@ def test_a_party_is_named_as_apple_does_in_its_own_colour(monkeypatch: pytest.Mo
 
 @pytest.mark.parametrize("text", ["next: Stage 3: the iPhone hands it to the app, which shows it as it registered "
                                   "for (press Enter) ",
-                                  "下一步：阶段 3：iPhone 把通知交给应用，应用按它注册时申请的方式展示（按回车继续） "])
+                                  "下一步：阶段 3：iPhone 把通知交给应用，应用按它注册时申请的方式展示（按回车继续） ",
+                                  "下一步：阶段 3：iPhone 把通知交给应用，应用按注册时选择的方式展示它（按回车继续） "])
 def test_a_long_prompt_wraps_under_itself_and_keeps_its_ending(text: str) -> None:
     """docs/scenarios.md "Teacher mode": at 60 columns the ``--step`` prompt wraps with a hanging indent, no
     line at column 0, and still ends exactly as written (a presenter's script waits for the ending)."""
@@ -140,3 +141,4 @@ def test_a_long_prompt_wraps_under_itself_and_keeps_its_ending(text: str) -> Non
     assert len(lines) > 1 and all(cell_len(line) <= 60 for line in lines)
     assert lines[0].startswith("  ⏸  ") and all(line.startswith("     ") for line in lines[1:])
     assert out.getvalue().endswith(text[-12:])
+    assert "(press Enter) " in lines[-1] or "（按回车继续） " in lines[-1]  # whole, not "（按回" / "车继续）"
