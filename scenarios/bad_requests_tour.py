@@ -137,9 +137,8 @@ async def run(story: Story) -> None:
                         expected = f"{case.status} {case.reason or ''}".strip()
                         broken = _(case.broken)
                         rows.append((broken, expected, said, "✓" if ok else "✗"))
-                        verdicts.append((ok, f"{broken}: {expected}" if ok else _(
-                            "{broken}: {expected} expected, got {said}").format(broken=broken, expected=expected,
-                                                                              said=said)))
+                        claim = _("{broken}: {expected}") if ok else _("{broken}: {expected} expected, got {said}")
+                        verdicts.append((ok, claim.format(broken=broken, expected=expected, said=said)))
                         bar.advance()
             finally:
                 await mtls.close()

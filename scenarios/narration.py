@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Sequence
 from typing import Any, Protocol, TextIO
 
@@ -20,8 +21,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from pushsim_i18n import Domain
-from pushsim_i18n.wrap import breaks
+from pushsim_i18n import N_, Domain
+from pushsim_i18n.wrap import breaks, display_width, wide
 
 _ = Domain("scenarios").gettext
 
@@ -32,6 +33,10 @@ STAGE_STYLES = {0: "bold yellow", 1: "bold blue", 2: "bold magenta", 3: "bold gr
 ACTOR_STAGES = {"portal": 0, "provider": 1, "apns": 2, "device": 3, "app": 3}
 ACTOR_STYLES = {**{actor: STAGE_STYLES[number] for actor, number in ACTOR_STAGES.items()}, "story": "dim"}
 ACTOR_WIDTH = max(len(a) for a in ACTOR_STYLES)
+# The parties as Apple names them, for a reader (the JSON lines keep the raw actor word for machines).
+PARTIES = {"provider": N_("Provider"), "apns": N_("APNs"), "device": N_("iPhone"), "app": N_("App"),
+           "portal": N_("Portal"), "story": N_("narrator")}
+TABLE_EDGES = 3  # a table column's cells beyond its text: one padding space each side and one border line
 NARROW = 32  # fewer columns than this left beside a step's time and actor: the text goes below them
 
 
@@ -85,11 +90,13 @@ class RichNarrator:
 
     def stage(self, title: str, actor: str, number: int | None = None) -> None:
         self.console.print()
-        # The stage's colour when it tells one of the three (a fault on the provider's request is stage 1
-        # even though APNs acts), else its actor's.
+        # The rule takes the stage's colour when it tells one of the three (a fault on the provider's request
+        # is stage 1 even though APNs acts), else its actor's; the party's label always its own colour, so APNs
+        # is magenta wherever it acts (the stage's number is in the title).
         style = STAGE_STYLES[number] if number in (1, 2, 3) else ACTOR_STYLES.get(actor, "bold")
-        label = Text.assemble((f"{actor.upper()} ", style), ("▸ ", "dim"), (title, "bold")) if actor != "story" \
-            else Text(title, style="bold")
+        party = ACTOR_STYLES.get(actor, "bold")
+        label = Text.assemble((f"{party_label(actor)} ", party), ("▸ ", "dim"), (title, "bold")) \
+            if actor != "story" else Text(title, style="bold")
         line_style = style if actor != "story" else "dim"
         if label.cell_len + 2 > self.console.width:  # rich would cut the title short with "…": wrap it instead
             self.console.print(_Hanging(Text(), label))
@@ -99,8 +106,10 @@ class RichNarrator:
 
     def step(self, record: dict[str, Any]) -> None:
         actor = record["actor"]
+        label = party_label(actor)
+        pad = " " * (max(display_width(party_label(a)) for a in PARTIES) - display_width(label) + 1)
         self.console.print(_Hanging(Text.assemble((f"  {record['at']:6.2f}s ", "dim"),
-                                                  (f"{actor:<{ACTOR_WIDTH}} ", ACTOR_STYLES.get(actor, ""))),
+                                                  (label + pad, ACTOR_STYLES.get(actor, ""))),
                                     Text(record["text"])))
 
     def check(self, claim: str, ok: bool) -> None:
@@ -110,12 +119,10 @@ class RichNarrator:
     def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         table = Table(title=Text(title, style="bold"), title_justify="left", header_style="bold")
         cells = [["" if cell is None else str(cell) for cell in row] for row in rows]
-        for index, column in enumerate(columns):
-            # As wide as the column's longest word (up to a UUID's 36), so that words wrap whole: rich
-            # otherwise squeezes a narrow column until ``ServiceUnavailable`` folds mid-word.
-            words = [word for text in [column, *(r[index] for r in cells if index < len(r))] for word in text.split()]
-            longest = max((Text(word).cell_len for word in words), default=1)
-            table.add_column(column, overflow="fold", min_width=min(longest, 36))
+        least, fits = _least_widths(columns, cells, self.console.width)
+        for column, size in zip(columns, least, strict=True):
+            # Too wide together: fixed widths, as rich will not fold a word below its own minimum by itself.
+            table.add_column(column, overflow="fold", min_width=size if fits else None, width=None if fits else size)
         for row in cells:
             table.add_row(*(Text(cell) for cell in row))
         self.console.print(table)
@@ -137,7 +144,24 @@ class RichNarrator:
         self.console.print(_Hanging(Text("  ▮ ", "bold"), Text(line)))
 
     def prompt(self, text: str) -> None:
-        self.console.print(Text(f"  ⏸  {text}", style="bold yellow"), end="")
+        # Wrapped as a step is, under its own start; the last line ends without a newline, where the answer
+        # is typed (and its ending stays exact: a presenter's script waits for it).
+        head, indent = "  ⏸  ", " " * 5
+        room = max(1, self.console.width - len(indent) - 1)
+        body = text.rstrip()
+        tail = text[len(body):]
+        # The closing "(press Enter)" stays whole, on the last line if it fits there, else on its own line.
+        cut = max(body.rfind("（"), body.rfind(" ("))
+        ending, body = (body[cut:], body[:cut]) if cut > 0 else ("", body)
+        lines = [body[a:b] for a, b in breaks(body, room)]
+        if ending and display_width(lines[-1] + ending) > room:
+            lines.append(ending.lstrip())
+        else:
+            lines[-1] += ending
+        for number, line in enumerate(lines):
+            last = number == len(lines) - 1
+            self.console.print(Text((head if number == 0 else indent) + line + (tail if last else ""),
+                                    style="bold yellow"), end="" if last else "\n", soft_wrap=True)
         self.console.file.flush()
 
     def verdict(self, name: str, ok: bool, error: str | None, seconds: float, checks: int, steps: int) -> None:
@@ -149,6 +173,41 @@ class RichNarrator:
             body = Text("✗ " + _("{name}: FAILED after {seconds}s").format(name=name, seconds=f"{seconds:.2f}")
                         + f"\n  {error}", style="bold red")
         self.console.print(Panel(body, expand=False, border_style="green" if ok else "red"))
+
+
+def party_label(actor: str) -> str:
+    """The party's short name in the reader's language (``APNs``, ``应用``); an unknown actor as it is."""
+    return _(PARTIES[actor]) if actor in PARTIES else actor
+
+
+def _least_widths(columns: Sequence[str], cells: Sequence[Sequence[str]], width: int) -> tuple[list[int], bool]:
+    """Each column at least as wide as its longest word (up to a UUID's 36), so that words wrap whole: rich
+    otherwise squeezes a narrow column until ``ServiceUnavailable`` folds mid-word. When those widths together
+    overflow the terminal, rich would cut the last columns and the right border off (issue 16: the ✓ column at
+    80): the columns then get fixed widths that fit, Chinese giving way first (it may break between any two
+    characters), an English word folding only when even that is not enough. Returns the widths and whether
+    they are minimums (they fit) or fixed."""
+    want, need = [], []
+    for index, column in enumerate(columns):
+        words = [word for text in [column, *(r[index] for r in cells if index < len(r))] for word in text.split()]
+        want.append(min(max((display_width(word) for word in words), default=1), 36))
+        need.append(min(max((_unbreakable(word) for word in words), default=1), 36))
+    room = max(len(columns), width - TABLE_EDGES * len(columns) - 1)
+    if sum(want) <= room:
+        return want, True
+    if sum(need) > room:
+        return [max(1, most * room // sum(need)) for most in need], False
+    spare, give = room - sum(need), [w - n for w, n in zip(want, need, strict=True)]
+    return [n + g * spare // sum(give) for n, g in zip(need, give, strict=True)], False
+
+
+def _unbreakable(word: str) -> int:
+    """The widest piece of ``word`` a line cannot break: the word itself, or in Chinese its longest run
+    without Chinese (a line may break beside any Chinese character), at least one character's two cells."""
+    if not any(wide(c) for c in word):
+        return display_width(word)
+    # +2: a closing mark (，）) stays with the run before it
+    return max([2, *(display_width(run) + 2 for run in re.split(r"[^\x00-\u2e7f]", word) if run)])
 
 
 class _Hanging:

@@ -48,7 +48,7 @@ async def run(story: Story) -> None:
                 result = await client.send(Notification(token=token, topic=BUNDLE_ID,
                                                         payload=alert(text, badge=badge)))
                 story.check(result.status == 200 and result.apns_id is not None,
-                            _("APNs accepts {text!r} with 200 although the phone is offline").format(text=text))
+                            _('APNs accepts "{text}" with 200 although the phone is offline').format(text=text))
                 assert result.apns_id is not None
                 sent.append(result.apns_id)
             journeys = [await w.admin.stages(apns_id) for apns_id in sent]
@@ -63,9 +63,10 @@ async def run(story: Story) -> None:
             await phone.go_online()
             story.step(_("courier connection up again; APNs flushes what it stored"), actor="device")
             received = await app.next_notification(timeout=10)
-            story.step(_("the app received {apns_id}: {alert}, badge {badge}, from storage: {stored}").format(
-                apns_id=received.apns_id, alert=repr(received.payload["aps"]["alert"]),
-                badge=received.presentation.badge, stored=received.from_storage), actor="app")
+            said = _('the app received {apns_id}: "{alert}", badge {badge}, marked as coming from storage') \
+                if received.from_storage else _('the app received {apns_id}: "{alert}", badge {badge}')
+            story.step(said.format(apns_id=received.apns_id, alert=received.payload["aps"]["alert"],
+                                   badge=received.presentation.badge), actor="app")
             story.check(received.apns_id == sent[2] and received.from_storage,
                         _("the app receives the latest notification, marked as coming from storage"))
             story.check(received.presentation.badge == 3, _("its badge, 3, is the one shown"))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import os
+import shutil
 import sys
 import traceback
 from collections.abc import Callable, Coroutine, Sequence
@@ -12,6 +14,7 @@ from typing import Any
 
 from pushsim_i18n import Domain
 from pushsim_i18n.cli import OneLineParser, add_lang_option, error_line, start
+from pushsim_i18n.wrap import display_width, wrap
 from scenarios.story import Story, StoryFailed, UsageError
 
 _ = Domain("scenarios").gettext
@@ -72,6 +75,8 @@ def execute(scenario: Scenario, story: Story) -> int:
     except UsageError as exc:
         print(error_line(PROG, str(exc)), file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (``| head``): main() ends quietly, no traceback to tell
+        raise
     except KeyboardInterrupt:  # Ctrl-C, also at a --step prompt: a verdict line, then the shell's 130
         story.verdict(False, _("interrupted"))
         return 130
@@ -84,6 +89,43 @@ def execute(scenario: Scenario, story: Story) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The CLI; a reader that stops reading (``python -m scenarios three-stages --json | head -3``) ends the
+    run quietly with 141, as a shell tool killed by SIGPIPE does (docs/scenarios.md "Exit status")."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # Python flushes stdout once more at exit and would complain of the same broken pipe: point it at
+        # /dev/null first.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 141
+
+
+def listing(scenarios: Sequence[Scenario], width: int | None) -> list[str]:
+    """One line per scenario, its summary in a column; at ``width`` columns a summary wraps under itself
+    (by display width, so Chinese too); ``None``: no wrapping (a pipe, a file)."""
+    name_width = max(len(s.name) for s in scenarios)
+    lines = []
+    for scenario in scenarios:
+        summary = _(scenario.summary)  # marked N_() where it is written
+        room = (width or 0) - name_width - 2
+        if width is None or display_width(summary) <= room or room < 20:
+            lines.append(f"{scenario.name:<{name_width}}  {summary}")
+            continue
+        for number, part in enumerate(wrap(summary, room)):
+            lines.append(f"{scenario.name if number == 0 else '':<{name_width}}  {part}")
+    return lines
+
+
+def _width() -> int | None:
+    """The terminal's columns ($COLUMNS first, as rich does), or None off a terminal with no $COLUMNS."""
+    if os.environ.get("COLUMNS", "").isdigit():
+        return int(os.environ["COLUMNS"])
+    return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     args_in = sys.argv[1:] if argv is None else list(argv)
     try:
         start(PROG, args_in)  # UTF-8 output, argparse's own words in our catalog, the language chosen
@@ -100,10 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_lang_option(parser)
     args = parser.parse_args(args_in)
     if args.name is None:
-        scenarios = catalogue()
-        width = max(len(n) for n in scenarios)
-        for scenario in scenarios.values():
-            print(f"{scenario.name:<{width}}  {_(scenario.summary)}")  # marked N_() where it is written
+        print("\n".join(listing(list(catalogue().values()), _width())))
         return 0
     found = find(args.name)
     if found is None:

@@ -30,7 +30,8 @@ BUNDLE_ID = "com.example.pushchat"
 
 
 class TokenForwarder:
-    """The app's delegate: on ``did_register...`` it sends the token to the provider, as a real app does."""
+    """The app's delegate: on ``didRegisterForRemoteNotificationsWithDeviceToken:`` (here
+    ``did_register_for_remote_notifications``) it sends the token to the provider, as a real app does."""
 
     def __init__(self, story: Story) -> None:
         self.story = story
@@ -39,13 +40,14 @@ class TokenForwarder:
 
     def did_register_for_remote_notifications(self, token: str) -> None:
         self.token = token
-        self.story.step(_("app callback did_register_for_remote_notifications(token={token}…)").format(
-            token=token[:16]), actor="app")
+        # Apple's name for the callback, as the tutorial gives it (tutorial-path says it the same way)
+        self.story.step(_("the app's didRegisterForRemoteNotificationsWithDeviceToken: is called with the device "
+                          "token {token}").format(token=token[:16] + "…"), actor="app")
 
     def did_fail_to_register_for_remote_notifications(self, error: Any) -> None:
         self.error = error
-        self.story.step(_("app callback did_fail_to_register_for_remote_notifications({error})").format(
-            error=error), actor="app")
+        self.story.step(_("didFailToRegisterForRemoteNotificationsWithError: {error}").format(error=error),
+                        actor="app")
 
 
 async def run(story: Story) -> None:
@@ -92,7 +94,8 @@ async def run(story: Story) -> None:
                         bundle=BUNDLE_ID), actor="app")
                     token = await app.register()
                     story.check(delegate.token == token and len(token) == 64,
-                                _("the app received its device token through did_register…"))
+                                _("the app received a device token of 64 hex digits in "
+                                  "didRegisterForRemoteNotificationsWithDeviceToken:"))
 
                     status, body = await post_json(f"{provider_url}/v1/devices", {
                         "token": token, "bundle_id": BUNDLE_ID, "environment": "sandbox", "user_id": "alice",
@@ -134,8 +137,7 @@ async def run(story: Story) -> None:
                     story.step(_("iPhone handed {apns_id} to {bundle}").format(apns_id=received.apns_id,
                                                                               bundle=BUNDLE_ID), actor="device")
                     presented = received.presentation
-                    story.step(_("presented: alert={alert}, sound={sound}, badge={badge}").format(
-                        alert=repr(presented.alert), sound=repr(presented.sound), badge=repr(presented.badge)))
+                    story.step(shown(presented.alert, presented.sound, presented.badge))
                     story.check(received.apns_id.lower() == apns_id.lower(), _("the same apns-id end to end"))
                     story.check(presented.alert is not None and presented.sound == "default" and presented.badge == 1,
                                 _("alert shown, sound played and badge set, as registered"))
@@ -145,6 +147,18 @@ async def run(story: Story) -> None:
                     story.check(stages[:1] == ["accepted"] and "delivered" in stages and "presented" in stages,
                                 _("the simulator recorded the whole journey"))
                     await story.linger(endpoints["admin"])
+
+
+def shown(alert: Any, sound: str | None, badge: int | None) -> str:
+    """What the user saw, as a person tells it (issue 16: not Python's ``{'title': ...}``): the alert's title
+    and text, the sound's name, the badge's number."""
+    body = alert.get("body", "") if isinstance(alert, dict) else str(alert or "")
+    title = alert.get("title") if isinstance(alert, dict) else None
+    parts = {"title": title, "body": body, "sound": sound or _("none"), "badge": _("none") if badge is None else badge}
+    if title:
+        return _('shown: an alert titled "{title}" saying "{body}", the sound "{sound}" and the badge '
+                 '{badge}').format(**parts)
+    return _('shown: an alert saying "{body}", the sound "{sound}" and the badge {badge}').format(**parts)
 
 
 async def _wait(admin: str, apns_id: str, stage: str) -> list[str]:

@@ -47,7 +47,7 @@ async def run(story: Story) -> None:
                 status, body = await post_json(f"{provider}/v1/notifications",
                                                {"bundle_id": BUNDLE_ID, "user_id": "bob", "alert": text})
                 results = list(body.get("results", [])) if status == 200 and isinstance(body, dict) else []
-                story.check(bool(results), _("the provider service sent {text!r} to Bob's tokens").format(text=text))
+                story.check(bool(results), _('the provider service sent "{text}" to Bob\'s tokens').format(text=text))
                 return results
 
             await story.stage(_("Bob deletes the app"), "device", number=3)

@@ -51,11 +51,26 @@ def test_catalogue_has_every_story_of_issue_8() -> None:
 
 
 def test_listing_names_every_scenario_with_a_summary() -> None:
-    out = _run([])
+    """Off a terminal and without $COLUMNS: one line per scenario (a script may read the list)."""
+    out = _run([], env={k: v for k, v in os.environ.items() if k != "COLUMNS"})
     assert out.returncode == 0, out.stderr
     lines = [line for line in out.stdout.splitlines() if line.strip()]
     assert [line.split()[0] for line in lines] == list(catalogue())
     assert all(len(line.split(maxsplit=1)) == 2 and len(line.split(maxsplit=1)[1]) > 20 for line in lines)
+
+
+def test_a_reader_that_stops_reading_ends_the_run_quietly() -> None:
+    """docs/scenarios.md "Exit status": ``python -m scenarios three-stages --json | head -3`` (issue 16 saw two
+    BrokenPipeError tracebacks): no traceback, exit 141 as for SIGPIPE."""
+    proc = subprocess.Popen([sys.executable, "-m", "scenarios", "three-stages", "--json"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PUSHSIM_LANG": "zh"})
+    assert proc.stdout is not None and proc.stderr is not None
+    first = [proc.stdout.readline() for _ in range(3)]
+    proc.stdout.close()  # as head does after its three lines
+    errors = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141, errors
+    assert all(json.loads(line)["type"] for line in first)
+    assert "Traceback" not in errors and "BrokenPipeError" not in errors, errors
 
 
 def test_unknown_scenario_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -286,3 +301,21 @@ def test_no_apns_id_wraps_at_80_columns() -> None:
     whole = re.findall(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", out.stdout)
     assert len(whole) >= 4 and len(starts) == len(whole)
     assert max(len(line) for line in out.stdout.splitlines()) <= 80
+
+
+def test_provider_retries_counts_its_failures_and_times_the_arrivals(capsys: pytest.CaptureFixture[str]) -> None:
+    """provider-retries (docs/scenarios.md "Narration"): "1 injected failure", not "failure(s)"; the fault
+    rules as JSON; the provider's client, not ``send()``; and the arrivals' bar times the burst (issue 16 saw
+    ``notifications received: 30/30 in 0.00s``, the time it took to read a queue already full)."""
+    assert main(["provider-retries", "--json", "--lang", "en"]) == 0
+    records = _json_lines(capsys.readouterr().out)
+    claims = [r["claim"] for r in records if r["type"] == "check"]
+    texts = [r["text"] for r in records if r["type"] == "step"]
+    assert "after 1 injected failure the retry is accepted" in claims
+    assert "after 2 injected failures the retry is accepted" in claims
+    assert not [c for c in claims if "(s)" in c]
+    rules = [t for t in texts if t.startswith("POST /_sim/faults ")]
+    assert len(rules) == 5 and all(json.loads(t.split(" ", 2)[2].split("}")[0] + "}") for t in rules)
+    assert any(t.startswith("the provider's client got 200 for apns-id ") for t in texts)
+    bars = {r["description"]: r["seconds"] for r in records if r["type"] == "progress"}
+    assert bars["notifications received"] >= bars["pushes accepted"] > 0
