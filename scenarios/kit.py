@@ -203,3 +203,15 @@ async def world(story: Any, config: SimConfig | None = None) -> AsyncIterator[Wo
                          "admin {admin}").format(**endpoints), endpoints=endpoints)
             yield World(work, sim, endpoints, portal_of(sim), Admin(endpoints["admin"]))
             await story.linger(endpoints["admin"])  # --hold, or the end of --step: keep the dashboard up
+
+
+def shown(alert: Any, sound: str | None, badge: int | None) -> str:
+    """What the user saw, as a person tells it (issue 16: not Python's ``{'title': ...}``): the alert's title
+    and text, the sound's name, the badge's number."""
+    body = alert.get("body", "") if isinstance(alert, dict) else str(alert or "")
+    title = alert.get("title") if isinstance(alert, dict) else None
+    parts = {"title": title, "body": body, "sound": sound or _("none"), "badge": _("none") if badge is None else badge}
+    if title:
+        return _('shown: an alert titled "{title}" saying "{body}", the sound "{sound}" and the badge '
+                 '{badge}').format(**parts)
+    return _('shown: an alert saying "{body}", the sound "{sound}" and the badge {badge}').format(**parts)

@@ -20,7 +20,7 @@ from device_sim import Phone
 from provider.apns.credentials import load_cer_and_p12
 from pushsim_i18n import N_, Domain
 from scenarios.journey import told
-from scenarios.kit import PASSWORD, TEAM_ID, get_json, portal_of, post_json, provider_service
+from scenarios.kit import PASSWORD, TEAM_ID, get_json, portal_of, post_json, provider_service, shown
 from scenarios.runner import Scenario
 from scenarios.story import Story
 
@@ -147,18 +147,6 @@ async def run(story: Story) -> None:
                     story.check(stages[:1] == ["accepted"] and "delivered" in stages and "presented" in stages,
                                 _("the simulator recorded the whole journey"))
                     await story.linger(endpoints["admin"])
-
-
-def shown(alert: Any, sound: str | None, badge: int | None) -> str:
-    """What the user saw, as a person tells it (issue 16: not Python's ``{'title': ...}``): the alert's title
-    and text, the sound's name, the badge's number."""
-    body = alert.get("body", "") if isinstance(alert, dict) else str(alert or "")
-    title = alert.get("title") if isinstance(alert, dict) else None
-    parts = {"title": title, "body": body, "sound": sound or _("none"), "badge": _("none") if badge is None else badge}
-    if title:
-        return _('shown: an alert titled "{title}" saying "{body}", the sound "{sound}" and the badge '
-                 '{badge}').format(**parts)
-    return _('shown: an alert saying "{body}", the sound "{sound}" and the badge {badge}').format(**parts)
 
 
 async def _wait(admin: str, apns_id: str, stage: str) -> list[str]:

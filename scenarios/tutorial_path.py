@@ -31,6 +31,7 @@ from provider.apns import load_pem
 from pushsim_i18n import N_, Domain
 from scenarios.journey import told
 from scenarios.kit import PASSWORD, TEAM_ID, World, get_json, post_json, provider_service, world
+from scenarios.kit import shown as told_shown  # 'shown' names the app's presentation below
 from scenarios.runner import Scenario
 from scenarios.story import Story
 
@@ -204,8 +205,7 @@ async def run(story: Story) -> None:
             phone.release_presentation()
             received = await app.next_notification(timeout=10)
             shown = received.presentation
-            story.step(_("the app shows alert {alert!r}, plays sound {sound!r} and sets badge {badge!r}").format(
-                alert=shown.alert, sound=shown.sound, badge=shown.badge))
+            story.step(told_shown(shown.alert, shown.sound, shown.badge))
             story.check(received.apns_id.lower() == str(apns_id).lower(),
                         _("the same apns-id from the provider to the app"))
             story.check(shown.alert is not None and shown.sound == "default" and shown.badge == 1,

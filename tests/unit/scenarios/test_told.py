@@ -9,9 +9,9 @@ import pytest
 from rich.cells import cell_len
 
 import pushsim_i18n
+from scenarios.kit import shown
 from scenarios.provider_retries import as_json
 from scenarios.runner import catalogue, listing
-from scenarios.three_stages import shown
 
 
 def test_what_the_user_saw_is_told_without_python_reprs(monkeypatch: pytest.MonkeyPatch) -> None:
