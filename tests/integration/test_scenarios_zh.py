@@ -18,7 +18,8 @@ import pushsim_i18n
 from pushsim_i18n.catalogs import extract
 from scenarios.runner import main
 
-SCENARIOS = ("three-stages", "tutorial-path", "registration-failure", "certificate-workflow", "token-auth", "offline-store-and-forward",
+SCENARIOS = ("three-stages", "tutorial-path", "registration-failure", "certificate-workflow", "token-auth",
+             "offline-store-and-forward",
              "expiration-and-collapse", "uninstall-410", "bad-requests-tour", "wrong-environment",
              "provider-retries", "permission-denied", "background-throttling", "load-fleet", "then-and-now")
 CJK = re.compile(r"[\u4e00-\u9fff]")
