@@ -1,6 +1,7 @@
 """``device-sim``: a simulated iPhone on the command line (docs/architecture.md, contract 3).
 
     device-sim register  --endpoints FILE --app BUNDLE --environment sandbox|production [--state-dir D]
+                         [--fail-with 3000|3010]   (the app's didFail... callback instead of a token)
     device-sim run       --endpoints FILE --app B1[,B2] [--types alert,sound,badge] [--provider URL]
                          [--environment sandbox|production] [--state-dir D]
     device-sim uninstall --endpoints FILE --app BUNDLE [--state-dir D]
@@ -12,7 +13,8 @@
 Without ``--state-dir`` the phone lives in ``device-sim/`` next to the endpoints file, i.e. inside the
 simulator's data dir: the phone's certificate comes from that simulator's CA, so the two belong together
 (a fresh simulator gets a fresh phone; a persistent one keeps the same phone, apps and tokens).
-Output is JSON lines on stdout; errors are one line on stderr (exit 2 for bad input, 1 otherwise).
+Output is JSON lines on stdout; errors are one line on stderr (exit 2 for bad input, 3 when ``register``'s
+registration failed through didFail..., 1 otherwise; docs/cli.md). ``--lang zh|en`` anywhere.
 """
 
 from __future__ import annotations

@@ -71,7 +71,8 @@ def parse(value: str, *, source: str) -> str:
 
 
 def from_locale(environ: Mapping[str, str]) -> str | None:
-    """The language of the user's locale, as gettext reads it (the first of these variables that is set)."""
+    """The language of the user's locale: the first of LC_ALL, LC_MESSAGES, LANG that is set, else LANGUAGE's
+    first language we have (POSIX's order for one category; docs/i18n.md "Choosing the language")."""
     for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
         value = environ.get(name, "")
         if value:

@@ -21,7 +21,7 @@ from apns_sim.portal.service import PortalError
 from device_sim import Phone
 from provider.apns import APNsClient, Notification, load_pem_pair
 from pushsim_i18n import N_, Domain
-from scenarios.kit import PASSWORD, TEAM_ID, world
+from scenarios.kit import PASSWORD, TEAM_ID, shown, world
 from scenarios.runner import Scenario
 from scenarios.story import Story
 
@@ -135,9 +135,8 @@ async def run(story: Story) -> None:
                         _("APNs accepted the push authenticated by the client certificate"))
             received = await app.next_notification(timeout=10)
             presented = received.presentation
-            story.step(_("the app received {apns_id}: alert “{alert}”, sound {sound}, badge {badge}").format(
-                apns_id=received.apns_id, alert=presented.alert or "-", sound=presented.sound or "-",
-                badge="-" if presented.badge is None else presented.badge), actor="app")
+            story.step(_("the app received {apns_id}").format(apns_id=received.apns_id), actor="app")
+            story.step(shown(presented.alert, presented.sound, presented.badge), actor="app")
             story.check(received.apns_id.lower() == (result.apns_id or "").lower()
                         and received.payload["aps"]["alert"] == text,
                         _("the app received the very notification the provider sent"))

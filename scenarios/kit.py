@@ -31,13 +31,6 @@ TEAM_ID = "ABCDE12345"
 PASSWORD = "pushchat"  # the tutorial's .p12 password; a demo secret, never a real one
 
 
-@dataclass(frozen=True)
-class CertificateFiles:
-    cer: Path
-    p12: Path
-    password: str
-
-
 def portal_of(sim: Simulator) -> Portal:
     """The developer portal of a running simulator, in process."""
     assert sim.state is not None
@@ -207,11 +200,16 @@ async def world(story: Any, config: SimConfig | None = None) -> AsyncIterator[Wo
 
 def shown(alert: Any, sound: str | None, badge: int | None) -> str:
     """What the user saw, as a person tells it (issue 16: not Python's ``{'title': ...}``): the alert's title
-    and text, the sound's name, the badge's number."""
+    and text, the sound's name, the badge's number, or that there was none (not a sound named "none")."""
     body = alert.get("body", "") if isinstance(alert, dict) else str(alert or "")
     title = alert.get("title") if isinstance(alert, dict) else None
-    parts = {"title": title, "body": body, "sound": sound or _("none"), "badge": _("none") if badge is None else badge}
     if title:
-        return _('shown: an alert titled "{title}" saying "{body}", the sound "{sound}" and the badge '
-                 '{badge}').format(**parts)
-    return _('shown: an alert saying "{body}", the sound "{sound}" and the badge {badge}').format(**parts)
+        seen = _('an alert titled "{title}" saying "{body}"').format(title=title, body=body)
+    elif body:
+        seen = _('an alert saying "{body}"').format(body=body)
+    else:
+        seen = _("no alert")
+    heard = _('the sound "{sound}"').format(sound=sound) if sound else _("no sound")
+    number = _("the badge set to {badge}").format(badge=badge) if badge is not None else _("the badge unchanged")
+    # A list of three things seen, not a sentence glued from fragments: each item is whole in either language.
+    return _("shown: {alert}, {sound}, {badge}").format(alert=seen, sound=heard, badge=number)

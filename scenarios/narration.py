@@ -32,7 +32,6 @@ _ = Domain("scenarios").gettext
 STAGE_STYLES = {0: "bold yellow", 1: "bold blue", 2: "bold magenta", 3: "bold green"}
 ACTOR_STAGES = {"portal": 0, "provider": 1, "apns": 2, "device": 3, "app": 3}
 ACTOR_STYLES = {**{actor: STAGE_STYLES[number] for actor, number in ACTOR_STAGES.items()}, "story": "dim"}
-ACTOR_WIDTH = max(len(a) for a in ACTOR_STYLES)
 # The parties as Apple names them, for a reader (the JSON lines keep the raw actor word for machines).
 PARTIES = {"provider": N_("Provider"), "apns": N_("APNs"), "device": N_("iPhone"), "app": N_("App"),
            "portal": N_("Portal"), "story": N_("narrator")}

@@ -99,7 +99,7 @@ async def run(story: Story) -> None:
             await story.stage(_("What the user saw"), "device")
             story.table(_("One push, three permissions"), (_("app"), _("permission"), _("shown"), _("where"),
                                                           _("sound"), _("badge"), _("journey ends")), rows)
-            # why_not is the phone's own text, in the reader's language: check that it says something.
+            # why_not is the phone's own English (told in the reader's language above): check it says something.
             story.check(not denied_shown.presented and bool(denied_shown.why_not),
                         _("denied: delivered silently, no alert, sound or badge, and the phone says why"))
             story.check(denied_stages[-1:] == ["not_presented"] and "delivered" in denied_stages,

@@ -69,11 +69,14 @@ def _status(seen: dict[str, Any] | None, status: ReportedApp | None, language: s
     if status is not None:
         return {"badge": status.badge, "badge_note": say(language, REPORTED_NOTE), "permission": status.permission,
                 "permission_options": list(status.options), "app_state": status.state, "reported": True,
-                "reported_at": status.at}
+                "reported_at": status.at, "permission_why": None}
+    # The phone's own reasons (English on the wire), beside the hint: the page says them in its language part
+    # by part (lanes.js whyText), which the sentence above cannot, as they are the phone's words, not ours.
+    why = seen["why_not"] if seen and seen["not_presented"] and not seen["presented"] else None
     return {"badge": None if seen is None else seen["badge"],
             "badge_note": say(language, LAST_PUSH_NOTE if seen and seen["badge"] is not None else UNKNOWN),
             "permission": _permission(seen, language), "permission_options": None, "app_state": UNKNOWN,
-            "reported": False, "reported_at": None}
+            "reported": False, "reported_at": None, "permission_why": why}
 
 
 def _newest_live_first(record: TokenRecord) -> tuple[bool, float]:

@@ -274,7 +274,8 @@ class Listing:
     @property
     def summary(self) -> str:
         n = len(self.records)
-        # Two whole messages rather than ngettext: scripts/i18n's check cannot read plural entries yet.
+        # Two whole messages from a table marked at import (N_ marks one message; ngettext needs both forms at
+        # the call): English needs both forms, Chinese says either the same way.
         one, many = _LISTING_COUNTS[self.kind]
         return _(one if n == 1 else many).format(n=n)
 

@@ -46,11 +46,6 @@ def failure(code: int) -> RegistrationError:
     return FAILURES[check_code(code)][0]()
 
 
-def cause(code: int) -> str:
-    """Why iOS fails with ``code``, in the reader's language."""
-    return _(FAILURES[check_code(code)][1])
-
-
 def fail_with_help() -> str:
     """``--fail-with``'s help text (built when the parser is, after the language is chosen)."""
     return _("make the registration fail with this NSError code, as iOS does: {codes}; the app's "
@@ -79,5 +74,5 @@ def failure_json(error: RegistrationError) -> dict[str, object]:
     return {"error": error.as_json()}
 
 
-__all__ = ["FAILURES", "cause", "check_code", "environment_help", "fail_with_help", "failure", "failure_json",
+__all__ = ["FAILURES", "check_code", "environment_help", "fail_with_help", "failure", "failure_json",
            "failure_line", "known_codes"]

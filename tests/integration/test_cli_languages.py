@@ -59,7 +59,8 @@ def test_apns_sim_help_in_chinese_has_chinese_titles_and_option_help() -> None:
 def test_the_environment_chooses_chinese_and_english_stays_the_default() -> None:
     assert run("device-sim", "--help", lang="zh").stdout.decode().startswith("用法：device-sim")
     assert run("apns-provider", "--help", lang="zh_CN.UTF-8").stdout.decode().startswith("用法：apns-provider")
-    assert run("apns-provider", "--help", lang=None, LANG="C", LC_ALL="").stdout.decode().startswith("usage:")
+    plain = run("apns-provider", "--help", lang=None, LANG="C", LC_ALL="", LC_MESSAGES="", LANGUAGE="")
+    assert plain.stdout.decode().startswith("usage:")
 
 
 def _bad_invocations(tmp: Path) -> list[tuple[str, list[str]]]:

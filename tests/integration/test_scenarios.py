@@ -184,26 +184,6 @@ def test_a_failing_story_is_narrated_as_failed() -> None:
     assert "✗ the impossible claim" in text and "✗ broken: FAILED" in text and "\x1b[" not in text
 
 
-# The scenarios whose telling is translated here (docs/scenarios.md "Two languages"); the others follow.
-BILINGUAL = ("three-stages", "uninstall-410", "provider-retries", "bad-requests-tour", "load-fleet",
-             "offline-store-and-forward")
-
-
-def _english_sentences() -> list[str]:
-    """The fixed English start of each translated message of the scenarios' catalog whose Chinese starts
-    differently: what would show if a message were left untranslated."""
-    from pushsim_i18n.catalogs import read_po
-
-    starts = []
-    for message in read_po("scenarios", "zh"):
-        if not message.id or not message.string:
-            continue
-        start = str(message.id).split("{", 1)[0].strip()
-        if len(start) >= 12 and not str(message.string).startswith(start):
-            starts.append(start)
-    return starts
-
-
 # The simulator's stage names as the admin API spells them (apns_sim/model/journeys.py): machine words, kept in
 # the JSON detail fields, never shown raw to a person reading Chinese (scenarios/journey.py tells them).
 RAW_STAGE = re.compile(r"\b(accepted|rejected|stored|replaced|discarded|expired|delivered|acknowledged|refused|"
@@ -225,36 +205,14 @@ def _told(records: list[dict[str, Any]]) -> list[str]:
     return texts
 
 
-@pytest.mark.parametrize("name", BILINGUAL)
-def test_scenario_is_told_in_chinese(name: str, capsys: pytest.CaptureFixture[str],
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """docs/scenarios.md "Two languages", docs/i18n.md: ``--lang zh`` tells the story in Chinese (no English
-    sentence of the catalog left over), and the JSON lines keep it readable UTF-8, never ``\\u`` escapes."""
-    monkeypatch.setenv("PUSHSIM_FLEET", "20")
-    monkeypatch.setattr(pushsim_i18n, "_current", pushsim_i18n._current)  # main() chooses; restored after
-    code = main([name, "--json", "--lang", "zh"])
-    out = capsys.readouterr().out
-    records = _json_lines(out)
-    assert code == 0 and records[-1]["ok"] is True, out
-    assert "\\u" not in out
-    assert any("阶段" in t or "准备" in t for t in (r["title"] for r in records if r["type"] == "stage"))
-    told = _told(records)
-    assert sum(any("\u4e00" <= c <= "\u9fff" for c in text) for text in told) > len(told) // 2
-    leftovers = [(start, text) for text in told for start in _english_sentences() if text.startswith(start)]
-    assert not leftovers
-    assert raw_stage_names(records) == []  # a journey is told in Chinese (scenarios/journey.py)
-
-
-@pytest.mark.parametrize("name", BILINGUAL)
-def test_scenario_is_told_in_english_by_default(name: str, capsys: pytest.CaptureFixture[str],
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    """docs/i18n.md "Choosing the language": with PUSHSIM_LANG=en no Chinese character appears."""
-    monkeypatch.setenv("PUSHSIM_FLEET", "5")
-    monkeypatch.setenv("PUSHSIM_LANG", "en")
-    monkeypatch.setattr(pushsim_i18n, "_current", pushsim_i18n._current)
-    assert main([name, "--json"]) == 0
-    told = _told(_json_lines(capsys.readouterr().out))
-    assert told and not [t for t in told if any("\u4e00" <= c <= "\u9fff" for c in t)]
+def test_english_is_the_default_without_any_language_setting() -> None:
+    """docs/i18n.md "Choosing the language": no --lang, no $PUSHSIM_LANG and a C locale: English, no Chinese
+    character (the Chinese runs, in tests/integration/test_scenarios_zh.py, ask for Chinese)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PUSHSIM_LANG", "LANGUAGE", "LC_ALL", "LC_MESSAGES")}
+    out = _run(["three-stages", "--json"], env={**env, "LANG": "C"})
+    told = _told(_json_lines(out.stdout))
+    assert out.returncode == 0 and told, out.stderr
+    assert not [t for t in told if any("\u4e00" <= c <= "\u9fff" for c in t)]
 
 
 def test_three_stages_numbers_its_stages_in_the_tutorials_words(capsys: pytest.CaptureFixture[str],

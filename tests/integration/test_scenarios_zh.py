@@ -1,4 +1,4 @@
-"""Seven scenarios told in Chinese: the story still holds, and a learner reads it in Chinese (docs/i18n.md,
+"""Every scenario told in Chinese: the story still holds, and a learner reads it in Chinese (docs/i18n.md,
 "Chinese for a learner"; docs/scenarios.md).
 
 Each runs in process with ``--lang zh --json`` (the same ``scenarios.runner.main`` as ``python -m scenarios``);
@@ -17,6 +17,7 @@ import pytest
 import pushsim_i18n
 from pushsim_i18n.catalogs import extract
 from scenarios.runner import main
+from tests.integration.test_scenarios import raw_stage_names
 
 SCENARIOS = ("three-stages", "tutorial-path", "registration-failure", "certificate-workflow", "token-auth",
              "offline-store-and-forward",
@@ -93,5 +94,7 @@ def test_scenario_holds_and_is_told_in_chinese(name: str, capsys: pytest.Capture
     untranslated = [(p.pattern, text) for p in _english(name) for text in texts if p.fullmatch(text)]
     assert untranslated == [], untranslated
     assert [text for text in texts if REPR.search(text)] == []
+    assert raw_stage_names(records) == []  # a journey is told in Chinese (scenarios/journey.py)
+    assert "\\u" not in captured.out  # UTF-8 JSON lines, never \u escapes (docs/i18n.md)
     # A table shows an apns-id cut short: a whole UUID made its column wrap at 80 columns (issue 16).
     assert [cell for t in tables for row in t["rows"] for cell in row if UUID.fullmatch(str(cell))] == []

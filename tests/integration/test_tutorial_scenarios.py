@@ -78,7 +78,7 @@ def test_registration_failure_shows_did_fail(lang: str, capsys: pytest.CaptureFi
     assert any("Code=3000" in s for s in failures) and any("Code=3010" in s for s in failures)
     assert any("--fail-with 3000" in s and '"code": 3000' in s for s in steps)
     claims = [r["claim"] for r in records if r["type"] == "check"]
-    assert all(bool(CJK.search(c)) == (lang == "zh") for c in claims)
+    assert claims and all(bool(CJK.search(c)) == (lang == "zh") for c in claims)
 
 
 # The fact and the note each said once (docs/scenarios.md, `tutorial-path`): the note in the certificate step,

@@ -2,7 +2,7 @@
 // test-push console. Vanilla JS modules, no build step, no CDN. Every text a person reads goes through t()
 // (docs/i18n.md); the page's language is chosen once per load (/static/i18n.js).
 import {N_, startLanguage, t, withLanguage} from '/static/i18n.js';
-import {FINAL, adviceBox, advice, el, renderJourney, short, stepText, timeText} from '/static/lanes.js';
+import {FINAL, adviceBox, advice, el, renderJourney, short, stepText, timeText, whyText} from '/static/lanes.js';
 import {AuthNeeded, api, download, getJSON, hasToken, readEvents, setToken, takeTokenFromUrl} from '/static/live.js';
 
 const TOPIC_SUFFIX = {
@@ -154,7 +154,12 @@ async function loadPhones() {
 
 // [sim] Our phones report the permission itself ("reported": true); otherwise it is APNs' own hint, as text.
 function permissionText(a) {
-  if (!a.reported) return a.permission;  // a sentence, already in the page's language (?lang=)
+  // A hint, already in the page's language (?lang=); the phone's reasons inside it are its English words, so
+  // when they are given on their own the page says them in its language (whyText).
+  if (!a.reported && a.permission_why) {
+    return t('unknown (nothing presented yet: {why})', {why: whyText(a.permission_why)});
+  }
+  if (!a.reported) return a.permission;
   const options = a.permission_options && a.permission_options.length
     ? a.permission_options.map(word).join(t(', ')) : '';
   return options ? t('{permission} ({options}), reported by the phone', {permission: word(a.permission), options})

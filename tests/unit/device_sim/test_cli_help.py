@@ -37,8 +37,10 @@ def test_every_option_of_every_sub_command_has_help(lang: str, monkeypatch: pyte
     assert missing == []
 
 
-def test_sub_command_errors_name_the_sub_commands(capsys: pytest.CaptureFixture[str]) -> None:
+def test_sub_command_errors_name_the_sub_commands(capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """Not `argument command: invalid choice` (docs/cli.md, "Language, errors and output")."""
+    monkeypatch.setattr(pushsim_i18n, "_current", pushsim_i18n._current)  # main() chooses; restored after
     for argv, line in (([], "device-sim: error: the following arguments are required: "
                             "{register,run,uninstall,restore,erase,fleet}"),
                        (["bogus"], "device-sim: error: unknown sub-command: bogus (choose from register, run, "

@@ -18,9 +18,10 @@ def test_what_the_user_saw_is_told_without_python_reprs(monkeypatch: pytest.Monk
     """three-stages: the alert's title and text, the sound's name and the badge's number (issue 16 saw
     ``alert={'title': 'PushChat', ...}``); in Chinese with Chinese quotes."""
     told = shown({"title": "PushChat", "body": "Hello from your provider"}, "default", 1)
-    assert told == 'shown: an alert titled "PushChat" saying "Hello from your provider", the sound "default" ' \
-        "and the badge 1"
-    assert shown("Hi", None, None) == 'shown: an alert saying "Hi", the sound "none" and the badge none'
+    assert told == 'shown: an alert titled "PushChat" saying "Hello from your provider", the sound "default", ' \
+        "the badge set to 1"
+    assert shown("Hi", None, None) == 'shown: an alert saying "Hi", no sound, the badge unchanged'
+    assert shown(None, "ding", 0) == 'shown: no alert, the sound "ding", the badge set to 0'
     monkeypatch.setattr(pushsim_i18n, "_current", "zh")
     told = shown({"title": "PushChat", "body": "你好"}, "default", 1)
     assert "“PushChat”" in told and "“你好”" in told and "{" not in told and "'" not in told

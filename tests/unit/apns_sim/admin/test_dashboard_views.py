@@ -74,6 +74,8 @@ def test_phone_view_reports_badge_and_permission_only_from_what_the_phone_said()
     push("a", ("not_presented", {"why": "the app did not register for alerts"}))
     [app] = phones_view(registry, delivery, journeys)["phones"][0]["apps"]
     assert app["badge"] is None and "did not register for alerts" in app["permission"]
+    # The phone's own words beside the hint, for a page to say in its language (docs/admin-api.md, phones).
+    assert app["permission_why"] == "the app did not register for alerts"
     push("b", ("presented", {"alert": "x", "sound": None, "badge": 4}))
     push("c", ("presented", {"alert": "y", "sound": None, "badge": None}))  # no badge key: unchanged
     delivery.attach("DEV-1", "sandbox", lambda message: None)
@@ -81,6 +83,7 @@ def test_phone_view_reports_badge_and_permission_only_from_what_the_phone_said()
     [app] = phone["apps"]
     assert (app["badge"], app["badge_note"]) == (4, "last number a push set")
     assert app["permission"].startswith("allows") and app["last_notification"]["apns_id"] == "c"
+    assert app["permission_why"] is None  # something was presented: no reasons to say
     assert phone["online"] == {"sandbox": True, "production": False}
     registry.close()
 
