@@ -27,7 +27,7 @@ SOURCES: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {
         ("javascript", "apns_sim/admin/static/**/*.js", ()),
         ("pushsim_i18n.html:extract", "apns_sim/admin/static/**/*.html", ()),
     ],
-    "device_sim": [("python", "device_sim/**/*.py", ())],
+    "device_sim": [("python", "device_sim/**/*.py", ()), ("python", "pushsim_i18n/phone_reasons.py", ())],
     "provider": [("python", "provider/**/*.py", ())],
     "scenarios": [("python", "scenarios/**/*.py", ())],
     "cli": [("python", "pushsim_i18n/argparse_words.py", ()), ("python", "pushsim_i18n/cli.py", ())],

@@ -16,8 +16,8 @@ from typing import Any
 from device_sim import Phone
 from provider.apns import APNsClient, Notification, alert, background
 from pushsim_i18n import N_, Domain
+from pushsim_i18n.phone_reasons import told as told_why
 from scenarios.kit import push_certificate, world
-from scenarios.phone_words import told as told_why
 from scenarios.runner import Scenario
 from scenarios.story import Story
 

@@ -9,8 +9,9 @@
   (:mod:`apns_sim.admin.advice`).
 - ``POST /_sim/console/push``: send a test push through Apple's rules (:mod:`apns_sim.admin.console`); answers
   ``{"apns_id", "status", "reason"}`` (plus ``"timestamp"`` on 410), or 400 ``{"error"}`` for a bad form.
-- ``GET /_sim/i18n/{lang}.json``: the page's catalog, every translated message of the ``dashboard`` domain
-  (``{"lang", "messages": {English: text}}``); open like the assets (docs/admin-api.md §2).
+- ``GET /_sim/i18n/{lang}.json``: the page's catalog, every translated message of the ``dashboard`` domain and
+  the phone's reasons (``{"lang", "messages": {English: text}, "reasons": [template]}``; English has neither);
+  open like the assets (docs/admin-api.md §2).
 - ``?lang=zh|en`` on the routes above that carry sentences (phones, reasons, console): those sentences in the
   reader's language (:mod:`apns_sim.admin.words`); a language we do not have is 400.
 - ``GET /static/{name}``: the page's CSS, JavaScript and icon, shipped in the package (no CDN: works offline);
@@ -36,7 +37,7 @@ from apns_sim.admin.render import json_answer as _json
 from apns_sim.admin.render import utf8_json
 from apns_sim.admin.words import DOMAIN, reader_language
 from apns_sim.state import SimState
-from pushsim_i18n import DEFAULT, N_, LanguageError, normalize
+from pushsim_i18n import DEFAULT, N_, LanguageError, normalize, phone_reasons
 
 _ASSET = re.compile(r"[a-z][a-z0-9_-]*\.(css|js|svg)")  # one flat folder: no path may climb out of it
 _TYPES = {"css": "text/css", "js": "text/javascript", "svg": "image/svg+xml"}
@@ -45,7 +46,16 @@ _TYPES = {"css": "text/css", "js": "text/javascript", "svg": "image/svg+xml"}
 @cache
 def _catalog_json(language: str) -> str:
     """The page's catalog as JSON, built once per language: the compiled .mo does not change while we run."""
-    return utf8_json({"lang": language, "messages": {} if language == DEFAULT else DOMAIN.messages(language)})
+    return utf8_json(page_catalog(language))
+
+
+def page_catalog(language: str) -> dict[str, object]:
+    """The page's catalog: the ``dashboard`` domain's messages, the phone's reasons (the ``device_sim`` words the
+    page matches a ``why`` against, :mod:`pushsim_i18n.phone_reasons`) and their templates."""
+    if language == DEFAULT:  # every English text is its own msgid, and a reason reads as the phone wrote it
+        return {"lang": language, "messages": {}}
+    return {"lang": language, "messages": {**DOMAIN.messages(language), **phone_reasons.translations(language)},
+            "reasons": list(phone_reasons.REASONS)}
 
 
 def _language(request: web.Request) -> str:

@@ -7,6 +7,7 @@ const KEY = 'pushsim-lang';
 export const LANGUAGES = ['en', 'zh'];
 const HTML_LANG = {en: 'en', zh: 'zh-CN'};
 let messages = {};
+let reasonTemplates = [];  // the phone's reasons as templates (lanes.js whyText), with the catalog
 let current = 'en';
 
 // Marks a text for extraction without translating it now (a table built before the catalog is loaded).
@@ -20,6 +21,8 @@ export function t(text, values) {
 }
 
 export function language() { return current; }
+
+export function reasons() { return reasonTemplates; }
 
 // "zh", "zh-CN", "zh-Hant-TW" -> "zh"; "en-GB" -> "en"; anything else -> null.
 export function normalize(tag) {
@@ -48,9 +51,12 @@ export async function startLanguage(fetchJSON) {
   document.documentElement.lang = HTML_LANG[current];
   if (current !== 'en') {
     try {
-      messages = (await fetchJSON('/_sim/i18n/' + current + '.json')).messages || {};
+      const catalog = await fetchJSON('/_sim/i18n/' + current + '.json');
+      messages = catalog.messages || {};
+      reasonTemplates = catalog.reasons || [];
     } catch (e) {
       messages = {};
+      reasonTemplates = [];
     }
   }
   translatePage(document);

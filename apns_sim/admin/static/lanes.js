@@ -2,7 +2,7 @@
 // are the tutorial's three stages: (1) provider -> APNs, (2) APNs -> iPhone, (3) iPhone -> app (device and
 // app). Pure rendering from the journey JSON of /_sim/notifications; data from the provider (payloads, topics)
 // is only ever set as text, never as HTML. Every text a person reads goes through t() (docs/i18n.md).
-import {N_, t} from '/static/i18n.js';
+import {N_, reasons, t} from '/static/i18n.js';
 
 export const LANES = [
   ['provider', N_('Provider')], ['apns', N_('APNs')], ['device', N_('Device')], ['app', N_('App')],
@@ -48,52 +48,24 @@ export const DETAILS = [
   N_('the phone\'s courier connection was dropped'),
   N_('the phone\'s ack was ignored: the notification stays in flight until the connection drops'),
 ];
-// Why the phone did not present a push (device_sim/rules/presentation.py, background.py, voip.py,
-// device_sim/phone/courier_side.py). The phone joins several reasons with "; " and its wire text stays
-// English for the programs that read it, so the page translates it part by part (whyText).
-export const WHY = [
-  N_('VoIP pushes go straight to the app and are never displayed'), N_('the payload has no aps dictionary'),
-  N_('alert must be a string or a dictionary'), N_('the app did not register for alerts'),
-  N_('the app did not register for sounds'), N_('the app did not register for badges'),
-  N_('passive interruption level: no sound'), N_('badge must be a non-negative number'),
-  N_('background notification: handed to the app, nothing to show'),
-  N_('nothing to present (no alert, sound or badge)'), N_('permission denied: delivered silently'),
-  N_('provisional permission: delivered quietly, no sound'), N_('provisional permission: delivered quietly, no badge'),
-  N_('app in foreground, willPresent returned none'),
-  N_('app in foreground, willPresent did not ask for banner or list'),
-  N_('app in foreground, willPresent did not ask for sound'), N_('app in foreground, willPresent did not ask for badge'),
-  N_('Focus is on: delivered quietly to Notification Center'), N_('Focus is on: no sound'),
-  N_('the phone is muted: no sound'), N_('app in foreground (legacy API): the app shows its own UI'),
-  N_('no remote-notification background mode: not delivered'), N_('app was force-quit: background push discarded'),
-  N_('held until the app launches'), N_('held until the app launches (replacing an older held push)'),
-  N_('VoIP push: handed to the app, never displayed'), N_('the app reported a call to CallKit'),
-  N_('VoIP pushes to this app stop now'),
-  N_('duplicate: the phone took this apns-id before and acknowledges it without showing it again'),
-];
-// The reasons with a number in them: the phone's English matched by a pattern, said by a msgid with names.
-const WHY_PATTERNS = [
-  [/^badge (\S+) is above (\d+), the largest the phone shows$/,
-    N_('badge {badge} is above {max}, the largest the phone shows'), ['badge', 'max']],
-  [/^throttled: (\d+) background wakes in the last hour \(budget (\d+)\)$/,
-    N_('throttled: {count} background wakes in the last hour (budget {budget})'), ['count', 'budget']],
-  [/^throttled: daily background budget of (\d+) used up$/,
-    N_('throttled: daily background budget of {budget} used up'), ['budget']],
-  [/^the app reported no call to CallKit, so the system terminated it \(failure (\d+) of (\d+)\)$/,
-    N_('the app reported no call to CallKit, so the system terminated it (failure {count} of {max})'),
-    ['count', 'max']],
-  [/^the app has no PushKit delegate to take it, so the system terminated it \(failure (\d+) of (\d+)\)$/,
-    N_('the app has no PushKit delegate to take it, so the system terminated it (failure {count} of {max})'),
-    ['count', 'max']],
-  [/^VoIP pushes to this app stopped: it failed (\d+) times to report a call to CallKit \(reinstall the app to receive them again\)$/,
-    N_('VoIP pushes to this app stopped: it failed {count} times to report a call to CallKit '
-      + '(reinstall the app to receive them again)'), ['count']],
-];
-function whyPart(part) {
-  for (const [pattern, msgid, names] of WHY_PATTERNS) {
-    const m = pattern.exec(part);
-    if (m) return t(msgid, Object.fromEntries(names.map((name, i) => [name, m[i + 1]])));
+// Why the phone did not present a push: the phone joins several reasons with "; " and its wire text stays
+// English for the programs that read it, so the page says it part by part. The reasons and their templates
+// (a number in "{count}") come with the catalog (pushsim_i18n/phone_reasons.py, the one list the narration
+// uses too); a part that matches none is shown as the phone wrote it.
+const reasonPatterns = new Map();
+function reasonPattern(template) {
+  if (!reasonPatterns.has(template)) {
+    const source = template.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/\\\{(\w+)\\\}/g, '(?<$1>\\S+?)');
+    reasonPatterns.set(template, new RegExp('^' + source + '$'));
   }
-  return t(part);  // a fixed reason, or (not in WHY) the phone's English as it wrote it
+  return reasonPatterns.get(template);
+}
+function whyPart(part) {
+  for (const template of reasons()) {
+    const m = reasonPattern(template).exec(part);
+    if (m) return t(template, m.groups || {});
+  }
+  return t(part);
 }
 // "permission denied: delivered silently; ..." in the page's language, each part on its own.
 export function whyText(why) { return why ? why.split('; ').map(whyPart).join(t('; ')) : t('no reason given'); }

@@ -1,4 +1,4 @@
-"""The phone's reasons in the narration's language (scenarios/phone_words.py; docs/i18n.md "Writing a message").
+"""The phone's reasons in the narration's language (pushsim_i18n/phone_reasons.py; docs/i18n.md "Writing a message").
 
 The reasons are made by the phone's own rules (the same list the dashboard's test uses), so a reason added to
 device_sim without its words here fails this test."""
@@ -10,7 +10,7 @@ import re
 import pytest
 
 import pushsim_i18n
-from scenarios.phone_words import told
+from pushsim_i18n.phone_reasons import told
 from tests.unit.apns_sim.admin.test_dashboard_words import TECHNICAL, phone_reasons
 
 LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z-]+")

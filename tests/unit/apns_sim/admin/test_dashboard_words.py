@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from apns_sim.admin.dashboard import page_catalog
 from apns_sim.admin.words import DOMAIN
 from device_sim.phone.courier_side import DUPLICATE_WHY
 from device_sim.rules import presentation as p
@@ -82,7 +83,7 @@ import {useMessages} from './i18n.js';
 import {whyText, stepText} from './lanes.js';
 import {WORDS} from './words.js';
 const input = JSON.parse(process.argv[2]);
-useMessages(input.messages);
+useMessages(input.messages, input.reasons);
 console.log(JSON.stringify({
   why: input.why.map(whyText),
   details: input.details.map(([stage, detail]) => stepText({stage, detail, priority: 1})),
@@ -97,7 +98,8 @@ def run_page(tmp_path: Path, why: list[str], script: str = SCRIPT, language: str
         pytest.fail("node is not installed: run scripts/test-setup (the page's script runs under it here)")
     static = resources.files("apns_sim.admin").joinpath("static")
     i18n = static.joinpath("i18n.js").read_text(encoding="utf-8")
-    (tmp_path / "i18n.js").write_text(i18n + "\nexport function useMessages(table) { messages = table; }\n")
+    (tmp_path / "i18n.js").write_text(i18n + "\nexport function useMessages(table, list) { messages = table; "
+                                      "reasonTemplates = list; }\n")
     lanes = static.joinpath("lanes.js").read_text(encoding="utf-8")
     (tmp_path / "lanes.js").write_text(lanes.replace("'/static/i18n.js'", "'./i18n.js'"))
     # dashboard.js runs the page on import; its WORDS table alone is what the Phones panel's word() reads.
@@ -107,7 +109,9 @@ def run_page(tmp_path: Path, why: list[str], script: str = SCRIPT, language: str
     (tmp_path / "words.js").write_text("import {N_} from './i18n.js';\n" + words.group(0) + "\n")
     (tmp_path / "run.mjs").write_text(script)
     (tmp_path / "package.json").write_text('{"type": "module"}')
-    argument = json.dumps({"messages": DOMAIN.messages(language), "why": why, "details": DETAILS, **extra})
+    catalog = page_catalog(language)  # what GET /_sim/i18n/{language}.json answers
+    argument = json.dumps({"messages": catalog["messages"], "reasons": catalog.get("reasons", []), "why": why,
+                           "details": DETAILS, **extra})
     done = subprocess.run([node, str(tmp_path / "run.mjs"), argument], capture_output=True, text=True,
                           timeout=60, check=False, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -146,7 +150,7 @@ STEPS = """
 import {useMessages} from './i18n.js';
 import {stepState, stepText} from './lanes.js';
 const input = JSON.parse(process.argv[2]);
-useMessages(input.messages);
+useMessages(input.messages, input.reasons);
 console.log(JSON.stringify(input.journeys.map(
   stages => stages.map((s, i) => [s.stage, stepState(stages, i), stepText(s, stages[i + 1])]))));
 """

@@ -1,10 +1,14 @@
-"""The phone's reasons (``why_not``) told in the reader's language.
+"""The phone's reasons (``why_not``) told in the reader's language, for every reader: the scenarios' narration
+and the dashboard.
 
 The phone writes its reasons in English (other tools read them: docs/device-side.md), several joined with
-"; " and some with a number in them. A story shows them to a learner, so each part is looked up here: a fixed
-reason by its text, a reason with a number by the template it was made from. A reason this table lacks (a newer
-phone's) is shown as the phone wrote it. The dashboard does the same in its script (apns_sim/admin/static/lanes.js);
-tests/unit/scenarios/test_phone_words.py makes every reason with the phone's own rules, so a new one fails there.
+"; " and some with a number in them. A learner reads them in the narration and on the dashboard, so each part is
+looked up here: a fixed reason by its text, a reason with a number by the template it was made from. A reason
+this table lacks (a newer phone's) is shown as the phone wrote it. The words are the phone's, so they are in the
+``device_sim`` catalog; the admin server hands the templates and their translations to the page
+(``GET /_sim/i18n/zh.json``), whose script matches them the same way (apns_sim/admin/static/lanes.js).
+tests/unit/scenarios/test_phone_words.py and tests/unit/apns_sim/admin/test_dashboard_words.py make every reason
+with the phone's own rules, so a new one fails there until it is listed here.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from functools import cache
 
 from pushsim_i18n import N_, Domain
 
-_ = Domain("scenarios").gettext
+DOMAIN = Domain("device_sim")
+_ = DOMAIN.gettext
 
 REASONS = (
     N_("VoIP pushes go straight to the app and are never displayed"), N_("the payload has no aps dictionary"),
@@ -46,6 +51,11 @@ REASONS = (
     N_("VoIP pushes to this app stopped: it failed {count} times to report a call to CallKit (reinstall the app "
        "to receive them again)"),
 )
+
+
+def translations(language: str) -> dict[str, str]:
+    """Every template with its text in ``language``, for a web page that matches them itself."""
+    return {template: DOMAIN.in_language(language, template) for template in REASONS}
 
 
 @cache
