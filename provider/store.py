@@ -4,21 +4,7 @@ Token hygiene follows Apple (docs/apns-protocol.md §4.3, §4.4, §8); the outbo
 idempotency keys are described in docs/provider-service.md §2 and §3.
 """
 
-from provider.stores import (
-    ACTIVE,
-    ENVIRONMENTS,
-    INACTIVE,
-    Device,
-    IdempotencyConflict,
-    PendingNotification,
-    SchemaOutOfDate,
-    Store,
-    TokenBound,
-    is_postgres_url,
-    should_deactivate,
-)
+from provider import stores
+from provider.stores import *  # noqa: F403 - the old path exports exactly what provider.stores exports
 
-__all__ = [
-    "ACTIVE", "ENVIRONMENTS", "INACTIVE", "Device", "IdempotencyConflict", "PendingNotification",
-    "SchemaOutOfDate", "Store", "TokenBound", "is_postgres_url", "should_deactivate",
-]
+__all__ = stores.__all__
